@@ -1,0 +1,34 @@
+# PIN pad firmware and host tool. `make test` and `make demo` set everything up.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTEST  := $(VENV)/bin/pytest
+PADCTL  := $(VENV)/bin/padctl
+N       ?= 1000
+
+.PHONY: setup test demo sim bench soak clean
+
+setup: $(VENV)/.ready
+
+$(VENV)/.ready: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip >/dev/null
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+test: setup
+	$(PYTEST) -q tests
+
+demo: setup
+	$(PADCTL) demo
+
+sim: setup
+	$(PADCTL) sim
+
+bench: setup
+	$(PY) -m padctl.bench
+
+soak: setup
+	PAD_SOAK_CUTS=$(N) $(PYTEST) -q -x tests/test_powercut.py -k soak -s
+
+clean:
+	rm -rf $(VENV) build *.egg-info host_tools/*.egg-info
