@@ -1,0 +1,34 @@
+# The pad's configuration on the littlefs partition (/flash/config.json), written at
+# provisioning. A missing or corrupt file never stops the pad: it runs on defaults.
+import json
+
+PATH = "/flash/config.json"
+
+DEFAULTS = {
+    "pad_id": "0000000000000000",  # 8 bytes hex, set at provisioning
+    "lang": "en",                  # "en" or "zh"
+    "pin_timeout_s": 30,
+    "pad_limit": 3,                # the pad's own limit; the card's 63Cx rules if lower
+    "card_limit": 3,               # the cards' limit in this region (63Cx at full)
+}
+
+
+def load(path=PATH):
+    cfg = dict(DEFAULTS)
+    problem = None
+    try:
+        with open(path) as f:
+            got = json.load(f)
+        for k in DEFAULTS:
+            if k in got and type(got[k]) is type(DEFAULTS[k]):
+                cfg[k] = got[k]
+        for k in got:
+            if k not in cfg:
+                cfg[k] = got[k]
+    except OSError:
+        problem = "no config"
+    except ValueError:
+        problem = "config corrupt"
+    if not 1 <= cfg["pad_limit"] <= 15:
+        cfg["pad_limit"] = DEFAULTS["pad_limit"]
+    return cfg, problem

@@ -1,0 +1,44 @@
+# The pad's one wait loop: keys from the keypad, and the host link served meanwhile,
+# so a sync runs while the pad waits for a card or a PIN.
+import select
+
+
+class Events:
+    def __init__(self, ui, host=None, link=None):
+        self.ui = ui
+        self.host = host
+        self.link = link
+        self._poll = select.poll()
+        self._poll.register(ui.pollable, select.POLLIN)
+        if host is not None and link is not None:
+            self._poll.register(host.pollable, select.POLLIN)
+        else:
+            self.host = None
+
+    def _serve_host(self):
+        b = self.host.read(1)
+        if not b:  # host side closed: stop polling it
+            self._poll.unregister(self.host.pollable)
+            self.host = None
+            return
+        out = self.link.feed(b)
+        if out:
+            self.host.write(out)
+
+    def wait_key(self, timeout_ms):
+        """The next key within timeout_ms (None if none), serving the host link meanwhile."""
+        import time
+        end = time.ticks_add(time.ticks_ms(), timeout_ms)
+        while True:
+            left = time.ticks_diff(end, time.ticks_ms())
+            if left <= 0:
+                return None
+            for obj, ev in self._poll.poll(left):
+                if obj is self.ui.pollable or obj == self.ui.pollable:
+                    if ev & (select.POLLHUP | select.POLLERR):
+                        raise OSError("ui gone")
+                    k = self.ui.read_key()
+                    if k is not None:
+                        return k
+                elif self.host is not None:
+                    self._serve_host()

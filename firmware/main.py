@@ -1,0 +1,27 @@
+# Composition root: build the board, run the pad; an uncaught exception is journaled and
+# the pad restarts (never a REPL).
+import sys
+import time
+
+import board as B
+
+
+def main():
+    import app
+    while True:
+        b = None
+        try:
+            b = B.Board()
+            link = None
+            app.Pad(b, link).run()
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            sys.print_exception(e, sys.stderr)
+            if b is not None:
+                app.crashed(b, e)
+                b.reset()
+            time.sleep_ms(200)
+
+
+main()
