@@ -8,7 +8,7 @@ def build(pin, n, block):
     if not 4 <= n <= 12:
         raise ValueError("PIN length")
     size = len(block)
-    rnd = os.urandom(size)
+    rnd = os.urandom(16)
     if size == 16:
         block[0] = 0x40 | n
         fill = 0xA
