@@ -16,6 +16,7 @@ from events import Events
 from iso7816 import atr as atrmod
 from iso7816.t0 import T0
 from pin_entry import Cancelled, TimedOut, enter_pin
+import retry as R
 from retry import Retry
 
 VERSION = "0.1.0"
@@ -163,7 +164,7 @@ class Pad:
                 j.append(J.LOCK, cid, bytes((0,)))  # found locked (elsewhere)
             self.show(M.LOCKED)
             return
-        if not j.fits(self.retry.worst_case()):
+        if not j.fits(self.retry.worst_case("verify")):
             j.append(J.FULL, cid)
             self.show(M.LOG_FULL)
             return
@@ -201,7 +202,7 @@ class Pad:
         what = self.retry.outcome(cid, sw)
         if sw == 0x9000:
             self.show(M.PIN_OK)
-        elif what == Retry.LOCKED:
+        elif what == R.LOCKED:
             self.show(M.LOCKED)
         else:
             self.show(M.PIN_WRONG, cardmod.tries_from_sw(sw))

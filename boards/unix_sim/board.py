@@ -164,8 +164,8 @@ class Ui:
 
 
 class Clock:
-    def rtc(self):
-        """Seconds since the epoch when the RTC is set (the simulator's is), else None."""
+    def now(self):
+        """RTC seconds since the epoch when the RTC is set (the simulator's is), else None."""
         t = time.time()
         return int(t) if t > 1600000000 else None
 

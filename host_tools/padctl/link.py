@@ -1,0 +1,364 @@
+"""The host's side of the pad link (docs/protocol.md section 9).
+
+``PadLink(stream, link_key, pad_id)`` speaks HELLO, PULL and ACK over a byte stream:
+a pyserial port (``open_port``), or a pipe / pty file descriptor (``FdStream``). Every
+answer is checked: its frame (CRC), its type, and its MAC under the key of its type and
+direction, bound to the request it answers. Keys come from the pad's link key by the
+SP 800-108 KDF (CMAC, counter mode), exactly as firmware/linkproto.py derives them.
+"""
+import os
+import select
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.cmac import CMAC
+from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
+
+from .crypto import ct_equal
+
+PROTO = 1
+HELLO, HELLO_ANS = 0x48, 0x68
+PULL, RECORDS = 0x50, 0x70
+ACK, ACK_OK = 0x41, 0x61
+ERROR = 0x65
+TO_PAD, TO_HOST = 1, 2
+LABEL_JOURNAL = b"PAD-JOURNAL"
+LABEL_LINK = b"PAD-LINK"
+MAX_BATCH = 8  # records in one PULL answer (the pad may send fewer)
+RECORD = 64
+
+ERRORS = {
+    1: "bad frame", 2: "frame CRC wrong", 3: "unknown message type", 4: "wrong length",
+    5: "MAC wrong", 6: "stale nonce (replay or old session)", 7: "wrong epoch",
+    8: "out of range", 9: "record already reclaimed", 10: "already acknowledged",
+    11: "record MAC mismatch", 12: "pad internal error",
+}
+E_MAC, E_REPLAY, E_GONE, E_STALE, E_MISMATCH = 5, 6, 9, 10, 11
+
+
+class LinkError(Exception):
+    """The link failed: no answer, a broken frame, the line closed."""
+
+
+class PadRefused(LinkError):
+    """The pad answered with an ERROR frame."""
+
+    def __init__(self, code, detail):
+        self.code = code
+        self.detail = detail
+        LinkError.__init__(self, "pad refused: %s (%s)" % (ERRORS.get(code, "error %d" % code),
+                                                            detail))
+
+
+class AuthError(LinkError):
+    """An answer that does not authenticate: forged, replayed, or another pad's key."""
+
+
+def kdf(key, label, context, length=16):
+    """NIST SP 800-108 counter mode, PRF AES-CMAC, r = 32, L = 32 bits, counter first."""
+    return KBKDFCMAC(algorithms.AES, Mode.CounterMode, length, 4, 4, CounterLocation.BeforeFixed,
+                     label, context, None).derive(bytes(key))
+
+
+def cmac(key, *parts):
+    c = CMAC(algorithms.AES(key))
+    for p in parts:
+        c.update(bytes(p))
+    return c.finalize()
+
+
+class Keys:
+    """The keys derived from one pad's link key (protocol.md 9.1)."""
+
+    def __init__(self, link_key, pad_id):
+        link_key, pad_id = bytes(link_key), bytes(pad_id)
+        if len(link_key) != 16 or len(pad_id) != 8:
+            raise ValueError("the link key is 16 bytes and the pad id 8 bytes")
+        self.pad_id = pad_id
+        self._link = link_key
+        self.journal = kdf(link_key, LABEL_JOURNAL, pad_id)
+        self._cache = {}
+
+    def message(self, direction, mtype):
+        k = (direction, mtype)
+        if k not in self._cache:
+            self._cache[k] = kdf(self._link, LABEL_LINK + bytes(k), self.pad_id)
+        return self._cache[k]
+
+    def journal_mac(self, prev, body):
+        """The journal record MAC: CMAC(K_journal, body (bytes 0..43) || previous MAC)."""
+        return cmac(self.journal, body, prev)
+
+
+# --- frames ---------------------------------------------------------------------------
+
+def encode_frame(payload):
+    """'#' || hex(payload || CRC-32) || LF."""
+    payload = bytes(payload)
+    return b"#" + (payload + struct.pack(">I", zlib.crc32(payload))).hex().encode() + b"\n"
+
+
+class FrameError(LinkError):
+    """A malformed frame on the line."""
+
+
+def decode_frame(hexchars):
+    """The payload of a frame's characters between '#' and the end of line."""
+    if len(hexchars) % 2:
+        raise FrameError("frame with an odd number of hex digits")
+    try:
+        p = bytes.fromhex(hexchars.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        raise FrameError("frame with a non-hex character") from None
+    if len(p) < 5:
+        raise FrameError("frame too short")
+    if zlib.crc32(p[:-4]) != struct.unpack(">I", p[-4:])[0]:
+        raise FrameError("frame CRC wrong")
+    return p[:-4]
+
+
+class FrameReader:
+    """Cuts frames from a byte stream; bytes outside frames are ignored."""
+
+    def __init__(self, max_line=1 << 16):
+        self._buf = bytearray()
+        self._in = False
+        self.max_line = max_line
+
+    def feed(self, data):
+        """Payloads (bytes) and FrameErrors, in order, for the frames completed by data."""
+        out = []
+        for c in bytes(data):
+            if c == 0x23:
+                if self._in and self._buf:
+                    out.append(FrameError("frame cut by a new '#'"))
+                self._in = True
+                self._buf.clear()
+            elif not self._in:
+                continue
+            elif c in (0x0A, 0x0D):
+                self._in = False
+                try:
+                    out.append(decode_frame(bytes(self._buf)))
+                except FrameError as e:
+                    out.append(e)
+            elif len(self._buf) >= self.max_line:
+                self._in = False
+                out.append(FrameError("frame too long"))
+            else:
+                self._buf.append(c)
+        return out
+
+
+# --- streams --------------------------------------------------------------------------
+
+class FdStream:
+    """A stream over file descriptors (pipes, a pty): read() returns what is there."""
+
+    def __init__(self, rfd, wfd=None, timeout=0.05):
+        self.rfd = rfd
+        self.wfd = rfd if wfd is None else wfd
+        self.timeout = timeout
+
+    def read(self, n=4096):
+        r, _, _ = select.select([self.rfd], [], [], self.timeout)
+        if not r:
+            return b""
+        try:
+            data = os.read(self.rfd, n)
+        except OSError:  # a pty whose other side closed
+            data = b""
+        if not data:
+            raise LinkError("the pad's line closed")
+        return data
+
+    def write(self, data):
+        view = memoryview(bytes(data))
+        while view:
+            try:
+                n = os.write(self.wfd, view)
+            except BrokenPipeError:
+                raise LinkError("the pad's line closed") from None
+            view = view[n:]
+
+    def close(self):
+        for fd in {self.rfd, self.wfd}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def open_port(port, baudrate=115200):
+    """A serial port (or a pty path) via pyserial, raw, with its stale input dropped."""
+    import serial
+
+    try:
+        s = serial.Serial(port, baudrate=baudrate, timeout=0.05, write_timeout=5)
+    except (serial.SerialException, OSError) as e:
+        raise LinkError("cannot open %s: %s" % (port, e)) from None
+    s.reset_input_buffer()
+    return s
+
+
+# --- the protocol ---------------------------------------------------------------------
+
+@dataclass
+class Hello:
+    pad_id: bytes
+    proto: int
+    version: str
+    epoch: int
+    head: int
+    acked: int
+    free: int
+    nonce: bytes
+
+
+@dataclass
+class Batch:
+    epoch: int
+    first: int
+    head: int
+    records: list  # raw 64-byte records, in order
+
+
+@dataclass
+class Acked:
+    epoch: int
+    seq: int
+    acked: int
+    free: int
+
+
+class PadLink:
+    """One pad on one stream. link_key: 16 bytes, or a callable pad_id -> key (the pad id
+    is then taken from the HELLO answer, and proved by its MAC under that pad's key)."""
+
+    def __init__(self, stream, link_key, pad_id=None, timeout=5.0, rand=os.urandom):
+        self.stream = stream
+        self.timeout = timeout
+        self._rand = rand
+        self._reader = FrameReader()
+        self._pending = []
+        self._key_for = link_key if callable(link_key) else None
+        self.pad_id = bytes(pad_id) if pad_id is not None else None
+        self.keys = None
+        if self._key_for is None:
+            if self.pad_id is None:
+                raise ValueError("a link key needs the pad id")
+            self.keys = Keys(link_key, self.pad_id)
+        self.session = None  # the last Hello
+
+    # transport
+    def _send(self, payload):
+        self.stream.write(encode_frame(payload))
+        if hasattr(self.stream, "flush"):
+            self.stream.flush()
+
+    def _read_some(self):
+        waiting = getattr(self.stream, "in_waiting", None)
+        if waiting is None:
+            return self.stream.read(4096)
+        return self.stream.read(max(1, waiting))
+
+    def _frame(self):
+        deadline = time.monotonic() + self.timeout
+        while not self._pending:
+            if time.monotonic() > deadline:
+                raise LinkError("no answer from the pad within %.1f s" % self.timeout)
+            data = self._read_some()
+            if data:
+                self._pending.extend(self._reader.feed(data))
+        got = self._pending.pop(0)
+        if isinstance(got, FrameError):
+            raise got
+        return got
+
+    def drain(self, quiet=0.05):
+        """Drop whatever the line holds (answers to an earlier, broken run)."""
+        self._pending.clear()
+        end = time.monotonic() + 2.0
+        last = time.monotonic()
+        while time.monotonic() < end and time.monotonic() - last < quiet:
+            if self._read_some():
+                last = time.monotonic()
+        self._reader = FrameReader()
+
+    def _request(self, payload, answer_type, size=None):
+        self._send(payload)
+        p = self._frame()
+        if p[0] == ERROR and len(p) >= 2:
+            raise PadRefused(p[1], p[2:].decode("ascii", "replace"))
+        if p[0] != answer_type:
+            raise LinkError("answer of type 0x%02x where 0x%02x was due" % (p[0], answer_type))
+        if size is not None and len(p) != size:
+            raise LinkError("answer of %d bytes where %d were due" % (len(p), size))
+        return p
+
+    def _check(self, p, direction, mtype, bound):
+        want = cmac(self.keys.message(direction, mtype), p[:-16], bound)
+        if not ct_equal(want, p[-16:]):
+            raise AuthError("pad %s: answer MAC wrong (forged, replayed or another key)"
+                            % self.pad_id.hex())
+
+    # messages
+    def hello(self):
+        """A new session: the pad's state over a fresh host nonce, MACed."""
+        hn = self._rand(16)
+        p = self._request(bytes([HELLO]) + hn, HELLO_ANS, 74)
+        proto, pad, ver, epoch, head, acked, free = struct.unpack_from(">B8s16sIIII", p, 1)
+        if self.pad_id is not None and pad != self.pad_id:
+            raise AuthError("the pad on this line is %s, not %s" % (pad.hex(), self.pad_id.hex()))
+        if self.keys is None or self.keys.pad_id != pad:
+            self.pad_id = pad
+            self.keys = Keys(self._key_for(pad), pad)
+        self._check(p, TO_HOST, HELLO_ANS, hn)
+        if proto != PROTO:
+            raise LinkError("pad speaks link protocol %d, this host %d" % (proto, PROTO))
+        self.session = Hello(pad, proto, ver.rstrip(b"\0").decode("ascii", "replace"), epoch,
+                             head, acked, free, p[42:58])
+        return self.session
+
+    def _nonce(self):
+        if self.session is None:
+            raise LinkError("no session: HELLO first")
+        return self.session.nonce
+
+    def pull_request(self, epoch, first, count):
+        body = struct.pack(">BIIH", PULL, epoch, first, count) + self._nonce()
+        return body + cmac(self.keys.message(TO_PAD, PULL), body)
+
+    def ack_request(self, epoch, seq, record_mac):
+        body = struct.pack(">BII", ACK, epoch, seq) + bytes(record_mac) + self._nonce()
+        return body + cmac(self.keys.message(TO_PAD, ACK), body)
+
+    def pull(self, first, count=MAX_BATCH, epoch=None):
+        """Raw records first.. (up to count; the pad may send fewer, none past its head)."""
+        epoch = self.session.epoch if epoch is None and self.session else epoch
+        req = self.pull_request(epoch, first, count)
+        p = self._request(req, RECORDS)
+        if len(p) < 30 or (len(p) - 30) % RECORD:
+            raise LinkError("PULL answer of %d bytes" % len(p))
+        e, f, n, head = struct.unpack_from(">IIBI", p, 1)
+        if len(p) != 30 + RECORD * n:
+            raise LinkError("PULL answer of %d bytes for %d records" % (len(p), n))
+        self._check(p, TO_HOST, RECORDS, req[-16:])
+        if (e, f) != (epoch, first) or n > count:
+            raise AuthError("pad %s: PULL answer for another request" % self.pad_id.hex())
+        recs = [p[14 + RECORD * i:14 + RECORD * (i + 1)] for i in range(n)]
+        return Batch(e, f, head, recs)
+
+    def ack(self, seq, record_mac, epoch=None):
+        """Acknowledge every record up to seq; the pad checks record_mac against its own."""
+        epoch = self.session.epoch if epoch is None and self.session else epoch
+        req = self.ack_request(epoch, seq, record_mac)
+        p = self._request(req, ACK_OK, 33)
+        self._check(p, TO_HOST, ACK_OK, req[-16:])
+        e, s, acked, free = struct.unpack_from(">IIII", p, 1)
+        if (e, s) != (epoch, seq):
+            raise AuthError("pad %s: ACK answer for another request" % self.pad_id.hex())
+        return Acked(e, s, acked, free)

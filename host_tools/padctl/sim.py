@@ -1,0 +1,145 @@
+"""The simulated world around a pad running on the unix port.
+
+A Sim owns generated test keys, a virtual card and a virtual PSAM in their slots, the
+keypad/display server, and the pad's flash image; it starts the real firmware
+(`firmware/main.py` under `micropython`) wired to them through PAD_* variables.
+"""
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from . import keys as K
+from .mpy import BOARD, FIRMWARE, popen_mp, run_mp
+from .slot import SlotServer
+from .ui_server import UiServer
+from .vcard import VirtualCard, card_state
+from .vpsam import VirtualPsam
+
+
+class SimError(RuntimeError):
+    pass
+
+
+class Sim:
+    def __init__(self, workdir, suite="SM4", region="110105", psam_region=None, psam_level=3,
+                 lang="en", pin="123456", limit=3, last_failure_sw=0x6983, pad_limit=3,
+                 card_limit=3, pad_id=None, card_slot=None, psam_slot=None, echo=None):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        ks_path = self.dir / "keystore.json"
+        self.ks = K.Keystore.load(ks_path) if ks_path.exists() else K.Keystore.generate(ks_path)
+        self.suite = suite
+        self.region = region
+        self.pin = pin
+        self.limit = limit
+        self.last_failure_sw = last_failure_sw
+        self.pad_id = pad_id or secrets.token_hex(8).upper()
+        self.cards = 0
+        self.card_path = self.new_card()
+        self.psam_path = self.dir / "psam.json"
+        K.personalise_psam(self.ks, self.psam_path, suite=suite, region=psam_region or region,
+                           level=psam_level)
+        self.card_slot = SlotServer(name="card", **(card_slot or {}))
+        self.psam_slot = SlotServer(name="psam", **(psam_slot or {}))
+        self.psam_slot.insert(VirtualPsam(self.psam_path))
+        self.ui = UiServer(echo=echo)
+        self.flash = self.dir / "flash.img"
+        self.config = {"pad_id": self.pad_id, "lang": lang, "pin_timeout_s": 30,
+                       "pad_limit": pad_limit, "card_limit": card_limit, "region": region,
+                       "link_key": self.ks.pad_link_key(region, self.pad_id).hex().upper()}
+        self.provision()
+        self.proc = None
+        self._log = None
+
+    # --- the pad ------------------------------------------------------------------------
+    def provision(self, epoch=None):
+        epoch = epoch if epoch is not None else secrets.randbits(31) + 1
+        r = run_mp(BOARD / "provision.py", [self.flash, json.dumps(self.config), epoch],
+                   tests=False)
+        if r.returncode != 0:
+            raise SimError("provisioning failed: " + r.stdout + r.stderr)
+        self.epoch = epoch
+
+    def env(self, extra=None):
+        e = {"PAD_CARD": self.card_slot.addr, "PAD_PSAM": self.psam_slot.addr,
+             "PAD_UI": self.ui.addr, "PAD_FLASH": self.flash, "PAD_LINK": "0"}
+        if extra:
+            e.update(extra)
+        return e
+
+    def start(self, env=None, heap="64k", stdin=None, stdout=None):
+        """Start the firmware; returns the Popen. Its stderr goes to pad.log."""
+        self.stop()
+        self._log = open(self.dir / "pad.log", "ab")
+        self.proc = popen_mp(FIRMWARE / "main.py", env=self.env(env), heap=heap,
+                             stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                             stdout=stdout if stdout is not None else self._log,
+                             stderr=self._log)
+        return self.proc
+
+    def kill(self):
+        """Power cut: SIGKILL the firmware."""
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        self.kill()
+        self.proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    # --- cards --------------------------------------------------------------------------
+    def new_card(self, **kw):
+        """Personalise a fresh card (new serial) and make it the current one."""
+        self.cards += 1
+        path = self.dir / ("card%d.json" % self.cards)
+        opts = dict(pin=self.pin, limit=self.limit, last_failure_sw=self.last_failure_sw)
+        opts.update(kw)
+        region = opts.pop("region", self.region)
+        suite = opts.pop("suite", self.suite)
+        self.ident = K.new_identity(suite, region)
+        K.personalise_card(self.ks, path, self.ident, **opts)
+        self.card_path = path
+        return path
+
+    def insert(self, path=None):
+        self.card_slot.insert(VirtualCard(path or self.card_path))
+
+    def pull(self):
+        self.card_slot.pull()
+
+    def card_tries(self, path=None):
+        return int(card_state(path or self.card_path)["tries"])
+
+    @property
+    def card_id(self):
+        return self.ident.card_id.hex().upper()
+
+    def close(self):
+        self.stop()
+        for s in (self.card_slot, self.psam_slot, self.ui):
+            s.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def wait_until(pred, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.01)
+    raise SimError("timed out waiting for " + what)

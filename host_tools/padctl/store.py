@@ -1,0 +1,303 @@
+"""The host's event store: every journal record pulled from the pads, verified first.
+
+SQLite (default ``$XDG_DATA_HOME/padctl/events.db``). A record is stored only after its
+CRC, epoch, sequence number and MAC chain check out against what the store already
+holds for that pad and epoch (docs/protocol.md sections 8 and 9). One pull's records go
+in in one transaction; the chain head is stored with them, so a sync broken at any
+point continues from exactly what is stored: nothing is lost, nothing stored twice.
+"""
+import os
+import sqlite3
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .crypto import ct_equal
+
+RECORD = 64
+MAGIC = 0x4A
+FLAG_RTC = 1
+ZERO_MAC = bytes(16)
+
+# Record kinds (docs/protocol.md 8.3, firmware/journal.py)
+KINDS = {
+    1: "BOOT", 2: "CUT", 3: "TAMPER", 4: "POWER_RECOVERY", 5: "PENDING", 6: "PIN_OK",
+    7: "PIN_WRONG", 8: "LOCK", 9: "NOT_DELIVERED", 10: "PIN_ERROR", 11: "CARD_REFUSED",
+    12: "UNLOCK", 13: "RESET", 14: "CHANGE", 15: "AUTH_REFUSED", 16: "SNAPSHOT",
+    17: "CRASH", 18: "FULL", 19: "ACK",
+}
+KIND_CODES = {v: k for k, v in KINDS.items()}
+# the card state an event leaves behind (cards())
+STATE_OF = {"PIN_OK": "ok", "PIN_WRONG": "ok", "CHANGE": "ok", "LOCK": "locked",
+            "UNLOCK": "unlocked", "RESET": "reset"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pads (
+    pad_id TEXT PRIMARY KEY, version TEXT, epoch INTEGER, head INTEGER, acked INTEGER,
+    free INTEGER, last_seen REAL);
+CREATE TABLE IF NOT EXISTS records (
+    pad_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+    kind INTEGER NOT NULL, flags INTEGER NOT NULL, boot INTEGER NOT NULL,
+    time INTEGER NOT NULL, card_id TEXT, data BLOB NOT NULL, mac BLOB NOT NULL,
+    raw BLOB NOT NULL, stored_at REAL NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (pad_id, epoch, seq));
+CREATE INDEX IF NOT EXISTS records_card ON records (card_id);
+CREATE INDEX IF NOT EXISTS records_at ON records (at);
+CREATE TABLE IF NOT EXISTS chains (
+    pad_id TEXT NOT NULL, epoch INTEGER NOT NULL, head_seq INTEGER NOT NULL,
+    head_mac BLOB NOT NULL, acked INTEGER NOT NULL DEFAULT 0,
+    anchor INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (pad_id, epoch));
+CREATE TABLE IF NOT EXISTS alerts (
+    pad_id TEXT NOT NULL, epoch INTEGER, seq INTEGER, reason TEXT NOT NULL, at REAL NOT NULL);
+"""
+SCHEMA_VERSION = "1"
+
+
+class StoreError(Exception):
+    """The database cannot be opened or used."""
+
+
+class TamperError(Exception):
+    """A record that does not verify: forged, replayed, reordered, dropped or truncated."""
+
+    def __init__(self, pad_id, seq, reason, epoch=None):
+        self.pad_id = pad_id
+        self.seq = seq
+        self.reason = reason
+        self.epoch = epoch
+        Exception.__init__(self, "pad %s: record %s: %s" % (pad_id, seq, reason))
+
+
+@dataclass
+class Record:
+    seq: int
+    epoch: int
+    kind: int
+    flags: int
+    boot: int
+    time: int
+    card_id: bytes
+    data: bytes
+    mac: bytes
+    raw: bytes
+
+    @property
+    def card_hex(self):
+        return None if self.card_id == bytes(16) else self.card_id.hex()
+
+
+def parse_record(raw):
+    """The fields of one 64-byte record slot (docs/protocol.md 8); no checks but the size."""
+    raw = bytes(raw)
+    if len(raw) != RECORD:
+        raise ValueError("a record is 64 bytes, got %d" % len(raw))
+    epoch, seq, boot, _, t = struct.unpack_from(">IIHHI", raw, 4)
+    return Record(seq, epoch, raw[1], raw[2], boot, t, raw[20:36],
+                  raw[36:36 + min(raw[3], 8)], raw[44:60], raw)
+
+
+@dataclass
+class Chain:
+    head_seq: int
+    head_mac: bytes
+    acked: int
+    anchor: int
+
+
+def verify_records(raws, pad_id, epoch, prev_seq, prev_mac, journal_mac):
+    """Check raws against the chain head (prev_seq, prev_mac); prev_mac None: the first
+    record is an anchor (its own MAC is taken, not checked). Returns (good records, error):
+    error is None, or the TamperError of the first record that fails; nothing after it
+    is returned."""
+    good = []
+    for raw in raws:
+        expected = prev_seq + 1 if prev_seq is not None else None
+        if len(raw) != RECORD:
+            return good, TamperError(pad_id, expected, "truncated record (%d bytes)" % len(raw), epoch)
+        r = parse_record(raw)
+        if raw[0] != MAGIC:
+            return good, TamperError(pad_id, r.seq, "not a record (magic %02x)" % raw[0], epoch)
+        if zlib.crc32(raw[:60]) != struct.unpack_from(">I", raw, 60)[0]:
+            return good, TamperError(pad_id, r.seq, "CRC wrong (corrupted or altered)", epoch)
+        if r.epoch != epoch:
+            return good, TamperError(pad_id, r.seq, "record of epoch %d in epoch %d (replayed)"
+                                     % (r.epoch, epoch), epoch)
+        if expected is not None and r.seq < expected:
+            return good, TamperError(pad_id, r.seq, "replayed or reordered: seq %d where %d was due"
+                                     % (r.seq, expected), epoch)
+        if expected is not None and r.seq > expected:
+            return good, TamperError(pad_id, expected, "dropped: seq %d where %d was due"
+                                     % (r.seq, expected), epoch)
+        if r.raw[3] > 8:
+            return good, TamperError(pad_id, r.seq, "data length %d" % r.raw[3], epoch)
+        if prev_mac is not None and not ct_equal(journal_mac(prev_mac, raw[:44]), r.mac):
+            return good, TamperError(pad_id, r.seq, "MAC does not chain (forged or altered)",
+                                     epoch)
+        good.append(r)
+        prev_seq, prev_mac = r.seq, r.mac
+    return good, None
+
+
+def default_path():
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "padctl" / "events.db"
+
+
+def parse_when(value):
+    """Unix seconds from a number, or an ISO date / date-time (local time)."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from datetime import datetime
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise ValueError("not a time: %r (use seconds or YYYY-MM-DD[THH:MM[:SS]])" % value) from None
+
+
+def kind_code(kind):
+    if kind is None or isinstance(kind, int):
+        return kind
+    if kind.isdigit():
+        return int(kind)
+    try:
+        return KIND_CODES[kind.upper()]
+    except KeyError:
+        raise ValueError("unknown kind %r (one of %s)" % (kind, ", ".join(KIND_CODES))) from None
+
+
+class Store:
+    def __init__(self, path=None, clock=time.time):
+        self.path = Path(path) if path is not None else default_path()
+        self.clock = clock
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            self.db.executescript(SCHEMA)
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise StoreError("%s has schema %s; this padctl knows %s"
+                                 % (self.path, row[0], SCHEMA_VERSION))
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError("cannot open the event store %s: %s" % (self.path, e)) from None
+
+    def close(self):
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- chains ---------------------------------------------------------------------------
+
+    def chain(self, pad_id, epoch):
+        row = self.db.execute("SELECT head_seq, head_mac, acked, anchor FROM chains"
+                              " WHERE pad_id=? AND epoch=?", (pad_id, epoch)).fetchone()
+        return Chain(row[0], bytes(row[1]), row[2], row[3]) if row else None
+
+    def max_epoch(self, pad_id):
+        row = self.db.execute("SELECT MAX(epoch) FROM chains WHERE pad_id=?", (pad_id,)).fetchone()
+        return row[0]
+
+    def note_pad(self, pad_id, version, epoch, head, acked, free):
+        self.db.execute("INSERT OR REPLACE INTO pads VALUES (?,?,?,?,?,?,?)",
+                        (pad_id, version, epoch, head, acked, free, self.clock()))
+
+    def mark_acked(self, pad_id, epoch, acked):
+        self.db.execute("UPDATE chains SET acked=MAX(acked, ?) WHERE pad_id=? AND epoch=?",
+                        (acked, pad_id, epoch))
+
+    def alert(self, pad_id, epoch, seq, reason):
+        self.db.execute("INSERT INTO alerts VALUES (?,?,?,?,?)",
+                        (pad_id, epoch, seq, reason, self.clock()))
+
+    def alerts(self, pad_id=None):
+        q = "SELECT pad_id, epoch, seq, reason, at FROM alerts"
+        rows = self.db.execute(q + (" WHERE pad_id=?" if pad_id else "") + " ORDER BY at",
+                               (pad_id,) if pad_id else ()).fetchall()
+        return [dict(zip(("pad", "epoch", "seq", "reason", "at"), r)) for r in rows]
+
+    # --- storing --------------------------------------------------------------------------
+
+    def ingest(self, pad_id, epoch, raws, journal_mac, first=None, anchor=False):
+        """Verify raws against the stored chain of (pad, epoch) and store the good ones
+        with the new chain head, in one transaction. Without a stored chain the records
+        must start the epoch at `first` (default 1, chained from 16 zero bytes), or, with
+        anchor=True, they start a chain at `first` whose first MAC cannot be checked (the
+        records before it were acknowledged before this store knew the pad).
+        Returns (stored records, TamperError or None)."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            c = self.chain(pad_id, epoch)
+            if c is not None:
+                prev_seq, prev_mac = c.head_seq, c.head_mac
+            elif anchor:
+                prev_seq, prev_mac = (first or 1) - 1, None
+            else:
+                prev_seq, prev_mac = (first or 1) - 1, ZERO_MAC
+                if prev_seq != 0:
+                    raise ValueError("a new chain starts at seq 1 unless anchored")
+            good, err = verify_records(raws, pad_id, epoch, prev_seq, prev_mac, journal_mac)
+            now = self.clock()
+            db.executemany(
+                "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(pad_id, epoch, r.seq, r.kind, r.flags, r.boot, r.time, r.card_hex, r.data,
+                  r.mac, r.raw, now, r.time if r.flags & FLAG_RTC else now) for r in good])
+            if good:
+                last = good[-1]
+                if c is None:
+                    db.execute("INSERT INTO chains VALUES (?,?,?,?,0,?)",
+                               (pad_id, epoch, last.seq, last.mac, good[0].seq if anchor else 0))
+                else:
+                    db.execute("UPDATE chains SET head_seq=?, head_mac=? WHERE pad_id=? AND epoch=?",
+                               (last.seq, last.mac, pad_id, epoch))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return good, err
+
+    # --- queries --------------------------------------------------------------------------
+
+    def events(self, pad=None, card=None, kind=None, since=None, until=None):
+        """Stored records, oldest first, as dicts. since / until: seconds or ISO dates,
+        compared with the record's time (RTC seconds when the pad had them, else the
+        time the host stored it)."""
+        q = ["SELECT pad_id, epoch, seq, kind, flags, boot, time, card_id, data, at"
+             " FROM records WHERE 1=1"]
+        args = []
+        for cond, value in (("pad_id=?", pad), ("card_id=?", card and card.lower()),
+                            ("kind=?", kind_code(kind)), ("at>=?", parse_when(since)),
+                            ("at<?", parse_when(until))):
+            if value is not None:
+                q.append(cond)
+                args.append(value)
+        rows = self.db.execute(" AND ".join(q) + " ORDER BY at, pad_id, epoch, seq", args)
+        return [{"pad": r[0], "epoch": r[1], "seq": r[2], "kind": KINDS.get(r[3], str(r[3])),
+                 "flags": r[4], "boot": r[5], "time": r[6], "card": r[7],
+                 "data": bytes(r[8]).hex(), "at": r[9]} for r in rows]
+
+    def cards(self):
+        """Each card's last known state (ok, locked, unlocked, reset), from its events."""
+        out = {}
+        for e in self.events():
+            state = STATE_OF.get(e["kind"])
+            if e["card"] is None or state is None:
+                continue
+            c = out.setdefault(e["card"], {"card": e["card"], "wrong": 0})
+            c["state"] = state
+            c["wrong"] = c["wrong"] + 1 if e["kind"] == "PIN_WRONG" else 0
+            c.update(pad=e["pad"], seq=e["seq"], last=e["kind"], at=e["at"])
+        return sorted(out.values(), key=lambda c: c["card"])

@@ -1,0 +1,260 @@
+"""padctl sync / events / cards: pull a pad's journal into the event store.
+
+A sync is HELLO, then PULL in batches; each batch is verified and stored in one
+transaction, and only then acknowledged (ACK of its last record). Re-run after a break
+at any point, it first acknowledges what is stored but not yet acknowledged, then goes
+on from the stored chain head: no record is lost or stored twice. A record that does
+not verify stops the sync: the records before it are stored and acknowledged, nothing
+after it is, and the error names the pad and the sequence number.
+"""
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+
+from . import link as L
+from .store import Store, StoreError, TamperError, default_path
+
+
+class SyncError(Exception):
+    """A sync that could not complete; str() is the message for the user."""
+
+
+@dataclass
+class SyncResult:
+    pad: str
+    version: str
+    epoch: int
+    stored: int = 0  # records stored by this run
+    head: int = 0  # the pad's head at the end
+    acked: int = 0  # the pad's acknowledged mark at the end
+    free: int = 0
+    warnings: list = field(default_factory=list)
+
+
+def _stream(stream_or_port):
+    if isinstance(stream_or_port, (str, bytes)) or hasattr(stream_or_port, "__fspath__"):
+        return L.open_port(str(stream_or_port)), True
+    return stream_or_port, False
+
+
+def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None,
+         batch=L.MAX_BATCH, timeout=5.0):
+    """Sync one pad. link_key: 16 bytes, or a callable pad id -> key (a keystore's
+    pad_link_key for the pad's region). progress(done, total) after every batch.
+    Raises SyncError (TamperError, for a record that does not verify)."""
+    stream, own = _stream(stream_or_port)
+    try:
+        with Store(db_path) as store:
+            return _sync(store, L.PadLink(stream, link_key, pad_id, timeout=timeout),
+                         progress, batch)
+    except StoreError as e:
+        raise SyncError(str(e)) from None
+    except L.AuthError as e:
+        raise SyncError("%s; nothing was acknowledged after it" % e) from None
+    except L.LinkError as e:
+        raise SyncError("link: %s (re-run the sync: nothing is lost)" % e) from None
+    finally:
+        if own:
+            stream.close()
+
+
+def _sync(store, link, progress, batch):
+    if hasattr(link.stream, "reset_input_buffer") or isinstance(link.stream, L.FdStream):
+        link.drain()
+    h = link.hello()
+    pad = h.pad_id.hex()
+    res = SyncResult(pad, h.version, h.epoch, head=h.head, acked=h.acked, free=h.free)
+    store.note_pad(pad, h.version, h.epoch, h.head, h.acked, h.free)
+    top = store.max_epoch(pad)
+    if top is not None and h.epoch < top:
+        _tamper(store, TamperError(pad, h.head, "epoch %d is older than epoch %d held here "
+                                   "(journal rolled back)" % (h.epoch, top), h.epoch))
+    chain = store.chain(pad, h.epoch)
+    anchor = False
+    if chain is None:
+        nxt = h.acked + 1
+        if h.acked:
+            anchor = True
+            res.warnings.append("records 1..%d of epoch %d were acknowledged before this "
+                                "store knew the pad: the chain is anchored at %d"
+                                % (h.acked, h.epoch, nxt))
+    else:
+        if h.head < chain.head_seq:
+            _tamper(store, TamperError(pad, h.head + 1, "the pad's head is %d but %d is stored "
+                                       "(journal truncated or rolled back)"
+                                       % (h.head, chain.head_seq), h.epoch))
+        nxt = chain.head_seq + 1
+        store.mark_acked(pad, h.epoch, min(h.acked, chain.head_seq))
+        if h.acked < chain.head_seq:  # stored earlier, the ACK never landed
+            res.acked = link.ack(chain.head_seq, chain.head_mac).acked
+            store.mark_acked(pad, h.epoch, res.acked)
+        elif h.acked > chain.head_seq:
+            res.warnings.append("the pad acknowledged up to %d, this store holds up to %d"
+                                % (h.acked, chain.head_seq))
+    total = max(0, h.head - nxt + 1)
+    while True:
+        try:
+            b = link.pull(nxt, batch)
+        except L.PadRefused as e:
+            if e.code != L.E_GONE or nxt > h.acked + 1 or anchor:
+                raise
+            # records acknowledged elsewhere and reclaimed: go on after the pad's mark
+            gap = ("records %d..%d were acknowledged elsewhere and are not in this store; "
+                   "the chain is anchored at %d" % (nxt, h.acked, h.acked + 1))
+            res.warnings.append(gap)
+            store.alert(pad, h.epoch, nxt, gap)
+            nxt, anchor, chain = h.acked + 1, True, None
+            store.db.execute("DELETE FROM chains WHERE pad_id=? AND epoch=?", (pad, h.epoch))
+            continue
+        if b.head < nxt - 1:
+            _tamper(store, TamperError(pad, b.head + 1, "the pad's head went back to %d"
+                                       % b.head, h.epoch))
+        if not b.records:
+            if b.head >= nxt:
+                _tamper(store, TamperError(pad, nxt, "the pad reports head %d but sent no "
+                                           "record from %d (truncated)" % (b.head, nxt), h.epoch))
+            res.head = b.head
+            break
+        good, err = store.ingest(pad, h.epoch, b.records, link.keys.journal_mac, first=nxt,
+                                 anchor=anchor)
+        anchor = False
+        if good:
+            res.stored += len(good)
+            a = link.ack(good[-1].seq, good[-1].mac)
+            store.mark_acked(pad, h.epoch, a.acked)
+            res.acked, res.free = a.acked, a.free
+            nxt = good[-1].seq + 1
+        if err is not None:
+            _tamper(store, err)
+        total = max(total, res.stored + b.head - nxt + 1)
+        if progress:
+            progress(res.stored, max(total, res.stored))
+    return res
+
+
+def _tamper(store, err):
+    store.alert(err.pad_id, err.epoch, err.seq, err.reason)
+    raise SyncError("TAMPERING: %s; nothing after it was acknowledged" % err) from None
+
+
+# --- the command line -------------------------------------------------------------------
+
+def add_arguments(subparsers):
+    p = subparsers.add_parser("sync", help="pull a pad's journal into the event store")
+    p.add_argument("--port", required=True, help="serial port of the pad (or a pty path)")
+    p.add_argument("--db", help="event store (default %s)" % default_path())
+    p.add_argument("--pad", help="the pad id expected on the port (16 hex digits)")
+    p.add_argument("--link-key", help="the pad's link key, 32 hex digits (test material)")
+    p.add_argument("--keystore", help="keystore holding the city link root")
+    p.add_argument("--region", help="the pad's region code PPCCDD (with --keystore)")
+    p.add_argument("--batch", type=int, default=L.MAX_BATCH, help="records per PULL")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=do_sync)
+    p = subparsers.add_parser("events", help="list stored journal events")
+    p.add_argument("--db", help="event store (default %s)" % default_path())
+    p.add_argument("--pad", help="pad id (hex)")
+    p.add_argument("--card", help="card id (32 hex digits)")
+    p.add_argument("--kind", help="record kind (name or number), e.g. LOCK")
+    p.add_argument("--since", help="from this time (seconds or YYYY-MM-DD[THH:MM])")
+    p.add_argument("--until", help="before this time")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=do_events)
+    p = subparsers.add_parser("cards", help="each card's last known state")
+    p.add_argument("--db", help="event store (default %s)" % default_path())
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=do_cards)
+
+
+def _fail(msg):
+    print("padctl: %s" % msg, file=sys.stderr)
+    return 1
+
+
+def _link_key(args):
+    if args.link_key:
+        try:
+            key = bytes.fromhex(args.link_key)
+        except ValueError:
+            key = b""
+        if len(key) != 16:
+            raise SyncError("--link-key must be 32 hex digits")
+        return key
+    if args.keystore and args.region:
+        from .keys import Keystore
+        ks = Keystore.load(args.keystore)
+        return lambda pad_id: ks.pad_link_key(args.region, pad_id)
+    raise SyncError("give --link-key, or --keystore and --region")
+
+
+def progress_bar(stream=None, width=30):
+    """A progress callable drawing a bar on stderr (only on a terminal)."""
+    stream = stream or sys.stderr
+
+    def show(done, total):
+        if not stream.isatty() or total <= 0:
+            return
+        n = width * done // total
+        stream.write("\r[%s%s] %d/%d records" % ("#" * n, "." * (width - n), done, total))
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+    return show
+
+
+def do_sync(args):
+    try:
+        pad = bytes.fromhex(args.pad) if args.pad else None
+        if pad is not None and len(pad) != 8:
+            raise ValueError
+    except ValueError:
+        return _fail("--pad must be 16 hex digits")
+    try:
+        res = sync(args.port, args.db, _link_key(args), pad, progress=progress_bar(),
+                   batch=max(1, min(args.batch, L.MAX_BATCH)))
+    except (SyncError, ValueError, OSError) as e:
+        return _fail(e)
+    for w in res.warnings:
+        print("padctl: warning: %s" % w, file=sys.stderr)
+    if args.json:
+        print(json.dumps(asdict(res), indent=1))
+    else:
+        print("pad %s (firmware %s, epoch %d): %d record(s) stored; acknowledged up to %d, "
+              "head %d, room for %d more" % (res.pad, res.version, res.epoch, res.stored,
+                                             res.acked, res.head, res.free))
+    return 0
+
+
+def do_events(args):
+    try:
+        with Store(args.db) as store:
+            evs = store.events(args.pad, args.card, args.kind, args.since, args.until)
+    except (StoreError, ValueError) as e:
+        return _fail(e)
+    if args.json:
+        print(json.dumps(evs, indent=1))
+    else:
+        for e in evs:
+            print("%s %s e%d #%-6d %-14s %s %s" % (_when(e["at"]), e["pad"], e["epoch"], e["seq"],
+                                                   e["kind"], e["card"] or "-", e["data"] or "-"))
+    return 0
+
+
+def do_cards(args):
+    try:
+        with Store(args.db) as store:
+            cards = store.cards()
+    except StoreError as e:
+        return _fail(e)
+    if args.json:
+        print(json.dumps(cards, indent=1))
+    else:
+        for c in cards:
+            print("%s %-8s wrong=%d last=%s pad %s #%d %s" % (c["card"], c["state"], c["wrong"],
+                                                             c["last"], c["pad"], c["seq"],
+                                                             _when(c["at"])))
+    return 0
+
+
+def _when(t):
+    import time
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))

@@ -1,0 +1,196 @@
+# firmware/link.py under micropython: LinkServer's HELLO, PULL and ACK on a FakeJournal.
+# TEST MATERIAL: keys are generated at run time (os.urandom).
+import gc
+import os
+import struct
+
+import link as L  # first: the largest compile, on an empty heap
+from drive_link import PAD, error_code, make, one
+import mptest as t
+
+
+class Host:
+    # The host's half for the firmware unit tests, written with the firmware's own
+    # keys and codec (test_L.py).
+
+    def __init__(self, keys, server):
+        self.s = server
+        self.k_hello = keys.message(L.TO_HOST, L.HELLO_ANS)
+        self.k_pull = keys.message(L.TO_PAD, L.PULL)
+        self.k_recs = keys.message(L.TO_HOST, L.RECORDS)
+        self.k_ack = keys.message(L.TO_PAD, L.ACK)
+        self.k_ack_ok = keys.message(L.TO_HOST, L.ACK_OK)
+        self.nonce = None
+
+    def hello(self):
+        hn = os.urandom(16)
+        p = one(self.s.feed(L.frame(bytes((L.HELLO,)) + hn)), L.HELLO_ANS)
+        t.eq(len(p), 1 + 1 + 8 + 16 + 16 + 16 + 16)
+        t.true(self.k_hello.verify(p[-16:], p[:-16], hn), "HELLO answer MAC")
+        t.true(not self.k_hello.verify(p[-16:], p[:-16], os.urandom(16)), "bound to host nonce")
+        proto, pad, ver, epoch, head, acked, free = struct.unpack_from(">B8s16sIIII", p, 1)
+        self.nonce = p[-32:-16]
+        return dict(proto=proto, pad=pad, ver=ver, epoch=epoch, head=head, acked=acked,
+                    free=free, nonce=self.nonce)
+
+    def pull_req(self, epoch, first, count, nonce=None):
+        body = struct.pack(">BIIH", L.PULL, epoch, first, count) + (nonce or self.nonce)
+        return body + self.k_pull.mac(body)
+
+    def ack_req(self, epoch, seq, rmac, nonce=None):
+        body = struct.pack(">BII", L.ACK, epoch, seq) + bytes(rmac) + (nonce or self.nonce)
+        return body + self.k_ack.mac(body)
+
+    def pull(self, epoch, first, count):
+        req = self.pull_req(epoch, first, count)
+        p = one(self.s.feed(L.frame(req)), L.RECORDS)
+        t.true(self.k_recs.verify(p[-16:], p[:-16], req[-16:]), "records MAC")
+        e, f, n, head = struct.unpack_from(">IIBI", p, 1)
+        t.eq((e, f), (epoch, first))
+        t.eq(len(p), 14 + 64 * n + 16)
+        return [p[14 + 64 * i:78 + 64 * i] for i in range(n)], head
+
+
+
+def test_hello_fields_and_fresh_nonces():
+    keys, j, s = make(n=5)
+    j.ack(2)
+    h = Host(keys, s)
+    a = h.hello()
+    t.eq(a["proto"], L.PROTO)
+    t.eq(a["pad"], PAD)
+    t.eq(a["ver"].rstrip(b"\x00"), b"v1.2")
+    t.eq((a["epoch"], a["head"], a["acked"], a["free"]), (7, 5, 2, j.free()))
+    b = h.hello()
+    t.true(a["nonce"] != b["nonce"], "nonce reused")
+    c1 = struct.unpack_from(">II", a["nonce"])
+    c2 = struct.unpack_from(">II", b["nonce"])
+    t.eq(c1[0], j.boot_count)
+    t.eq(c2[1], c1[1] + 1, "nonce counter")
+
+
+def test_pull_returns_raw_records_bound_to_the_request():
+    keys, j, s = make(n=11, batch=4)
+    h = Host(keys, s)
+    h.hello()
+    recs, head = h.pull(7, 1, 100)
+    t.eq(head, 11)
+    t.eq([bytes(r) for r in recs], [j.read(i).raw for i in (1, 2, 3, 4)])
+    recs, head = h.pull(7, 10, 5)
+    t.eq(len(recs), 2)
+    recs, head = h.pull(7, 12, 5)  # nothing newer: an empty answer
+    t.eq(len(recs), 0)
+    # the answer's MAC covers the request: another request's MAC does not verify it
+    req = h.pull_req(7, 1, 1)
+    p = one(s.feed(L.frame(req)), L.RECORDS)
+    t.true(not h.k_recs.verify(p[-16:], p[:-16], h.pull_req(7, 1, 2)[-16:]))
+
+
+def test_pull_refused_without_a_valid_mac_or_session():
+    keys, j, s = make(n=3)
+    h = Host(keys, s)
+    h.nonce = os.urandom(16)
+    t.eq(error_code(s.feed(L.frame(h.pull_req(7, 1, 3)))), L.E_REPLAY)  # no HELLO yet
+    h.hello()
+    req = bytearray(h.pull_req(7, 1, 3))
+    req[-1] ^= 1
+    t.eq(error_code(s.feed(L.frame(req))), L.E_MAC)
+    req = bytearray(h.pull_req(7, 1, 3))
+    req[6] ^= 1  # the from field changed after MACing
+    t.eq(error_code(s.feed(L.frame(req))), L.E_MAC)
+    # a request MACed with another message type's key (an ACK key) is refused
+    body = req[:27]
+    body[0] = L.PULL
+    t.eq(error_code(s.feed(L.frame(bytes(body) + h.k_ack.mac(body)))), L.E_MAC)
+    kinds = [j.read(i).kind for i in range(4, j.head + 1)]
+    t.eq(kinds[0], L.AUTH_REFUSED)  # the no-session pull: a valid MAC, an old nonce
+    t.eq(kinds[1:], [L.TAMPER] * 3)
+    t.eq(j.read(5).data, bytes((0x4C, L.PULL, L.E_MAC)))
+
+
+def test_pull_replayed_from_an_old_session_refused():
+    keys, j, s = make(n=3)
+    h = Host(keys, s)
+    h.hello()
+    old = h.pull_req(7, 1, 3)
+    one(s.feed(L.frame(old)), L.RECORDS)
+    h.hello()
+    t.eq(error_code(s.feed(L.frame(old))), L.E_REPLAY)
+    t.eq(j.read(j.head).kind, L.AUTH_REFUSED)
+
+
+def test_pull_epoch_range_gone():
+    keys, j, s = make(n=6)
+    h = Host(keys, s)
+    h.hello()
+    t.eq(error_code(s.feed(L.frame(h.pull_req(8, 1, 3)))), L.E_EPOCH)
+    t.eq(error_code(s.feed(L.frame(h.pull_req(7, 0, 3)))), L.E_RANGE)
+    t.eq(error_code(s.feed(L.frame(h.pull_req(7, 1, 0)))), L.E_RANGE)
+    j.ack(4)
+    t.eq(error_code(s.feed(L.frame(h.pull_req(7, 4, 3)))), L.E_GONE)
+    recs, head = h.pull(7, 5, 3)
+    t.eq(len(recs), 2)
+
+
+def test_ack_reclaims_and_old_acks_are_refused():
+    keys, j, s = make(n=6)
+    h = Host(keys, s)
+    h.hello()
+    recs, head = h.pull(7, 1, 6)
+    req = h.ack_req(7, 3, recs[2][44:60])
+    p = one(s.feed(L.frame(req)), L.ACK_OK)
+    t.true(h.k_ack_ok.verify(p[-16:], p[:-16], req[-16:]), "ACK-OK MAC")
+    t.eq(struct.unpack_from(">IIII", p, 1), (7, 3, 3, j.free()))
+    t.eq(j.acked, 3)
+    t.eq(error_code(s.feed(L.frame(req))), L.E_STALE)  # the same ACK again
+    old = h.ack_req(7, 5, recs[4][44:60])
+    h.hello()
+    t.eq(error_code(s.feed(L.frame(old))), L.E_REPLAY)  # from an old session
+    t.eq(j.acked, 3)
+    # a MAC that is not the pad's record MAC is refused and journaled
+    t.eq(error_code(s.feed(L.frame(h.ack_req(7, 5, recs[3][44:60])))), L.E_MISMATCH)
+    t.eq(j.acked, 3)
+    t.eq(j.read(j.head).kind, L.TAMPER)
+    t.eq(error_code(s.feed(L.frame(h.ack_req(7, 99, bytes(16))))), L.E_RANGE)
+    t.eq(error_code(s.feed(L.frame(h.ack_req(6, 5, recs[4][44:60])))), L.E_EPOCH)
+    bad = bytearray(h.ack_req(7, 5, recs[4][44:60]))
+    bad[5] ^= 0x01  # seq 5 -> 4 after MACing
+    t.eq(error_code(s.feed(L.frame(bad))), L.E_MAC)
+    one(s.feed(L.frame(h.ack_req(7, 5, recs[4][44:60]))), L.ACK_OK)
+    t.eq(j.acked, 5)
+
+
+def test_journaled_link_events_are_capped():
+    keys, j, s = make(n=1)
+    h = Host(keys, s)
+    h.hello()
+    for _ in range(30):
+        t.eq(error_code(s.feed(L.frame(h.pull_req(7, 1, 1)[:-1] + b"\x00"))), L.E_MAC)
+    t.eq(j.head, 1 + 8)
+
+
+def test_full_journal_gets_no_link_events():
+    keys, j, s = make(n=3)
+    j.capacity = 3
+    h = Host(keys, s)
+    h.hello()
+    t.eq(error_code(s.feed(L.frame(h.pull_req(7, 1, 1)[:-1] + b"\x00"))), L.E_MAC)
+    t.eq(j.head, 3)
+
+
+def test_no_leak_over_many_frames():
+    keys, j, s = make(n=8)
+    h = Host(keys, s)
+    h.hello()
+    req = L.frame(h.pull_req(7, 1, 8))
+    for _ in range(5):
+        s.feed(req)
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(50):
+        s.feed(req)
+    gc.collect()
+    t.true(gc.mem_alloc() - before < 512, "grew %d bytes" % (gc.mem_alloc() - before))
+
+
+t.main(globals())

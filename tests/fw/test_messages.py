@@ -1,0 +1,28 @@
+# The pad's texts: every message exists in both languages, with its argument slot.
+import messages as M
+import mptest
+
+IDS = [v for k, v in M.__dict__.items() if k.isupper() and type(v) is int]
+
+
+def test_every_message_in_both_languages():
+    for lang in ("en", "zh"):
+        tab = M.table(lang)
+        for i in IDS:
+            l1, l2 = M.lines(tab, i, 2)
+            mptest.true(l1 and not l1.startswith("?"), "%s message %d missing" % (lang, i))
+
+
+def test_argument_and_languages_differ():
+    en, zh = M.table("en"), M.table("zh")
+    mptest.eq(M.lines(en, M.PIN_WRONG, 2), ("Wrong PIN", "2 tries left"))
+    mptest.eq(M.lines(zh, M.PIN_WRONG, 1), ("密码错误", "还可尝试1次"))
+    mptest.eq(M.lines(en, M.ENTER_PIN, "***"), ("Enter PIN", "***"))
+    mptest.eq(M.table("fr"), en)
+
+
+def test_unknown_id_is_visible_not_a_crash():
+    mptest.eq(M.lines(M.table("en"), 99), ("?99", ""))
+
+
+mptest.main(globals())

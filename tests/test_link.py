@@ -1,0 +1,454 @@
+"""The pad link end to end: the host's PadLink and sync against the firmware's LinkServer
+running under micropython (tests/fw/drive_link.py) on pipes or a pty, with a journal
+on a flash file. TEST MATERIAL: link keys and pad ids are generated at run time."""
+import os
+import pty
+import random
+import signal
+import struct
+import subprocess
+import sys
+import time
+import tty
+
+import pytest
+
+from mp import FWTESTS, ROOT, popen_mp, run_code
+from padctl import link as L
+from padctl.store import Store, verify_records
+from padctl.sync import SyncError, sync
+
+
+class Pad:
+    """drive_link.py under micropython: the firmware link on a flash file."""
+
+    def __init__(self, tmp_path, n=0, journal="fake", use_pty=False, batch=None, key=None,
+                 pad_id=None, epoch=1):
+        self.tmp = tmp_path
+        self.key = key or os.urandom(16)
+        self.pad_id = pad_id or os.urandom(8)
+        self.flash = tmp_path / ("pad-%s.img" % journal)
+        self.env = {"LINK_EPOCH": epoch}
+        if batch:
+            self.env["LINK_BATCH"] = batch
+        self.heap = "64k"
+        if journal == "real":  # firmware/journal.py does not compile from source in 64 KB
+            self.env["LINK_JOURNAL"] = "real"
+            self.heap = "256k"
+        self.use_pty = use_pty
+        self.proc = None
+        self.start(n)
+
+    def start(self, n=0):
+        args = [self.flash, self.key.hex(), self.pad_id.hex()] + ([n] if n else [])
+        err = open(self.tmp / "pad.err", "ab")
+        if self.use_pty:
+            master, slave = pty.openpty()
+            tty.setraw(slave)
+            self.proc = popen_mp(FWTESTS / "drive_link.py", args, env=self.env, heap=self.heap,
+                                 stdin=master, stdout=master, stderr=err)
+            os.close(master)
+            self.slave = slave  # held open: the line stays up while hosts come and go
+            self.port = os.ttyname(slave)
+            self.stream = None
+        else:
+            self.proc = popen_mp(FWTESTS / "drive_link.py", args, env=self.env, heap=self.heap,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+            self.stream = L.FdStream(self.proc.stdout.fileno(), self.proc.stdin.fileno())
+        err.close()
+
+    def link(self, **kw):
+        return L.PadLink(self.stream, self.key, self.pad_id, timeout=5.0, **kw)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self._close()
+
+    def restart(self):
+        self.kill()
+        self.start()
+
+    def _close(self):
+        if self.use_pty:
+            os.close(self.slave)
+            self.use_pty = True
+        elif self.proc:
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if not self.use_pty:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+        self.proc = None
+
+    def errors(self):
+        p = self.tmp / "pad.err"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+
+@pytest.fixture
+def pads(tmp_path):
+    made = []
+
+    def make(*a, **kw):
+        p = Pad(tmp_path, *a, **kw)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        p.stop()
+
+
+def db_seqs(db, pad):
+    with Store(db) as s:
+        return [r[0] for r in s.db.execute(
+            "SELECT seq FROM records WHERE pad_id=? ORDER BY seq", (pad.pad_id.hex(),))]
+
+
+# --- the frame codec ------------------------------------------------------------------
+
+def test_host_frame_codec_round_trip_and_noise():
+    for p in (b"H", bytes(range(256)), os.urandom(600)):
+        f = L.encode_frame(p)
+        assert f[:1] == b"#" and f[-1:] == b"\n" and all(c in b"0123456789abcdef" for c in f[1:-1])
+        r = L.FrameReader()
+        assert r.feed(b"\x03\x00junk\r\n" + f[:5]) == []
+        assert r.feed(f[5:] + b"\x03") == [p]
+    r = L.FrameReader()
+    bad = bytearray(L.encode_frame(b"Hello"))
+    bad[3] ^= 1  # '4' -> '5': the CRC no longer matches
+    got = r.feed(bytes(bad) + b"#12#zz\n#123\n" + L.encode_frame(b"ok"))
+    assert [str(g) if isinstance(g, Exception) else g for g in got] == [
+        "frame CRC wrong", "frame cut by a new '#'", "frame with a non-hex character",
+        "frame with an odd number of hex digits", b"ok"]
+
+
+def test_firmware_and_host_frames_agree():
+    payloads = [b"H", bytes(range(256)), os.urandom(100)]
+    code = "import link\nfrom binascii import unhexlify\n" + "".join(
+        "print(link.frame(unhexlify('%s')).decode(), end='')\n" % p.hex() for p in payloads)
+    r = run_code(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.encode() == b"".join(L.encode_frame(p) for p in payloads)
+
+
+# --- HELLO, PULL, ACK -----------------------------------------------------------------
+
+@pytest.mark.parametrize("journal", ["fake", "real"])
+def test_hello_pull_ack_end_to_end(pads, journal):
+    pad = pads(12, journal=journal)
+    link = pad.link()
+    h = link.hello()
+    assert (h.pad_id, h.version, h.epoch, h.head, h.acked) == (pad.pad_id, "test-1.0", 1, 12, 0)
+    b = link.pull(1, 8)
+    assert (b.epoch, b.first, b.head, len(b.records)) == (1, 1, 12, 8)
+    good, err = verify_records(b.records, pad.pad_id.hex(), 1, 0, bytes(16), link.keys.journal_mac)
+    assert err is None and [r.seq for r in good] == list(range(1, 9))
+    assert good[0].card_id[:3] == b"\x11\x01\x05" and good[0].kind == 6
+    a = link.ack(8, good[-1].mac)
+    assert (a.seq, a.acked) == (8, 8)
+    b2 = link.pull(9, 8)
+    assert [struct.unpack_from(">I", r, 8)[0] for r in b2.records] == list(range(9, b2.head + 1))
+    h2 = link.hello()
+    assert h2.acked == 8 and h2.nonce != h.nonce
+    with pytest.raises(L.PadRefused) as e:  # acknowledged records are not served again
+        link.pull(1, 1)
+    assert e.value.code in (L.E_GONE, 8) or journal == "real"
+    assert not pad.errors()
+
+
+def test_noise_and_ctrl_c_on_stdin_are_ignored(pads):
+    pad = pads(3)
+    pad.stream.write(b"\x03\x03\x03 hello \x00\x1b[A\r\n\x04")
+    link = pad.link()
+    assert link.hello().head == 3
+    pad.stream.write(b"\x03" * 50 + b"#zz\n")  # Ctrl-C outside, a broken frame
+    with pytest.raises(L.PadRefused) as e:
+        link._request(b"", L.ERROR)  # nothing sent: read the pad's answer to the garbage
+    assert e.value.code == 1
+    assert len(link.pull(1, 8).records) == 3
+    assert pad.proc.poll() is None
+
+
+def test_pty_with_pyserial_and_ctrl_c(pads):
+    pad = pads(5, use_pty=True)
+    port = L.open_port(pad.port)
+    try:
+        port.write(b"\x03\x03\x03")
+        link = L.PadLink(port, pad.key, pad.pad_id)
+        assert link.hello().head == 5
+        port.write(b"\x03")
+        b = link.pull(1, 8)
+        assert len(b.records) == 5
+    finally:
+        port.close()
+    assert pad.proc.poll() is None
+
+
+def test_wrong_pad_or_key_refused(pads):
+    pad = pads(3)
+    with pytest.raises(L.AuthError, match="not"):
+        L.PadLink(pad.stream, pad.key, os.urandom(8)).hello()
+    other = L.PadLink(pad.stream, os.urandom(16), pad.pad_id)
+    with pytest.raises(L.AuthError, match="MAC wrong"):
+        other.hello()
+    # a PULL MACed with another key: refused, and journaled as TAMPER
+    with pytest.raises(L.PadRefused) as e:
+        other.pull(1, 3)
+    assert e.value.code == L.E_MAC
+    link = pad.link()
+    link.hello()
+    recs = link.pull(1, 8).records
+    kinds = [r[1] for r in recs]
+    assert kinds[-1] == 3 and recs[-1][36:39] == bytes((0x4C, L.PULL, L.E_MAC))
+
+
+def test_pull_without_hello_and_old_ack_replayed_refused(pads):
+    pad = pads(4)
+    link = pad.link()
+    link.session = L.Hello(pad.pad_id, 1, "", 1, 0, 0, 0, os.urandom(16))
+    with pytest.raises(L.PadRefused) as e:
+        link.pull(1, 4)
+    assert e.value.code == L.E_REPLAY
+    link.hello()
+    recs = link.pull(1, 4).records
+    old_ack = L.encode_frame(link.ack_request(1, 2, recs[1][44:60]))
+    pad.stream.write(old_ack)  # the genuine ACK, sent once: accepted
+    assert link._frame()[0] == L.ACK_OK
+    link.hello()  # a new session: the old ACK is now a replay
+    for _ in range(2):
+        pad.stream.write(old_ack)
+        p = link._frame()
+        assert p[:2] == bytes((L.ERROR, L.E_REPLAY))
+    # and the same ACK inside its session, sent again: stale
+    a = link.ack(3, recs[2][44:60])
+    assert a.acked == 3
+    with pytest.raises(L.PadRefused) as e:
+        link.ack(3, recs[2][44:60])
+    assert e.value.code == L.E_STALE
+    with pytest.raises(L.PadRefused) as e:  # an ACK naming a MAC the pad does not hold
+        link.ack(4, bytes(16))
+    assert e.value.code == L.E_MISMATCH
+    h = link.hello()
+    assert h.acked == 3
+    kinds = [r[1] for r in link.pull(4, 8).records]
+    assert kinds.count(15) == 2 and kinds[-1] == 3  # AUTH_REFUSED twice, then TAMPER
+
+
+class Mitm:
+    """Between host and pad: rewrites the pad's answers with edit(payload) (keeping the
+    frame CRC valid, so only the MAC can tell)."""
+
+    def __init__(self, inner, edit):
+        self.inner = inner
+        self.edit = edit
+        self.reader = L.FrameReader()
+
+    def write(self, data):
+        self.inner.write(data)
+
+    def read(self, n=4096):
+        data = self.inner.read(n)
+        out = b""
+        for p in self.reader.feed(data):
+            out += L.encode_frame(self.edit(bytes(p)))
+        return out
+
+
+def test_forged_replayed_reordered_answers_refused(pads):
+    pad = pads(6)
+    link = pad.link()
+    link.hello()
+    genuine = link.pull(1, 3)
+    seen = {}
+
+    def forge(p):  # flip one byte of the second record's card id
+        if p[0] == L.RECORDS:
+            p = bytearray(p)
+            p[14 + 64 + 25] ^= 1
+        return bytes(p)
+
+    def swap(p):  # reorder the first two records
+        if p[0] == L.RECORDS and p[9] >= 2:
+            p = p[:14] + p[78:142] + p[14:78] + p[142:]
+        return p
+
+    def replay(p):  # answer every HELLO with the first HELLO answer seen
+        if p[0] == L.HELLO_ANS:
+            return seen.setdefault("h", p)
+        return p
+
+    for edit in (forge, swap):
+        m = L.PadLink(Mitm(pad.stream, edit), pad.key, pad.pad_id)
+        m.hello()
+        with pytest.raises(L.AuthError):
+            m.pull(1, 3)
+    m = L.PadLink(Mitm(pad.stream, replay), pad.key, pad.pad_id)
+    m.hello()
+    with pytest.raises(L.AuthError):
+        m.hello()
+    # an old PULL answer (bound to its own request) in place of a new one
+    old = L.encode_frame(genuine_payload(link, genuine))
+    link.hello()
+    req = link.pull_request(1, 1, 3)
+    link._send(req)
+    link._frame()  # the genuine answer, dropped
+    link._pending.append(L.FrameReader().feed(old)[0])
+    p = link._pending.pop()
+    with pytest.raises(L.AuthError):
+        link._check(p, L.TO_HOST, L.RECORDS, req[-16:])
+
+
+def genuine_payload(link, batch):
+    # rebuild the answer payload of an earlier pull from its parts (its MAC is gone with
+    # the session): what an attacker who recorded the line holds, minus nothing
+    body = struct.pack(">BIIBI", L.RECORDS, batch.epoch, batch.first, len(batch.records),
+                       batch.head) + b"".join(batch.records)
+    return body + os.urandom(16)
+
+
+def test_host_sees_a_record_altered_in_flash(pads, tmp_path):
+    pad = pads(10)
+    pad.stop()
+    raw = bytearray(pad.flash.read_bytes())
+    off = 64 * 6  # record 7: change its data byte, then fix its CRC (the MAC it cannot fix)
+    raw[off + 36] ^= 0xFF
+    import zlib
+    struct.pack_into(">I", raw, off + 60, zlib.crc32(bytes(raw[off:off + 60])))
+    pad.flash.write_bytes(bytes(raw))
+    pad.start()
+    db = tmp_path / "ev.db"
+    with pytest.raises(SyncError, match="pad %s: record 7: MAC does not chain" % pad.pad_id.hex()):
+        sync(pad.stream, db, pad.key, pad.pad_id, batch=4)
+    assert db_seqs(db, pad) == list(range(1, 7))  # the records before it: stored...
+    link = pad.link()
+    assert link.hello().acked == 6  # ...and acknowledged; nothing after it
+    with pytest.raises(SyncError, match="record 7"):  # and again at every run
+        sync(pad.stream, db, pad.key, pad.pad_id)
+    with Store(db) as s:
+        assert any(a["seq"] == 7 for a in s.alerts(pad.pad_id.hex()))
+
+
+# --- broken syncs ---------------------------------------------------------------------
+
+class Killed(BaseException):
+    """The host process dying (nothing catches it, nothing is cleaned up by sync)."""
+
+
+class Dying:
+    """A stream whose host dies at its k-th write: before it, or just after it."""
+
+    def __init__(self, inner, k, after):
+        self.inner, self.k, self.after, self.n = inner, k, after, 0
+
+    def read(self, n=4096):
+        return self.inner.read(n)
+
+    def write(self, data):
+        self.n += 1
+        if self.n == self.k and not self.after:
+            raise Killed()
+        self.inner.write(data)
+        if self.n == self.k:
+            raise Killed()
+
+
+def check_exactly_once(db, pad, link_timeout=5.0):
+    link = pad.link()
+    h = link.hello()
+    assert db_seqs(db, pad) == list(range(1, h.head + 1))
+    assert h.acked == h.head
+    with Store(db) as s:
+        c = s.chain(pad.pad_id.hex(), 1)
+        assert c.head_seq == h.head
+
+
+@pytest.mark.parametrize("journal", ["fake", "real"])
+def test_host_dies_at_every_write_and_reruns(pads, tmp_path, journal):
+    pad = pads(9, journal=journal, batch=2)
+    db = tmp_path / "ev.db"
+    k = 1
+    while True:
+        s = Dying(pad.stream, (k + 1) // 2, after=k % 2 == 0)
+        try:
+            sync(s, db, pad.key, pad.pad_id, batch=2)
+            break
+        except Killed:
+            pass
+        k += 1
+        sync(pad.stream, db, pad.key, pad.pad_id, batch=2) if k % 5 == 0 else None
+    assert k > 20  # it died at every request of a whole sync
+    sync(pad.stream, db, pad.key, pad.pad_id, batch=2)
+    check_exactly_once(db, pad)
+    assert not pad.errors()
+
+
+def test_pad_dies_at_random_points_and_reruns(pads, tmp_path):
+    rng = random.Random(os.urandom(8))
+    pad = pads(14, batch=2)
+    db = tmp_path / "ev.db"
+    deaths = 0
+    for _ in range(12):
+        class PadDying:
+            def __init__(self, inner, k):
+                self.inner, self.k, self.n = inner, k, 0
+
+            def read(self, n=4096):
+                return self.inner.read(n)
+
+            def write(self, data):
+                self.n += 1
+                self.inner.write(data)
+                if self.n == self.k:
+                    time.sleep(rng.random() * 0.003)
+                    pad.kill()
+        try:
+            sync(PadDying(pad.stream, rng.randint(1, 12)), db, pad.key, pad.pad_id, batch=2)
+        except SyncError as e:
+            assert "link" in str(e)
+            deaths += 1
+        pad.restart()
+    assert deaths >= 6
+    sync(pad.stream, db, pad.key, pad.pad_id, batch=2)
+    check_exactly_once(db, pad)
+
+
+HOST = """
+import sys
+from padctl.sync import sync
+sync(sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]), bytes.fromhex(sys.argv[4]), batch=1)
+"""
+
+
+def test_host_process_killed_at_random_times(pads, tmp_path):
+    rng = random.Random(os.urandom(8))
+    pad = pads(40, use_pty=True)
+    db = tmp_path / "ev.db"
+    cmd = [sys.executable, "-c", HOST, pad.port, str(db), pad.key.hex(), pad.pad_id.hex()]
+    for _ in range(4):
+        p = subprocess.Popen(cmd, cwd=str(ROOT), stderr=subprocess.DEVNULL)
+        time.sleep(0.15 + rng.random() * 0.3)
+        p.send_signal(signal.SIGKILL)
+        p.wait(5)
+    assert subprocess.run(cmd, cwd=str(ROOT), timeout=30).returncode == 0
+    port = L.open_port(pad.port)
+    try:
+        pad.stream = port
+        check_exactly_once(db, pad)
+    finally:
+        port.close()
