@@ -81,7 +81,7 @@ class Journal:
         if n < 2 or spb < 4 or spb % 4:
             raise ValueError("journal partition: %d blocks of %d slots" % (n, spb))
         self.capacity = n * (spb - 1)  # record slots
-        self._state = bytearray(n)  # _FREE / LIVE / DIRTY / KEEP per sector
+        self._state = bytearray(n)  # per sector: free, live, dirty or keep (jscan.py)
         self._sseq = [0] * n  # sector sequence number (live sectors)
         self._first = [0] * n  # seq of its first record (live sectors)
         self._order = []  # live sectors, oldest first

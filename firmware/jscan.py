@@ -155,7 +155,7 @@ def _records(j, found):
             if kind == _ACK:
                 acked = max(acked, struct.unpack_from(">I", buf, 36)[0])
                 j._last_ack = sq
-            elif kind == _TAMPER and len(j._seen) < 32:
+            elif kind == _TAMPER and buf[3] == 8 and len(j._seen) < 32:  # one of ours
                 j._seen.append((buf[40], struct.unpack_from(">H", buf, 41)[0], buf[43]))
             boot = struct.unpack_from(">H", buf, 12)[0]
             j._prev[:] = memoryview(buf)[44:60]

@@ -142,7 +142,7 @@ class Retry:
 
     def state(self, card_id):
         """(failures since the last success, tries left recorded by the pending attempt or
-        None, locked)."""
+        None, locked: a LOCK is journaled or the failures reached the pad's limit)."""
         cid = bytes(card_id)
         v = self._idx.get(cid)
         if v is None and self.overflow:
@@ -150,7 +150,7 @@ class Retry:
         if v is None:
             return 0, None, False
         f, p, lk, _ = self._unpack(v)
-        return f, None if p == _NONE else p, bool(lk)
+        return f, None if p == _NONE else p, bool(lk) or f >= self.pad_limit
 
     def begin(self, card_id, tries_left):
         """Journals PENDING with the tries the card just reported, before the VERIFY goes
@@ -160,7 +160,7 @@ class Retry:
         f, p, lk = self.state(card_id)
         if p is not None:
             raise PendingOpen("an earlier attempt is pending")
-        if lk or f >= self.pad_limit or tries_left == 0:
+        if lk or tries_left == 0:
             raise Locked("PIN locked")
         if not self.j.fits(3):  # PENDING, PIN_WRONG, LOCK
             raise J.JournalFull("journal full: sync before a new attempt")
@@ -195,12 +195,15 @@ class Retry:
     def resolve(self, card_id, tries_left_now, max_tries):
         """At insertion or boot: settles a pending attempt against the tries the card reports
         now (None: it cannot report).  Returns the R_ outcome journaled, or None if nothing
-        was pending; then a card back at max_tries ends a run or lock held here."""
+        was pending; then a card back at max_tries ends a run or lock held here, and a
+        blocked card (0) gets the LOCK it lacks."""
         f, p, lk = self.state(card_id)
         now = tries_left_now
         if p is None:
             if now is not None and now >= max_tries and (f or lk):
                 self.j.append(J.SNAPSHOT, card_id, bytes((0, 0xFF, 0, S_CLEARED)))
+            elif now == 0 and not lk:  # blocked, the LOCK lost to a cut: journal it now
+                self._lock(card_id, 0, f)
             return None
         if now is None:
             out, run = R_UNKNOWN, f + 1

@@ -25,6 +25,16 @@ def _env(name, default=None):
     return default if v is None or v == "" else v
 
 
+def _write_all(sock, buf):
+    mv = memoryview(buf)
+    while mv:
+        n = sock.write(mv)
+        if n is None:
+            n = 0
+            time.sleep_ms(1)  # loopback buffer full: let the world read
+        mv = mv[n:]
+
+
 class SocketSlot:
     """An ISO 7816 contact slot: one TCP connection is one activation of the card."""
 
@@ -49,6 +59,7 @@ class SocketSlot:
         except OSError:
             s.close()
             raise NoCard("%s slot not reachable" % self.name)
+        s.setblocking(False)  # readinto then returns what has arrived
         self._sock = s
         self._poll.register(s, select.POLLIN)
         try:
@@ -78,6 +89,8 @@ class SocketSlot:
             n = self._sock.readinto(self._buf)
         except OSError:
             n = 0
+        if n is None:  # woken without data
+            return self._fill(timeout_ms)
         if not n:
             self.deactivate()
             raise CardRemoved("%s removed" % self.name)
@@ -95,7 +108,7 @@ class SocketSlot:
         if self._sock is None:
             raise CardRemoved("%s not powered" % self.name)
         try:
-            self._sock.write(buf)
+            _write_all(self._sock, buf)
         except OSError:
             self.deactivate()
             raise CardRemoved("%s removed" % self.name)

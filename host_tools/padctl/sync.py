@@ -38,15 +38,17 @@ def _stream(stream_or_port):
 
 
 def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None,
-         batch=L.MAX_BATCH, timeout=5.0):
-    """Sync one pad. link_key: 16 bytes, or a callable pad id -> key (a keystore's
-    pad_link_key for the pad's region). progress(done, total) after every batch.
-    Raises SyncError (TamperError, for a record that does not verify)."""
+         batch=L.MAX_BATCH, timeout=5.0, quiet=0.05):
+    """Sync one pad. stream_or_port: a port path, or a stream whose read() returns b""
+    after a short timeout (pyserial, link.FdStream). link_key: 16 bytes, or a callable
+    pad id -> key (a keystore's pad_link_key for the pad's region).
+    progress(done, total) after every batch. quiet: seconds of silence that end the
+    draining of stale answers before HELLO. Raises SyncError."""
     stream, own = _stream(stream_or_port)
     try:
         with Store(db_path) as store:
             return _sync(store, L.PadLink(stream, link_key, pad_id, timeout=timeout),
-                         progress, batch)
+                         progress, batch, quiet)
     except StoreError as e:
         raise SyncError(str(e)) from None
     except L.AuthError as e:
@@ -58,10 +60,13 @@ def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None
             stream.close()
 
 
-def _sync(store, link, progress, batch):
-    if hasattr(link.stream, "reset_input_buffer") or isinstance(link.stream, L.FdStream):
-        link.drain()
-    h = link.hello()
+def _sync(store, link, progress, batch, quiet):
+    link.drain(quiet)  # answers of a broken run may still be on the line
+    try:
+        h = link.hello()
+    except L.AuthError:  # one more try: a late stale answer, not a forgery, is likelier
+        link.drain(quiet)
+        h = link.hello()
     pad = h.pad_id.hex()
     res = SyncResult(pad, h.version, h.epoch, head=h.head, acked=h.acked, free=h.free)
     store.note_pad(pad, h.version, h.epoch, h.head, h.acked, h.free)

@@ -412,6 +412,8 @@ class VirtualCard:
 
     def _pin_change(self, p1, p2, data, le, apdu, challenge):
         bs = self.suite.block
+        if p1 not in (0x00, 0x01) or p2:
+            raise _Bad(SW_WRONG_P1P2)
         if p1 == 0x00:  # RELOAD PIN: new PIN block, MAC under the reload key
             sk, iv, m, body = self._open(apdu, data, bs, T_RELOAD, challenge)
             new = self._pin_of(body, challenge)
@@ -421,8 +423,6 @@ class VirtualCard:
             self._state["counts"]["reload"] += 1
             self._save()
             return self._answer(sk, iv, m, SW_OK)
-        if p1 != 0x01 or p2:
-            raise _Bad(SW_WRONG_P1P2)
         # CHANGE PIN: old and new PIN blocks, MAC under the command-MAC key
         sk, iv, m, body = self._open(apdu, data, 2 * bs, T_MAC, challenge)
         if self.tries == 0:

@@ -15,7 +15,7 @@ def test_every_message_in_both_languages():
 
 def test_argument_and_languages_differ():
     en, zh = M.table("en"), M.table("zh")
-    mptest.eq(M.lines(en, M.PIN_WRONG, 2), ("Wrong PIN", "2 tries left"))
+    mptest.eq(M.lines(en, M.PIN_WRONG, 2), ("Wrong PIN", "Tries left: 2"))
     mptest.eq(M.lines(zh, M.PIN_WRONG, 1), ("密码错误", "还可尝试1次"))
     mptest.eq(M.lines(en, M.ENTER_PIN, "***"), ("Enter PIN", "***"))
     mptest.eq(M.table("fr"), en)

@@ -1,0 +1,95 @@
+"""`padctl demo`: a scripted story on the simulated pad, no terminal needed.
+
+The screens printed are the ones the firmware's display driver sent; the demo fails
+(non-zero) as soon as an expected screen does not appear.
+"""
+import tempfile
+import time
+
+from .sim import Sim
+
+RIGHT, WRONG = "123456", "654321"
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+def _box(l1, l2):
+    w = max(24, len(l1), len(l2))
+    return "+%s+\n|%s|\n|%s|\n+%s+" % ("-" * w, l1.ljust(w), l2.ljust(w), "-" * w)
+
+
+class Story:
+    def __init__(self, sim, say):
+        self.sim = sim
+        self.say = say
+        self.mark = 0
+
+    def expect(self, pattern, timeout=15):
+        try:
+            i, (l1, l2) = self.sim.ui.wait_for(pattern, timeout, after=self.mark)
+        except TimeoutError as e:
+            raise DemoFailed(str(e))
+        self.mark = i + 1
+        self.say(_box(l1, l2))
+        return l1, l2
+
+    def insert(self):
+        self.say("\n> cardholder inserts the card")
+        self.sim.insert()
+
+    def pull(self):
+        self.say("> cardholder takes the card back")
+        self.sim.pull()
+        self.expect("insert card")
+
+    def pin(self, digits):
+        self.expect("Enter PIN")
+        self.say("> cardholder types %s and Enter" % ("the right PIN" if digits == RIGHT else
+                                                     "a wrong PIN"))
+        self.sim.ui.press(digits + "E")
+
+
+def story(sim, say):
+    s = Story(sim, say)
+    s.expect("insert card")
+    s.insert()
+    s.pin(RIGHT)
+    s.expect("PIN OK")
+    s.pull()
+    for left in (2, 1):
+        s.insert()
+        s.pin(WRONG)
+        s.expect("Tries left: %d" % left)
+        s.pull()
+    s.insert()
+    s.pin(WRONG)
+    s.expect("Card locked")
+    s.pull()
+    s.insert()
+    say("> the cardholder tries again with the right PIN")
+    s.expect("Card locked")
+    if any(l1 == "Enter PIN" for l1, _ in sim.ui.screens[s.mark:]):
+        raise DemoFailed("the pad asked for a PIN on a locked card")
+    tries = sim.card_tries()
+    if tries != 0:
+        raise DemoFailed("the card should be locked, it reports %d tries" % tries)
+    say("  (no PIN asked, nothing spent: the card still reports 0 tries left)")
+    s.pull()
+    return s
+
+
+def run(lang="en", heap="64k", workdir=None, say=print):
+    with tempfile.TemporaryDirectory(prefix="padctl-demo-") as tmp:
+        with Sim(workdir or tmp, lang=lang) as sim:
+            say("Simulated pad %s, card %s (test keys, generated for this run)"
+                % (sim.pad_id, sim.card_id))
+            sim.start(heap=heap)
+            t0 = time.monotonic()
+            try:
+                story(sim, say)
+            finally:
+                sim.stop()
+            say("\ndemo: all expected screens shown (%.1f s)" % (time.monotonic() - t0))
+    return 0

@@ -1,0 +1,69 @@
+# Fixtures for the flash, journal and retry tests: scratch images in /tmp, card ids, damage.
+# Test material only: every image is made at run time and removed.
+import binascii
+import os
+import struct
+
+from blockdev import Counters, FileBlockDev, PowerCut
+
+made = []
+
+
+def image(blocks):
+    """A new erased image file of `blocks` 4 KB blocks; its path."""
+    path = "/tmp/padtest-%s.img" % binascii.hexlify(os.urandom(6)).decode()
+    ff = b"\xff" * 512
+    with open(path, "wb") as f:
+        for _ in range(blocks * 8):
+            f.write(ff)
+    made.append(path)
+    return path
+
+
+def cut():
+    raise PowerCut("cut")
+
+
+def dev(path, tear_at=0, keep=None, start=0, blocks=None):
+    """A block device over the image; tear_at / keep as in Counters, the cut raises PowerCut."""
+    return FileBlockDev(path, 4096, start, blocks, Counters(tear_at, keep, cut))
+
+
+def card(i):
+    """A test card id: region 110105, the issuer RID, serial i."""
+    return b"\x11\x01\x05\xd1\x56\x00\x00\x05" + struct.pack(">Q", i)
+
+
+def peek(path, addr, n):
+    with open(path, "rb") as f:
+        f.seek(addr)
+        return f.read(n)
+
+
+def blank(path, addr, n):
+    """Are the n bytes at addr all 0xFF (erased)?  Read in small pieces: the heap is 64 KB."""
+    ff = b"\xff" * 256
+    with open(path, "rb") as f:
+        f.seek(addr)
+        while n > 0:
+            k = min(n, 256)
+            if f.read(k) != ff[:k]:
+                return False
+            n -= k
+    return True
+
+
+def poke(path, addr, data):
+    """Writes bytes into the image behind the block device's back (tampering, corruption)."""
+    with open(path, "r+b") as f:
+        f.seek(addr)
+        f.write(data)
+
+
+def cleanup():
+    for p in made:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+    made.clear()

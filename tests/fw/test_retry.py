@@ -1,0 +1,238 @@
+# firmware/retry.py: the per-card retry counter derived from the journal (DESIGN 5).
+import retry as R  # first: the biggest compile, while the heap is emptiest
+import journal as J
+import mptest
+from mptest import eq, true, raises
+import jfix
+from errors import Error
+
+A = jfix.card(1)
+B = jfix.card(2)
+
+
+def fresh(blocks=8, pad_limit=3, max_cards=64):
+    p = jfix.image(blocks)
+    J.Journal.format(jfix.dev(p), 1)
+    j = J.Journal(jfix.dev(p))
+    return p, j, R.Retry(j, pad_limit, max_cards)
+
+
+def reopen(p, pad_limit=3, max_cards=64, **kw):
+    j = J.Journal(jfix.dev(p, **kw))
+    return j, R.Retry(j, pad_limit, max_cards)
+
+
+def kinds(j, card=None):
+    return [r.kind for r in j.iter_from(0) if card is None or r.card_id == card]
+
+
+def test_success_clears_the_run():
+    p, j, r = fresh()
+    r.begin(A, 3)
+    eq(r.state(A), (0, 3, False))
+    eq(r.outcome(A, 0x63C2), R.WRONG)
+    eq(r.state(A), (1, None, False))
+    r.begin(A, 2)
+    eq(r.outcome(A, 0x9000), R.OK)
+    eq(r.state(A), (0, None, False))
+    eq(kinds(j, A), [J.PENDING, J.PIN_WRONG, J.PENDING, J.PIN_OK])
+    eq(j.read(2).data, b"\x02\x01")  # tries left, failures in the run
+
+
+def test_63C0_and_6983_both_lock():
+    for sw in (0x63C0, 0x6983):
+        p, j, r = fresh(pad_limit=9)
+        for tries, answer in ((3, 0x63C2), (2, 0x63C1)):
+            r.begin(A, tries)
+            eq(r.outcome(A, answer), R.WRONG)
+        r.begin(A, 1)
+        eq(r.outcome(A, sw), R.LOCKED)
+        eq(r.state(A), (3, None, True))
+        last = j.read(j.head)
+        eq((last.kind, last.data), (J.LOCK, bytes((R.LOCK_CARD, 3))))
+        raises(R.Locked, r.begin, A, 3)
+        eq(reopen(p, 9)[1].state(A), (3, None, True))
+
+
+def test_pad_limit_lower_than_the_card():
+    p, j, r = fresh(pad_limit=2)
+    r.begin(A, 10)
+    eq(r.outcome(A, 0x63C9), R.WRONG)
+    r.begin(A, 9)
+    eq(r.outcome(A, 0x63C8), R.LOCKED)
+    eq(j.read(j.head).data, bytes((R.LOCK_PAD, 2)))
+    eq(r.state(A), (2, None, True))
+    raises(R.Locked, r.begin, A, 8)
+    eq(r.state(B), (0, None, False))  # another card is not affected
+    r.begin(B, 10)
+
+
+def test_resolve_every_case():
+    # one failure recorded (tries 3 -> 2), then a pending attempt with tries 2 at the cut
+    cases = ((1, R.R_FAILED, (2, None, False)), (2, R.R_NOT_DELIVERED, (1, None, False)),
+             (3, R.R_SUCCEEDED, (0, None, False)), (None, R.R_UNKNOWN, (2, None, False)),
+             (0, R.R_FAILED, (3, None, True)))
+    for now, outcome, after in cases:
+        p, j, r = fresh(pad_limit=5)
+        r.begin(A, 3)
+        r.outcome(A, 0x63C2)
+        r.begin(A, 2)
+        j, r = reopen(p, 5)  # the power cut
+        eq(r.state(A), (1, 2, False))
+        eq(r.resolve(A, now, 3), outcome)
+        eq(r.state(A), after)
+        rec = j.read(j.head - 1 if after[2] else j.head)
+        eq((rec.kind, rec.data[0]), (J.POWER_RECOVERY, outcome))
+        eq(reopen(p, 5)[1].state(A), after)
+        eq(r.resolve(A, now, 3), None)  # nothing pending any more
+
+
+def test_resolve_locks_at_the_pad_limit():
+    p, j, r = fresh(pad_limit=2)
+    r.begin(A, 3)
+    r.outcome(A, 0x63C2)
+    r.begin(A, 2)
+    eq(r.resolve(A, None, 3), R.R_UNKNOWN)  # counted as a failure: the second one
+    eq(r.state(A), (2, None, True))
+    eq(j.read(j.head).kind, J.LOCK)
+
+
+def test_card_back_at_its_maximum_ends_the_run():
+    p, j, r = fresh()
+    r.begin(A, 3)
+    r.outcome(A, 0x63C2)
+    eq(r.resolve(A, 2, 3), None)  # not at the maximum: the run stays
+    eq(r.state(A), (1, None, False))
+    r.resolve(A, 3, 3)
+    eq(r.state(A), (0, None, False))
+    eq(reopen(p)[1].state(A), (0, None, False))
+
+
+def test_not_delivered_spends_nothing():
+    p, j, r = fresh()
+    for sw in (0x6984, 0x6988):
+        r.begin(A, 3)
+        eq(r.outcome(A, sw), R.NOT_DELIVERED)
+        eq(r.state(A), (0, None, False))
+    r.begin(A, 3)
+    eq(r.not_delivered(A), R.NOT_DELIVERED)
+    eq(kinds(j, A)[-2:], [J.PENDING, J.NOT_DELIVERED])
+
+
+def test_garbage_answer_leaves_the_attempt_pending():
+    p, j, r = fresh()
+    r.begin(A, 3)
+    eq(r.outcome(A, 0x6F00), R.ERROR)
+    eq(r.state(A), (0, 3, False))
+    raises(R.PendingOpen, r.begin, A, 3)
+    eq(r.resolve(A, 2, 3), R.R_FAILED)
+    eq(r.state(A), (1, None, False))
+
+
+def test_bad_calls_are_refused_and_change_nothing():
+    p, j, r = fresh()
+    raises(Error, r.outcome, A, 0x9000)  # nothing pending
+    raises(Error, r.not_delivered, A)
+    raises(ValueError, r.begin, A, 16)
+    raises(ValueError, r.worst_case, "dance")
+    eq(r.worst_case("verify"), 5)
+    eq(j.head, 0)
+    true(issubclass(R.Locked, Error) and issubclass(R.PendingOpen, Error))
+
+
+def test_begin_refused_when_the_journal_is_full():
+    p, j, r = fresh(blocks=4)
+    while j.fits(3):
+        j.append(J.BOOT)
+    head = j.head
+    raises(J.JournalFull, r.begin, A, 3)
+    eq((j.head, r.state(A)), (head, (0, None, False)))
+
+
+def test_run_and_pending_survive_reclaim():
+    p, j, r = fresh()
+    r.begin(A, 3)
+    r.outcome(A, 0x63C2)  # A: an open run
+    r.begin(B, 3)  # B: pending
+    for i in range(100):  # others, spread over four sectors
+        c = jfix.card(100 + i)
+        r.begin(c, 3)
+        r.outcome(c, 0x9000)
+    eq(j.read(1).kind, J.PENDING)
+    true(j.ack(j.head) >= 2)
+    eq(j.read(1), None)  # reclaimed
+    snaps = [x.card_id for x in j.iter_from(0) if x.kind == J.SNAPSHOT]
+    eq(sorted(snaps), [A, B])
+    eq(r.state(A), (1, None, False))
+    eq(r.state(B), (0, 3, False))
+    j, r = reopen(p)
+    eq((r.state(A), r.state(B)), ((1, None, False), (0, 3, False)))
+    for i in range(120):
+        j.append(J.BOOT)
+    j.ack(j.head)  # reclaims the sector holding the snapshots: carried again, once each
+    eq(sorted(x.card_id for x in j.iter_from(0) if x.kind == J.SNAPSHOT), [A, B])
+    eq(r.resolve(B, 2, 3), R.R_FAILED)
+    eq(reopen(p)[1].state(B), (1, None, False))
+
+
+def test_more_open_cards_than_the_index_holds():
+    p, j, r = fresh(blocks=4, max_cards=2)
+    cards = [jfix.card(i) for i in range(1, 6)]
+    for c in cards:
+        r.begin(c, 3)
+        r.outcome(c, 0x63C2)
+    true(r.overflow)
+    for c in cards:
+        eq(r.state(c), (1, None, False))
+    r.begin(cards[4], 2)
+    eq(r.outcome(cards[4], 0x9000), R.OK)
+    j, r = reopen(p, max_cards=2)
+    eq([r.state(c)[0] for c in cards], [1, 1, 1, 1, 0])
+    for i in range(100):
+        j.append(J.BOOT)
+    j.ack(j.head)  # overflowed reclaim: every open run carried forward
+    eq(j.read(1), None)
+    j, r = reopen(p, max_cards=8)
+    eq(r.overflow, False)
+    eq([r.state(c)[0] for c in cards], [1, 1, 1, 1, 0])
+
+
+def test_invariant_after_a_cut_anywhere():
+    # A card model: the authority.  After a cut at any flash operation, the failures the pad
+    # recorded since the last success, the pending one included, are at least the card's.
+    pins = (0, 0, 1, 0, 0, 0)  # 1: the right PIN
+    for keep in (0, 32, 64):
+        n = 0
+        while True:
+            n += 1
+            p = jfix.image(4)
+            J.Journal.format(jfix.dev(p), 1)
+            j = J.Journal(jfix.dev(p, tear_at=n, keep=keep))
+            r = R.Retry(j, 3)
+            tries, done = 3, True
+            try:
+                for ok in pins:
+                    r.resolve(A, tries, 3)
+                    if r.state(A)[2] or tries == 0:
+                        break
+                    r.begin(A, tries)
+                    tries = 3 if ok else tries - 1  # the card decides
+                    r.outcome(A, 0x9000 if ok else 0x63C0 | tries)
+            except jfix.PowerCut:
+                done = False
+            j, r = reopen(p)
+            f, pend, lk = r.state(A)
+            true(f + (pend is not None) >= 3 - tries, "cut %d/%d" % (n, keep))
+            r.resolve(A, tries, 3)
+            f, pend, lk = r.state(A)
+            true(f >= 3 - tries and pend is None and lk == (tries == 0), "after %d" % n)
+            jfix.cleanup()
+            if done:
+                break
+        true(n > 10)
+
+
+try:
+    mptest.main(globals())
+finally:
+    jfix.cleanup()
