@@ -25,7 +25,7 @@ class StatusError(Error):
     """The card or PSAM answered a status word the caller did not accept."""
 
     def __init__(self, sw, what=""):
-        Error.__init__(self, "%s SW %04X" % (what, sw))
+        super().__init__("%s SW %04X" % (what, sw))
         self.sw = sw
 
 

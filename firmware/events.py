@@ -4,16 +4,14 @@ import select
 
 
 class Events:
-    def __init__(self, ui, host=None, link=None):
+    def __init__(self, ui, host=None):
         self.ui = ui
         self.host = host
-        self.link = link
+        self.link = None  # set by the app when the host link is served
         self._poll = select.poll()
         self._poll.register(ui.pollable, select.POLLIN)
-        if host is not None and link is not None:
+        if host is not None:
             self._poll.register(host.pollable, select.POLLIN)
-        else:
-            self.host = None
 
     def _serve_host(self):
         b = self.host.read(1)
@@ -21,9 +19,10 @@ class Events:
             self._poll.unregister(self.host.pollable)
             self.host = None
             return
-        out = self.link.feed(b)
-        if out:
-            self.host.write(out)
+        if self.link is not None:
+            out = self.link.feed(b)
+            if out:
+                self.host.write(out)
 
     def wait_key(self, timeout_ms):
         """The next key within timeout_ms (None if none), serving the host link meanwhile."""

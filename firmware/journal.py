@@ -9,13 +9,15 @@
 #
 # Board-independent: bdev is anything with readblocks(n, buf, offset), writeblocks(n, buf,
 # offset) and ioctl(op, arg) (boards/unix_sim/blockdev.py; esp32.Partition on the pad).
+import binascii
 import struct
 import time
+from array import array
 from micropython import const
 
 import jscan
 from errors import Error
-from jrecord import Record, crc_ok, make_header, seal  # noqa: F401 (Record: public)
+from jrecord import Record, crc_ok, make_header  # noqa: F401 (Record: public)
 
 # Record kinds (protocol.md 8.3)
 BOOT = const(1)
@@ -82,12 +84,13 @@ class Journal:
             raise ValueError("journal partition: %d blocks of %d slots" % (n, spb))
         self.capacity = n * (spb - 1)  # record slots
         self._state = bytearray(n)  # per sector: free, live, dirty or keep (jscan.py)
-        self._sseq = [0] * n  # sector sequence number (live sectors)
-        self._first = [0] * n  # seq of its first record (live sectors)
+        self._sseq = array("I", bytes(4 * n))  # sector sequence number (live sectors)
+        self._first = array("I", bytes(4 * n))  # seq of its first record (live sectors)
         self._order = []  # live sectors, oldest first
         self._nfree = 0  # sectors FREE or DIRTY
         self._hslot = spb  # next free slot of the head sector (spb: full)
         self._buf = bytearray(_SLOT)  # the record being written
+        self._body = memoryview(self._buf)[:60]  # what its CRC covers
         self._rbuf = bytearray(_SLOT)  # scratch
         self._prev = bytearray(16)  # MAC of the last record (the chain)
         self._wrec = Record(self._buf)
@@ -154,11 +157,12 @@ class Journal:
             b[44:60] = _ZERO16
         else:
             b[44:60] = self._macf(bytes(self._prev), bytes(b[:44]))
-        seal(b)
+        struct.pack_into(">I", b, 60, binascii.crc32(self._body))
         self.bdev.writeblocks(self._order[-1], b, self._hslot * _SLOT)
         self.head = seq
         self._hslot += 1
-        self._prev[:] = memoryview(b)[44:60]
+        for i in range(16):
+            self._prev[i] = b[44 + i]
         if kind == ACK:
             self._last_ack = seq
         for w in self._watchers:
@@ -208,6 +212,16 @@ class Journal:
 
     def read(self, seq):
         """The record `seq` (a copy), or None if it is not (or no longer) in the journal."""
+        order, first = self._order, self._first
+        for k in range(len(order) - 1, -1, -1):  # first try its slot if nothing was cut
+            if first[order[k]] <= seq:
+                slot = 1 + seq - first[order[k]]
+                if slot < (self._hslot if k == len(order) - 1 else self._spb):
+                    r = Record()
+                    self.bdev.readblocks(order[k], r.raw, slot * _SLOT)
+                    if r.raw[0] == _RMAGIC and crc_ok(r.raw) and r.seq == seq and r.epoch == self.epoch:
+                        return r
+                break
         for r in self.iter_from(seq):
             return r.copy() if r.seq == seq else None
         return None

@@ -51,16 +51,17 @@ def scan(j, full):
         _journal(j, full, _CUT, struct.pack(">IHBB", j.head + 1, at[0], at[1], min(count, 255)))
     n = 0
     for reason, sq, s, slot in found:
-        if (reason, s, slot) in j._seen:
-            continue  # journaled at an earlier opening
+        what = "reason %d at seq %d (sector %d slot %d)" % (reason, sq, s, slot)
         if reason != _T_FOREIGN and reason != _T_HEADER and _acked(j, s):
-            j.problems.append("damage in acknowledged records, sector %d slot %d (torn erase?)"
-                              % (s, slot))
-            continue
-        j.problems.append("tamper: reason %d at seq %d (sector %d slot %d)" % (reason, sq, s, slot))
-        if n < _MAX_TAMPER:
+            j.problems.append("damage in acknowledged records (torn erase?): " + what)
+        elif (reason, s, slot) in j._seen:
+            j.problems.append("tamper, journaled before: " + what)
+        elif n < _MAX_TAMPER:
+            j.problems.append("tamper: " + what)
             n += 1
             _journal(j, full, _TAMPER, struct.pack(">IBHB", sq, reason, s, slot))
+        else:
+            j.problems.append("tamper, to journal at the next opening: " + what)
     j._seen = None
 
 
@@ -80,30 +81,36 @@ def _headers(j, found):
     """Classifies every sector by its header; the ring is the valid headers of the epoch of
     the newest one, in sector-seq order."""
     st, sseq, first, buf = j._state, j._sseq, j._first, j._rbuf
-    eps = [0] * j.n
-    live = []
+    top = -1
     for s in range(j.n):
         j.bdev.readblocks(s, buf, 0)
         if buf[0] == _HMAGIC and crc_ok(buf):
-            eps[s], sseq[s], first[s] = struct.unpack_from(">III", buf, 4)
+            sseq[s], first[s] = struct.unpack_from(">II", buf, 8)
             st[s] = _LIVE
-            live.append(s)
+            if top < 0 or sseq[s] > sseq[top]:
+                top = s
+                j.epoch = struct.unpack_from(">I", buf, 4)[0]
         else:
             st[s] = _FREE if buf == _FF64 else _DIRTY
-    if not live:
+    if top < 0:
         j.problems.append("journal empty: no sector header (not provisioned?)")
         return
-    top = live[0]
-    for s in live:
-        if sseq[s] > sseq[top]:
-            top = s
-    j.epoch = eps[top]
-    for s in live:
-        if eps[s] != j.epoch:
-            st[s] = _KEEP
-            _found(found, _T_FOREIGN, 0, s, 0)
-    j._order = [s for s in live if st[s] == _LIVE]
-    j._order.sort(key=lambda s: sseq[s])
+    k = 0
+    for s in range(j.n):
+        if st[s] == _LIVE:
+            j.bdev.readblocks(s, buf, 0)
+            if struct.unpack_from(">I", buf, 4)[0] == j.epoch:
+                k += 1
+            else:
+                st[s] = _KEEP
+                _found(found, _T_FOREIGN, 0, s, 0)
+    order = j._order = [0] * k  # one allocation
+    k = 0
+    for s in range(j.n):
+        if st[s] == _LIVE:
+            order[k] = s
+            k += 1
+    order.sort(key=lambda s: sseq[s])
 
 
 def _records(j, found):
@@ -112,7 +119,8 @@ def _records(j, found):
     order, buf, spb = j._order, j._rbuf, j._spb
     j._seen = []  # (reason, sector, slot) named by TAMPER records
     oldest = j._first[order[0]] if order else 1
-    expected = oldest  # the seq the next record should have
+    expected = oldest  # the seq the next record should have: the last one's + 1
+    top = oldest - 1  # the highest seq seen: the head (a seq is never reused)
     allow = 0  # unexplained slots just before: the next seq may skip that many
     acked = boot = bad_n = 0
     bad_at = hole = last = None
@@ -139,7 +147,7 @@ def _records(j, found):
             kind = buf[1]
             ep, sq = struct.unpack_from(">II", buf, 4)
             if bad_n:
-                if not (kind == _CUT and sq == expected and _names(buf, bad_at, bad_n)):
+                if not (kind == _CUT and _names(buf, bad_at, bad_n)):
                     _found(found, _T_CRC, expected, bad_at[0], bad_at[1])
                     allow += bad_n
                 bad_n = 0
@@ -147,11 +155,11 @@ def _records(j, found):
                 _found(found, _T_EPOCH, expected, s, slot)
                 allow += 1
                 continue
-            if sq < expected or sq > expected + allow:
-                _found(found, _T_SEQ, expected, s, slot)
+            if not (expected <= sq <= expected + allow or sq == top + 1):  # after the last
+                _found(found, _T_SEQ, expected, s, slot)  # record, or after the highest seq
             allow = 0
-            if sq >= expected:
-                expected = sq + 1
+            expected = sq + 1
+            top = max(top, sq)
             if kind == _ACK:
                 acked = max(acked, struct.unpack_from(">I", buf, 36)[0])
                 j._last_ack = sq
@@ -159,7 +167,7 @@ def _records(j, found):
                 j._seen.append((buf[40], struct.unpack_from(">H", buf, 41)[0], buf[43]))
             boot = struct.unpack_from(">H", buf, 12)[0]
             j._prev[:] = memoryview(buf)[44:60]
-    j.head = expected - 1
+    j.head = top
     if order:
         j._hslot = last[1] + 1 if last and last[0] == len(order) - 1 else 1
     if oldest > acked + 1:
@@ -170,7 +178,7 @@ def _records(j, found):
 
 
 def _names(buf, at, count):
-    """Does the _CUT record in buf name this run of bad slots?"""
+    """Does the CUT record in buf name this run of bad slots?"""
     _, s, slot, c = struct.unpack_from(">IHBB", buf, 36)
     return buf[3] == 8 and s == at[0] and slot == at[1] and c == min(count, 255)
 
@@ -188,10 +196,11 @@ def _outside(j, found):
     """Sectors outside the ring: erased ones are free; a torn header or a torn erase (only
     acknowledged records left) is erased; unacknowledged or foreign records are kept."""
     st = j._state
+    ch = bytearray(256)
     for s in range(j.n):
         if st[s] == _LIVE or st[s] == _KEEP:
             continue
-        newest, foreign = _body(j, s)
+        newest, foreign = _body(j, s, ch)
         if newest < 0 and st[s] == _FREE:
             j._nfree += 1
             continue
@@ -203,16 +212,15 @@ def _outside(j, found):
         j.bdev.ioctl(_ERASE, s)
         st[s] = _FREE
         j._nfree += 1
-        j.problems.append("torn sector %s (sector %d): erased"
-                          % ("header" if newest < 0 else "erase", s))
+        j.problems.append(("torn sector header (sector %d): erased" if newest < 0 else
+                           "torn sector erase (sector %d), acknowledged records only: erased") % s)
 
 
-def _body(j, s):
+def _body(j, s, ch):
     """(newest, foreign) for sector s's record slots: newest is -1 if all are erased, else
     the newest seq of our epoch there (0 if none); foreign: a record of another epoch."""
     newest = -1
     foreign = False
-    ch = bytearray(256)
     mv = memoryview(ch)
     for off in range(0, j._spb * _SLOT, 256):  # 4 slots at a time; slot 0 is the header
         j.bdev.readblocks(s, ch, off)

@@ -2,7 +2,6 @@
 # LinkServer answers HELLO, PULL and ACK from the journal. Non-blocking: the app's poll
 # loop hands it whatever bytes arrived; feed() returns the bytes to write back.
 # The wire format and the keys are in linkproto.py (re-exported here).
-# Comments, not docstrings: this module is compiled on a 64 KB heap in the simulator.
 import os
 import struct
 
@@ -16,7 +15,7 @@ _MAX_NOTES = const(8)   # link events journaled per boot: a flood cannot fill th
 _LINK = const(0x4C)     # 'L', data byte 0 of the records the link journals
 
 # Journal record kinds the link writes: the values of journal.TAMPER and
-# journal.AUTH_REFUSED (protocol.md 8.3; not imported: journal.py is large to compile).
+# journal.AUTH_REFUSED (protocol.md 8.3; tests/test_link.py checks they agree).
 TAMPER = const(3)
 AUTH_REFUSED = const(15)
 

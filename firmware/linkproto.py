@@ -1,8 +1,8 @@
 # The link's wire format (docs/protocol.md section 9): message types, error codes, the
 # key schedule from the pad's link key, and the text-safe frame codec (Framer, the base
-# of link.LinkServer). Split from link.py so that neither module needs a large parse
-# tree: the simulator compiles them from source on a 64 KB heap. Comments, not
-# docstrings, for the same reason.
+# of link.LinkServer). Kept apart from link.py, and commented rather than docstringed,
+# so that each stays small enough to compile from source on a 64 KB heap (the firmware
+# unit tests import them that way).
 import struct
 from binascii import crc32, hexlify, unhexlify
 

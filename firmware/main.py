@@ -12,8 +12,7 @@ def main():
         b = None
         try:
             b = B.Board()
-            link = None
-            app.Pad(b, link).run()
+            app.Pad(b).run()
         except KeyboardInterrupt:
             raise
         except Exception as e:

@@ -1,14 +1,9 @@
 # The secure exchanges between card and PSAM (DESIGN section 3, docs/protocol.md section 6).
-# Synchronous primitives: no screen, no journal; flows call them and record the facts.
+# Synchronous primitives: no screen, no journal; the flows call them and record the facts.
 import os
 
-from micropython import const
-
-import psam as _psam
-from card import SW_BAD_MAC, SW_NO_CHALLENGE, SW_OK, SUITE_SM4
+import psam as P
 from errors import ProtocolError, SecurityError, StatusError
-
-_VERIFY = b"\x04\x20\x00\x00"
 
 
 class NotDelivered(StatusError):
@@ -17,63 +12,55 @@ class NotDelivered(StatusError):
 
 def ct_equal(a, b):
     """Compare MACs in constant time."""
-    if len(a) != len(b):
-        return False
-    r = 0
-    for i in range(len(a)):
+    r = len(a) ^ len(b)
+    for i in range(min(len(a), len(b))):
         r |= a[i] ^ b[i]
     return r == 0
 
 
-def _iv(ident, r):
-    if ident.suite == SUITE_SM4:
-        return bytes(r) + bytes(8)
-    return bytes(r)
-
-
-def authenticate(card, sam, ident):
+def authenticate(card, sam):
     """INTERNAL AUTHENTICATE with a fresh random, checked by the PSAM: refuses clones."""
-    x = os.urandom(8)
-    got = card.internal_auth(x)
-    blk = bytearray(x)
-    if ident.suite == SUITE_SM4:
-        for b in x:
-            blk.append(b ^ 0xFF)
-    sam.init(_psam.T_IA, ident.kv_ia, sam.factors(ident))
-    want = sam.encrypt(blk)
-    if not ct_equal(got, want):
+    x = bytearray(os.urandom(8))
+    got = card.command(b"\x00\x88\x00\x00", x)
+    if got[1] != 0x9000:
+        raise StatusError(got[1], "INTERNAL AUTHENTICATE")
+    if card.block == 16:
+        for i in range(8):
+            x.append(x[i] ^ 0xFF)
+    sam.init(P.T_IA, card.kv[1], sam.factors(card))
+    if not ct_equal(got[0], sam.cipher(0, x, len(x))):
         raise SecurityError("card authentication failed")
 
 
-def _sm_answer(sam, iv, mac, data, sw):
-    """Check the card's secure-messaging answer `99 02 SW 8E 04 M'`; returns the inner SW."""
-    if sw in (SW_NO_CHALLENGE, SW_BAD_MAC):
-        raise NotDelivered(sw, "card refused")
-    if sw != SW_OK:
-        raise StatusError(sw, "secure command")
-    if len(data) != 10 or data[0] != 0x99 or data[1] != 2 or data[4] != 0x8E or data[5] != 4:
-        raise ProtocolError("secure answer malformed")
-    want = sam.mac(iv, bytes(mac) + bytes(data[0:4]))
-    if not ct_equal(want, data[6:10]):
-        raise SecurityError("card answer MAC forged")
-    return (data[2] << 8) | data[3]
-
-
-def verify(card, sam, ident, block):
+def verify(card, sam, block):
     """One secure VERIFY of the plaintext PIN block; returns the card's authenticated SW.
 
-    Raises NotDelivered if the card refused before spending; SecurityError if its answer
-    is forged; other errors if the exchange broke (the caller resolves the pending attempt).
-    """
+    NotDelivered: the card refused before spending; SecurityError: its answer is forged;
+    other errors: the exchange broke (the caller resolves the pending attempt)."""
     r = card.challenge()
-    f = sam.factors(ident, r)
-    sam.init(_psam.T_PIN, ident.kv_pin, f)
-    e = sam.encrypt(block)
-    sam.init(_psam.T_MAC, ident.kv_mac, f)
-    iv = _iv(ident, r)
-    hdr = bytearray(_VERIFY)
-    hdr.append(len(e) + 4)
-    hdr.extend(e)
-    m = sam.mac(iv, hdr)
-    data, sw = card.secured(_VERIFY, e, m)
-    return _sm_answer(sam, iv, m, data, sw)
+    f = sam.factors(card, r)
+    sam.init(P.T_PIN, card.kv[0], f)
+    e = bytearray(sam.cipher(0, block, len(block)))
+    sam.init(P.T_MAC, card.kv[2], f)
+    iv = bytearray(r)
+    if card.block == 16:
+        iv.extend(bytes(8))
+    mac_in = bytearray(iv)
+    mac_in.extend(b"\x04\x20\x00\x00")
+    mac_in.append(len(e) + 4)
+    mac_in.extend(e)
+    m = sam.cipher(5, mac_in, 4)
+    e.extend(m)
+    data, sw = card.command(b"\x04\x20\x00\x00", e)
+    if sw == 0x6984 or sw == 0x6988:
+        raise NotDelivered(sw, "card refused")
+    if sw != 0x9000:
+        raise StatusError(sw, "VERIFY")
+    if len(data) != 10 or data[0:2] != b"\x99\x02" or data[4:6] != b"\x8e\x04":
+        raise ProtocolError("secure answer malformed")
+    mac_in = iv
+    mac_in.extend(m)
+    mac_in.extend(data[0:4])
+    if not ct_equal(sam.cipher(5, mac_in, 4), data[6:10]):
+        raise SecurityError("card answer MAC forged")
+    return data[2] << 8 | data[3]

@@ -25,19 +25,18 @@ class Pad:
     made = 0
 
     def __init__(self, tmp_path, n=0, journal="fake", use_pty=False, batch=None, key=None,
-                 pad_id=None, epoch=1):
+                 pad_id=None, epoch=1, env=None):
         self.tmp = tmp_path
         self.key = key or os.urandom(16)
         self.pad_id = pad_id or os.urandom(8)
         Pad.made += 1
         self.flash = tmp_path / ("pad-%s-%d.img" % (journal, Pad.made))
-        self.env = {"LINK_EPOCH": epoch}
+        self.env = dict(env or {}, LINK_EPOCH=epoch)
         if batch:
             self.env["LINK_BATCH"] = batch
         self.heap = "64k"
-        if journal == "real":  # firmware/journal.py does not compile from source in 64 KB
+        if journal == "real":
             self.env["LINK_JOURNAL"] = "real"
-            self.heap = "256k"
         self.use_pty = use_pty
         self.proc = None
         self.start(n)
@@ -126,7 +125,7 @@ def test_host_frame_codec_round_trip_and_noise():
         assert r.feed(f[5:] + b"\x03") == [p]
     r = L.FrameReader()
     bad = bytearray(L.encode_frame(b"Hello"))
-    bad[3] ^= 1  # '4' -> '5': the CRC no longer matches
+    bad[3] ^= 1  # one payload digit changes ('6' to '7'): the CRC no longer matches
     got = r.feed(bytes(bad) + b"#12#zz\n#123\n" + L.encode_frame(b"ok"))
     assert [str(g) if isinstance(g, Exception) else g for g in got] == [
         "frame CRC wrong", "frame cut by a new '#'", "frame with a non-hex character",
@@ -140,6 +139,15 @@ def test_firmware_and_host_frames_agree():
     r = run_code(code)
     assert r.returncode == 0, r.stderr
     assert r.stdout.encode() == b"".join(L.encode_frame(p) for p in payloads)
+
+
+def test_link_journal_kinds_are_the_journals():
+    # link.py names TAMPER and AUTH_REFUSED by value (it does not import journal); they
+    # must stay the journal's
+    r = run_code("import journal, link\n"
+                 "print(journal.TAMPER == link.TAMPER, journal.AUTH_REFUSED == link.AUTH_REFUSED)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "True"]
 
 
 # --- HELLO, PULL, ACK -----------------------------------------------------------------
@@ -267,9 +275,6 @@ class Mitm:
 
 def test_forged_replayed_reordered_answers_refused(pads):
     pad = pads(6)
-    link = pad.link()
-    link.hello()
-    genuine = link.pull(1, 3)
     seen = {}
 
     def forge(p):  # flip one byte of the second record's card id
@@ -283,10 +288,8 @@ def test_forged_replayed_reordered_answers_refused(pads):
             p = p[:14] + p[78:142] + p[14:78] + p[142:]
         return p
 
-    def replay(p):  # answer every HELLO with the first HELLO answer seen
-        if p[0] == L.HELLO_ANS:
-            return seen.setdefault("h", p)
-        return p
+    def replay(p):  # answer with the first answer of its type seen (a recorded line)
+        return seen.setdefault(p[0], p) if p[0] in (L.HELLO_ANS, L.RECORDS) else p
 
     for edit in (forge, swap):
         m = L.PadLink(Mitm(pad.stream, edit), pad.key, pad.pad_id)
@@ -295,26 +298,12 @@ def test_forged_replayed_reordered_answers_refused(pads):
             m.pull(1, 3)
     m = L.PadLink(Mitm(pad.stream, replay), pad.key, pad.pad_id)
     m.hello()
-    with pytest.raises(L.AuthError):
+    assert len(m.pull(1, 3).records) == 3  # the genuine answers, recorded
+    with pytest.raises(L.AuthError):  # an old HELLO answer: not over this host nonce
         m.hello()
-    # an old PULL answer (bound to its own request) in place of a new one
-    old = L.encode_frame(genuine_payload(link, genuine))
-    link.hello()
-    req = link.pull_request(1, 1, 3)
-    link._send(req)
-    link._frame()  # the genuine answer, dropped
-    link._pending.append(L.FrameReader().feed(old)[0])
-    p = link._pending.pop()
-    with pytest.raises(L.AuthError):
-        link._check(p, L.TO_HOST, L.RECORDS, req[-16:])
-
-
-def genuine_payload(link, batch):
-    # rebuild the answer payload of an earlier pull from its parts (its MAC is gone with
-    # the session): what an attacker who recorded the line holds, minus nothing
-    body = struct.pack(">BIIBI", L.RECORDS, batch.epoch, batch.first, len(batch.records),
-                       batch.head) + b"".join(batch.records)
-    return body + os.urandom(16)
+    m.session = pad.link().hello()  # a genuine new session...
+    with pytest.raises(L.AuthError):  # ...gets the old PULL answer: bound to the old PULL
+        m.pull(1, 3)
 
 
 def test_host_sees_a_record_altered_in_flash(pads, tmp_path):
@@ -363,7 +352,7 @@ class Dying:
             raise Killed()
 
 
-def check_exactly_once(db, pad, link_timeout=5.0):
+def check_exactly_once(db, pad):
     link = pad.link()
     h = link.hello()
     assert db_seqs(db, pad) == list(range(1, h.head + 1))
@@ -461,3 +450,76 @@ def test_host_process_killed_at_random_times(pads, tmp_path):
         check_exactly_once(db, pad)
     finally:
         port.close()
+
+
+# --- what a sync meets ----------------------------------------------------------------
+
+def test_new_store_and_gap_are_anchored_with_warnings(pads, tmp_path):
+    pad = pads(6, batch=4)
+    first, late = tmp_path / "first.db", tmp_path / "late.db"
+    assert sync(pad.stream, first, pad.key, pad.pad_id, quiet=0.01).stored == 6
+    pad.stop()
+    pad.start(5)
+    res = sync(pad.stream, late, pad.key, pad.pad_id, quiet=0.01)  # a store new to the pad
+    assert res.stored == 5 and "anchored at 7" in res.warnings[0]
+    assert db_seqs(late, pad) == [7, 8, 9, 10, 11]
+    pad.stop()
+    pad.start(4)
+    res = sync(pad.stream, first, pad.key, pad.pad_id, quiet=0.01)  # 7..11 went elsewhere
+    assert any("records 7..11 were acknowledged elsewhere" in w for w in res.warnings)
+    assert db_seqs(first, pad) == [1, 2, 3, 4, 5, 6, 12, 13, 14, 15]
+    with Store(first) as s:
+        assert [a["seq"] for a in s.alerts()] == [7]
+    res = sync(pad.stream, late, pad.key, pad.pad_id, quiet=0.01)
+    assert res.stored == 0 and res.warnings  # late holds up to 11, the pad acked 15
+
+
+def test_rolled_back_journal_or_older_epoch_is_tampering(pads, tmp_path):
+    pad = pads(5, epoch=2)
+    pad.stop()
+    saved = pad.flash.read_bytes(), open(str(pad.flash) + ".meta").read()
+    pad.start(4)
+    db = tmp_path / "ev.db"
+    assert sync(pad.stream, db, pad.key, pad.pad_id, quiet=0.01).stored == 9
+    pad.stop()
+    pad.flash.write_bytes(saved[0])  # the flash as it was before (a copy put back)
+    with open(str(pad.flash) + ".meta", "w") as f:
+        f.write(saved[1])
+    pad.start()
+    with pytest.raises(SyncError, match="TAMPERING: pad %s: record 6: the pad's head is 5 but 9"
+                       % pad.pad_id.hex()):
+        sync(pad.stream, db, pad.key, pad.pad_id, quiet=0.01)
+    older = pads(3, key=pad.key, pad_id=pad.pad_id, epoch=1)
+    with pytest.raises(SyncError, match="epoch 1 is older than epoch 2"):
+        sync(older.stream, db, pad.key, pad.pad_id, quiet=0.01)
+    assert db_seqs(db, pad) == list(range(1, 10))
+
+
+class StubLink:
+    """A pad that answers what the test says (host logic only: no firmware here)."""
+
+    def __init__(self, keys, head, batches):
+        self.keys, self.head, self.batches, self.stream = keys, head, list(batches), None
+
+    def drain(self, quiet):
+        pass
+
+    def hello(self):
+        return L.Hello(self.keys.pad_id, 1, "stub", 1, self.head, 0, 100, bytes(16))
+
+    def pull(self, first, count):
+        return self.batches.pop(0)
+
+    def ack(self, seq, mac):
+        return L.Acked(1, seq, seq, 100)
+
+
+def test_truncated_or_shrinking_answers_are_tampering(tmp_path):
+    from padctl.sync import _sync
+    keys = L.Keys(os.urandom(16), os.urandom(8))
+    with Store(tmp_path / "ev.db") as s:
+        with pytest.raises(SyncError, match="record 1: the pad reports head 4 but sent no record"):
+            _sync(s, StubLink(keys, 4, [L.Batch(1, 1, 4, [])]), None, 8, 0)
+        with pytest.raises(SyncError, match="record 3: the pad's head went back from 4 to 2"):
+            _sync(s, StubLink(keys, 4, [L.Batch(1, 1, 2, [])]), None, 8, 0)
+        assert [a["seq"] for a in s.alerts()] == [1, 3]

@@ -6,7 +6,6 @@ Keys are generated per test: TEST MATERIAL.
 """
 import os
 import socket
-import threading
 import time
 
 import pytest
@@ -519,3 +518,23 @@ def test_many_activations_are_fast(world, slot):
         t.close()
     assert slot.activations == 50
     assert time.monotonic() - t0 < 10
+
+
+def test_processor_bug_makes_the_card_mute_not_the_server(world):
+    class Broken:
+        def reset(self):
+            pass
+
+        def process(self, apdu):
+            raise RuntimeError("bug")
+
+    with SlotServer(Broken()) as s:
+        t = T0(s.port)
+        t.s.sendall(H("00A4040006"))
+        assert t.read(1) == b"\xa4"
+        t.s.sendall(DF01[5:])
+        with pytest.raises(Gone):
+            t.read(1)
+        assert isinstance(s.error, RuntimeError)
+        s.insert(world[2])
+        assert T0(s.port).transmit(MF) == (b"", 0x9000)

@@ -471,3 +471,29 @@ def test_corrupt_state_file_is_a_clear_error(tmp_path):
     p.write_text('{"format": "padctl-vcard/1", "marker": "TEST MATERIAL - generated, not real keys"}')
     with pytest.raises(ValueError, match="malformed"):
         VirtualCard(p)
+
+
+def test_secured_commands_check_p1_p2(w):
+    r = w.challenge()
+    apdu, _, _ = w.verify_apdu("123456", r=r)
+    assert w.c(apdu[:2] + b"\x01" + apdu[3:]) == (b"", 0x6A86)
+    assert w.c(H("842400010400000000")) == (b"", 0x6A86)
+    assert w.c(H("845E0200") + apdu[4:]) == (b"", 0x6A86)
+    assert w.c(H("0024000004") + bytes(4)) == (b"", 0x6E00)   # CHANGE needs CLA 84
+    assert w.tries == 3
+
+
+def test_random_apdus_never_crash_or_spend(w):
+    import random
+    rng = random.Random(1)
+    before = card_state(w.card_path)
+    for _ in range(3000):
+        n = rng.choice([0, 1, 3, 4, 5, 6, 9, 13, 21, 25, 40])
+        apdu = bytes(rng.randrange(256) for _ in range(n))
+        if rng.random() < 0.5 and n >= 4:  # aim at the real commands
+            apdu = bytes((rng.choice([0x00, 0x04, 0x84, 0x80]), rng.choice([0x20, 0x24, 0x5E, 0x84,
+                          0x88, 0xB0, 0xA4]))) + apdu[2:]
+        resp = w.card.process(apdu)
+        assert len(resp) >= 2
+    after = card_state(w.card_path)
+    assert after["tries"] == before["tries"] and after["pin"] == before["pin"]

@@ -5,7 +5,6 @@ import pytest
 
 from padctl import crypto as C
 from padctl import keys as K
-from padctl.crypto import Suite
 from padctl.vpsam import VirtualPsam, psam_state
 from test_vcard import SUITES, World, split
 
@@ -149,12 +148,13 @@ def test_psam_of_another_region_computes_other_keys(tmp_path, suite):
     ident = K.new_identity(suite, region="110105")
     other = K.personalise_psam(ks, tmp_path / "p.json", suite, "120105", 3)
     split(other.process(H("00A40000021001")))
-    x = os.urandom(8)
+    x = os.urandom(suite.block)
     f = ident.serial
     assert split(other.process(bytes((0x80, 0x1A, 1 << 5 | 2, 1, 8)) + f))[1] == 0x9000
-    out, _ = split(other.process(bytes((0x80, 0xFA, 0, 0, suite.block)) + bytes(suite.block)))
+    out, _ = split(other.process(bytes((0x80, 0xFA, 0, 0, suite.block)) + x))
     kia = ks.card_key(suite, 2, 1, "110105", ident.serial)
-    assert out != C.encrypt(suite, kia, bytes(suite.block))
+    assert out != C.encrypt(suite, kia, x)
+    assert out == C.encrypt(suite, ks.card_key(suite, 2, 1, "120105", ident.serial), x)
 
 
 def test_state_reopen_and_marker(w):
@@ -173,3 +173,14 @@ def test_full_verify_through_every_psam_level(tmp_path, suite):
         w = World(d, suite, level=level)
         assert w.verify("123456") == 0x9000
         assert w.verify("000000") == 0x63C2
+
+
+def test_random_apdus_never_crash(w):
+    import random
+    rng = random.Random(2)
+    for _ in range(2000):
+        n = rng.choice([0, 2, 4, 5, 6, 13, 21, 29, 45])
+        apdu = bytes(rng.randrange(256) for _ in range(n))
+        if rng.random() < 0.5 and n >= 4:
+            apdu = bytes((rng.choice([0x00, 0x80]), rng.choice([0x1A, 0xFA, 0xB0, 0xA4]))) + apdu[2:]
+        assert len(w.sam.process(apdu)) >= 2

@@ -6,6 +6,7 @@
 # block to 0xFF.  Programs and erases are counted per partition and, for the whole flash,
 # in a Counters object the partitions share, which can also tear or cut the Nth operation.
 import os
+from array import array
 from micropython import const
 
 _CHUNK = const(256)
@@ -97,7 +98,7 @@ class FileBlockDev:
         self.counters = Counters() if counters is None else counters
         self.nor = nor
         self.programs = self.erases = self.overprograms = 0  # this partition
-        self.erase_counts = [0] * nblocks  # wear per block
+        self.erase_counts = array("I", bytes(4 * nblocks))  # wear per block
         self._old = bytearray(_CHUNK)
 
     def _addr(self, n, offset, length):

@@ -205,6 +205,10 @@ class Host:
             pass
 
 
+def _trace(line):
+    sys.stderr.write("TRACE %s\n" % line)
+
+
 class Board:
     """Composition of the simulator's peripherals from the environment."""
 
@@ -222,6 +226,7 @@ class Board:
         # Test switches (simulator only): see README.md.
         self.skip_pending = _env("PAD_TEST_SKIP_PENDING") == "1"
         self.wwt_scale = int(_env("PAD_WWT_SCALE", "1"))
+        self.trace = _trace if _env("PAD_TRACE") == "1" else None
 
     def service_mode(self):
         return False

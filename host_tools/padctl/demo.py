@@ -89,6 +89,10 @@ def run(lang="en", heap="64k", workdir=None, say=print):
             t0 = time.monotonic()
             try:
                 story(sim, say)
+            except DemoFailed as e:
+                sim.stop()
+                log = (sim.dir / "pad.log").read_text(errors="replace").strip().splitlines()
+                raise DemoFailed("%s\npad's last output:\n  %s" % (e, "\n  ".join(log[-8:])))
             finally:
                 sim.stop()
             say("\ndemo: all expected screens shown (%.1f s)" % (time.monotonic() - t0))

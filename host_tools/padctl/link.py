@@ -235,8 +235,9 @@ class Acked:
 
 
 class PadLink:
-    """One pad on one stream. link_key: 16 bytes, or a callable pad_id -> key (the pad id
-    is then taken from the HELLO answer, and proved by its MAC under that pad's key)."""
+    """One pad on one stream. link_key: 16 bytes, or a callable pad_id -> key. Without
+    pad_id the pad id is taken from the HELLO answer (its MAC, under the keys derived
+    for that id, proves it)."""
 
     def __init__(self, stream, link_key, pad_id=None, timeout=5.0, rand=os.urandom):
         self.stream = stream
@@ -244,13 +245,15 @@ class PadLink:
         self._rand = rand
         self._reader = FrameReader()
         self._pending = []
-        self._key_for = link_key if callable(link_key) else None
         self.pad_id = bytes(pad_id) if pad_id is not None else None
         self.keys = None
-        if self._key_for is None:
-            if self.pad_id is None:
-                raise ValueError("a link key needs the pad id")
-            self.keys = Keys(link_key, self.pad_id)
+        if callable(link_key):
+            self._key_for = link_key
+        else:
+            key = bytes(link_key)
+            self._key_for = lambda pad: key
+            if self.pad_id is not None:
+                self.keys = Keys(key, self.pad_id)
         self.session = None  # the last Hello
 
     # transport

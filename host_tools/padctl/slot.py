@@ -123,6 +123,7 @@ class SlotServer:
         self.outgoing = frozenset(outgoing)
         self.incoming = frozenset(incoming)
         self.activations = 0
+        self.error = None  # the last exception a processor raised (the card went mute)
         self.tx = self.rx = 0
         self.transcript = []
         self._proc = processor
@@ -228,10 +229,10 @@ class SlotServer:
             while True:
                 hdr = self._recv(conn, 5)
                 self._tpdu(conn, proc, hdr)
-        except _Cut:
+        except (_Cut, OSError):
             pass
-        except OSError:
-            pass
+        except Exception as e:  # a processor bug: the card goes mute, the test can see why
+            self.error = e
         finally:
             with self._lock:
                 if self._conn is conn:

@@ -8,6 +8,7 @@ not verify stops the sync: the records before it are stored and acknowledged, no
 after it is, and the error names the pad and the sequence number.
 """
 import json
+import sqlite3
 import sys
 from dataclasses import asdict, dataclass, field
 
@@ -44,7 +45,10 @@ def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None
     pad id -> key (a keystore's pad_link_key for the pad's region).
     progress(done, total) after every batch. quiet: seconds of silence that end the
     draining of stale answers before HELLO. Raises SyncError."""
-    stream, own = _stream(stream_or_port)
+    try:
+        stream, own = _stream(stream_or_port)
+    except L.LinkError as e:
+        raise SyncError(str(e)) from None
     try:
         with Store(db_path) as store:
             return _sync(store, L.PadLink(stream, link_key, pad_id, timeout=timeout),
@@ -53,8 +57,15 @@ def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None
         raise SyncError(str(e)) from None
     except L.AuthError as e:
         raise SyncError("%s; nothing was acknowledged after it" % e) from None
-    except L.LinkError as e:
+    except L.PadRefused as e:
+        again = e.code in (1, 2, L.E_REPLAY, 12)  # line noise, another session, a hiccup
+        raise SyncError("%s%s" % (e, "; re-run the sync: nothing is lost" if again else "")) \
+            from None
+    except (L.LinkError, OSError) as e:
         raise SyncError("link: %s (re-run the sync: nothing is lost)" % e) from None
+    except sqlite3.Error as e:
+        raise SyncError("event store %s: %s (re-run the sync: nothing is lost)"
+                        % (db_path or default_path(), e)) from None
     finally:
         if own:
             stream.close()
@@ -97,6 +108,7 @@ def _sync(store, link, progress, batch, quiet):
             res.warnings.append("the pad acknowledged up to %d, this store holds up to %d"
                                 % (h.acked, chain.head_seq))
     total = max(0, h.head - nxt + 1)
+    seen_head = h.head
     while True:
         try:
             b = link.pull(nxt, batch)
@@ -111,9 +123,10 @@ def _sync(store, link, progress, batch, quiet):
             nxt, anchor, chain = h.acked + 1, True, None
             store.db.execute("DELETE FROM chains WHERE pad_id=? AND epoch=?", (pad, h.epoch))
             continue
-        if b.head < nxt - 1:
-            _tamper(store, TamperError(pad, b.head + 1, "the pad's head went back to %d"
-                                       % b.head, h.epoch))
+        if b.head < seen_head:
+            _tamper(store, TamperError(pad, b.head + 1, "the pad's head went back from %d to %d"
+                                       % (seen_head, b.head), h.epoch))
+        seen_head = b.head
         if not b.records:
             if b.head >= nxt:
                 _tamper(store, TamperError(pad, nxt, "the pad reports head %d but sent no "

@@ -40,14 +40,14 @@ def peek(path, addr, n):
         return f.read(n)
 
 
-def blank(path, addr, n):
-    """Are the n bytes at addr all 0xFF (erased)?  Read in small pieces: the heap is 64 KB."""
-    ff = b"\xff" * 256
+def blank(path, addr, n, value=0xFF):
+    """Are the n bytes at addr all `value` (0xFF: erased)?  Read in small pieces."""
+    ref = bytes((value,)) * 256
     with open(path, "rb") as f:
         f.seek(addr)
         while n > 0:
             k = min(n, 256)
-            if f.read(k) != ff[:k]:
+            if f.read(k) != ref[:k]:
                 return False
             n -= k
     return True
@@ -58,6 +58,19 @@ def poke(path, addr, data):
     with open(path, "r+b") as f:
         f.seek(addr)
         f.write(data)
+
+
+def slot(s, n):
+    """Byte address of slot n of sector s (journal partition at block 0)."""
+    return s * 4096 + n * 64
+
+
+def rewrite(path, addr, off, data):
+    """Changes bytes of the slot at addr and gives it a valid CRC again (a forger's edit)."""
+    raw = bytearray(peek(path, addr, 64))
+    raw[off:off + len(data)] = data
+    struct.pack_into(">I", raw, 60, binascii.crc32(raw[:60]))
+    poke(path, addr, raw)
 
 
 def cleanup():

@@ -55,7 +55,7 @@ def test_counts_per_partition_and_for_the_whole_flash():
     b.ioctl(6, 1)
     eq((a.programs, a.erases, b.programs, b.erases), (1, 1, 1, 2))
     eq((c.programs, c.erases, c.bytes, c.ops), (2, 3, 64 + 4096, 5))
-    eq((a.erase_counts, b.erase_counts), ([0, 1], [0, 2]))
+    eq((list(a.erase_counts), list(b.erase_counts)), ([0, 1], [0, 2]))
 
 
 def test_access_outside_the_partition_is_refused():
@@ -86,7 +86,7 @@ def test_tear_a_program_and_an_erase():
     eq(jfix.peek(p, 0, 192), b"A" * 64 + b"B" * 10 + FF * 118)
     d = jfix.dev(p, tear_at=1, keep=100)
     raises(PowerCut, d.ioctl, 6, 1)
-    eq(jfix.peek(p, 4096, 4096), FF * 100 + bytes(3996))  # erase: the start only
+    true(jfix.blank(p, 4096, 100) and jfix.blank(p, 4196, 3996, 0), "erase: the start only")
     d = jfix.dev(p, tear_at=1)  # default: half
     raises(PowerCut, d.writeblocks, 0, b"C" * 64, 192)
     eq(jfix.peek(p, 192, 64), b"C" * 32 + FF * 32)

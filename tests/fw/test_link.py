@@ -10,8 +10,8 @@ import mptest as t
 
 
 class Host:
-    # The host's half for the firmware unit tests, written with the firmware's own
-    # keys and codec (test_L.py).
+    # The host's half, written with the firmware's own keys and codec (the CPython host
+    # is tested against the running firmware in tests/test_link.py).
 
     def __init__(self, keys, server):
         self.s = server
@@ -49,7 +49,6 @@ class Host:
         t.eq((e, f), (epoch, first))
         t.eq(len(p), 14 + 64 * n + 16)
         return [p[14 + 64 * i:78 + 64 * i] for i in range(n)], head
-
 
 
 def test_hello_fields_and_fresh_nonces():
@@ -176,6 +175,24 @@ def test_full_journal_gets_no_link_events():
     h.hello()
     t.eq(error_code(s.feed(L.frame(h.pull_req(7, 1, 1)[:-1] + b"\x00"))), L.E_MAC)
     t.eq(j.head, 3)
+
+
+def test_pull_answer_is_built_in_preallocated_buffers():
+    keys, j, s = make(n=8)
+    held = [None] + [j.read(i) for i in range(1, 9)]
+    j.read = lambda seq: held[seq] if 0 < seq < len(held) else None  # reads allocate nothing
+    h = Host(keys, s)
+    h.hello()
+    req = L.frame(h.pull_req(7, 1, 8))
+    s.feed(req)
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    out = s.feed(req)
+    used = gc.mem_alloc() - before
+    gc.enable()
+    t.eq(len(out), 2 * (30 + 8 * 64 + 4) + 2)
+    t.true(used < 1200, "a PULL answer of %d bytes allocated %d" % (len(out), used))
 
 
 def test_no_leak_over_many_frames():

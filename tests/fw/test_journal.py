@@ -1,0 +1,133 @@
+# firmware/journal.py: the ring of 64-byte records on the journal partition.
+import struct
+import binascii
+
+import mptest
+from mptest import eq, true, raises
+import jfix
+import journal as J
+from errors import Error
+
+A = jfix.card(1)
+
+
+def fresh(blocks=8, epoch=1):
+    p = jfix.image(blocks)
+    J.Journal.format(jfix.dev(p), epoch)
+    return p, J.Journal(jfix.dev(p))
+
+
+class Clock:
+    t = None
+
+    def now(self):
+        return self.t
+
+
+def test_append_read_iterate():
+    p, j = fresh(epoch=0x01020304)
+    eq((j.epoch, j.head, j.acked, j.problems), (0x01020304, 0, 0, []))
+    c = Clock()
+    j.clock = c
+    eq(j.append(J.PENDING, A, b"\x03\x03"), 1)
+    c.t = 1234567
+    eq(j.append(J.BOOT), 2)
+    j.append(J.PIN_ERROR, A, b"12345678")
+    r = j.read(1)
+    eq((r.seq, r.epoch, r.kind, r.card_id, r.data, r.boot), (1, 0x01020304, J.PENDING, A, b"\x03\x03", 1))
+    eq((r.flags & J.FLAG_RTC, j.read(2).flags, j.read(2).time), (0, J.FLAG_RTC, 1234567))
+    eq((j.read(2).card_id, j.read(3).data, r.mac), (bytes(16), b"12345678", bytes(16)))
+    raw = r.raw  # the layout of protocol.md 8.1, byte by byte
+    eq((raw[0], raw[1], raw[3], raw[14:16], raw[36:44]), (0x4A, J.PENDING, 2, b"\0\0", b"\x03\x03" + bytes(6)))
+    eq(struct.unpack(">I", raw[60:64])[0], binascii.crc32(raw[:60]))
+    eq([x.seq for x in j.iter_from(2)], [2, 3])
+    eq([x.seq for x in j.iter_from(0)], [1, 2, 3])
+    eq((j.read(4), j.read(0)), (None, None))
+    j = J.Journal(jfix.dev(p))  # reopen: the same, and the boot count moves on
+    eq((j.head, j.boot_count, j.problems), (3, 2, []))
+    eq(j.read(j.append(J.BOOT)).boot, 2)
+
+
+def test_bad_input_is_refused_and_writes_nothing():
+    p, j = fresh()
+    for args in ((J.BOOT, None, b"123456789"), (J.PIN_OK, b"short"), (0,), (256,)):
+        raises(ValueError, j.append, *args)
+    raises(ValueError, j.ack, 1)  # beyond the head
+    eq((j.head, j.bdev.programs, j.bdev.erases), (0, 0, 0))
+    true(issubclass(J.JournalFull, Error))
+
+
+def test_mac_hook_chains_records():
+    p, j = fresh()
+    seen = []
+
+    def mac(prev, body):
+        seen.append((prev, body))
+        return bytes(16 - len(seen)) + bytes((len(seen),)) * len(seen)
+
+    j = J.Journal(jfix.dev(p), mac=mac)
+    j.append(J.BOOT)
+    j.append(J.PIN_OK, A)
+    eq(seen[0][0], bytes(16))
+    eq(seen[1][0], j.read(1).mac)  # the previous record's MAC
+    eq(seen[1][1], bytes(j.read(2).raw[:44]))
+    eq(j.read(2).mac, bytes(14) + b"\x02\x02")
+
+
+def test_fits_free_and_the_reserve():
+    p, j = fresh(blocks=4)
+    room = 4 * 63
+    eq(j.free(), room - J.SNAP_RESERVE - J.EVENT_RESERVE)
+    while j.fits(1):
+        j.append(J.PIN_OK, A)
+    eq((j.free(), j.fits(1), j.head), (0, False, room - J.SNAP_RESERVE - J.EVENT_RESERVE))
+    for i in range(J.EVENT_RESERVE):  # events still go in, until the snapshot reserve
+        j.append(J.TAMPER)
+    raises(J.JournalFull, j.append, J.BOOT)
+    head = j.head
+    j.append(J.SNAPSHOT, A)  # the reclaim's own records may use the last slots
+    j.append(J.CUT)
+    eq(j.head, head + 2)
+    j = J.Journal(jfix.dev(p))
+    eq((j.head, j.free()), (head + 2, 0))  # full survives reopening, nothing dropped
+    raises(J.JournalFull, j.append, J.BOOT)
+
+
+def test_ack_reclaims_whole_sectors_durably():
+    p, j = fresh(blocks=4)
+    for i in range(150):
+        j.append(J.PIN_OK, A)
+    eq(j.ack(100), 1)  # sector 0 (records 1-63) only: 64-126 holds 101..126
+    eq((j.acked, j.read(63), j.read(64).seq), (100, None, 64))
+    eq(j.read(j.head).kind, J.ACK)
+    eq(j.read(j.head).data, struct.pack(">I", 100))
+    true(jfix.blank(p, 0, 4096), "reclaimed sector erased")
+    j = J.Journal(jfix.dev(p))
+    eq((j.acked, j.head, j.problems), (100, 151, []))
+    eq(j.ack(100), 0)  # again: nothing new, no record
+    eq(j.head, 151)
+    eq(j.ack(151), 1)
+    eq((j.head, j.acked), (152, 151))
+    eq(j.ack(152), 0)  # only the newest ACK record left: that ack is not journaled again
+    eq((j.head, j.acked), (152, 152))
+    eq([r.seq for r in j.iter_from(0)], list(range(127, 153)))
+
+
+def test_wear_goes_round_the_ring():
+    p, j = fresh(blocks=6)
+    for cycle in range(30):
+        for i in range(100):
+            j.append(J.PIN_OK, A)
+        j.ack(j.head)
+    wear = j.bdev.erase_counts
+    true(max(wear) - min(wear) <= 1 and min(wear) >= 8, wear)
+    j = J.Journal(jfix.dev(p))
+    eq((j.head, j.acked, j.problems), (3030, 3029, []))  # 3000 records, 30 ACK records
+    eq(j.append(J.BOOT), 3031)
+    eq(j.bdev.overprograms, 0)
+
+
+try:
+    mptest.main(globals())
+finally:
+    jfix.cleanup()

@@ -1,0 +1,309 @@
+"""The host's event store: records made by the firmware (LinkServer under micropython)
+are verified before they are stored; tampering is named by pad and sequence number;
+one pull is one transaction; events() and cards() answer from what is stored; the
+events / cards / sync commands. TEST MATERIAL: keys are generated at run time."""
+import argparse
+import json
+import os
+import sqlite3
+import struct
+import zlib
+
+import pytest
+
+import test_link as tl
+from padctl import sync as S
+from padctl.store import Store, StoreError, default_path, verify_records
+
+T0 = 1_700_000_000  # the pad's RTC at seq 0 (LINK_RTC)
+CARD_A = "110105d15600000500000000000000aa"
+CARD_B = "110105d15600000500000000000000bb"
+# kind card data: card A fails twice then locks, is unlocked; card B ok, then reset
+SPEC = """1 - -
+6 %(a)s 03
+7 %(a)s 02
+7 %(a)s 01
+8 %(a)s 00
+7 %(b)s 02
+6 %(b)s 03
+12 %(a)s -
+13 %(b)s -
+15 - 4c4106
+""" % {"a": CARD_A, "b": CARD_B}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """Genuine records of one pad (pulled over the link, not acknowledged) and its keys."""
+    tmp = tmp_path_factory.mktemp("store")
+    spec = tmp / "spec.txt"
+    spec.write_text(SPEC)
+    pad = tl.Pad(tmp, str(spec), env={"LINK_RTC": T0})
+    try:
+        link = pad.link()
+        link.hello()
+        raws = link.pull(1, 8).records + link.pull(9, 8).records
+    finally:
+        pad.stop()
+    assert len(raws) == 10
+    return pad.pad_id.hex(), link.keys.journal_mac, [bytes(r) for r in raws]
+
+
+def reseal(raw, offset, value):
+    """raw with one byte changed and a valid CRC again (only the MAC can tell)."""
+    b = bytearray(raw)
+    b[offset] = value
+    struct.pack_into(">I", b, 60, zlib.crc32(bytes(b[:60])))
+    return bytes(b)
+
+
+def seqs(store, pad):
+    return [r[0] for r in store.db.execute("SELECT seq FROM records WHERE pad_id=? ORDER BY seq",
+                                           (pad,))]
+
+
+def test_genuine_records_are_stored_once(made, tmp_path):
+    pad, jmac, raws = made
+    with Store(tmp_path / "ev.db") as s:
+        good, err = s.ingest(pad, 1, raws[:4], jmac)
+        assert err is None and [r.seq for r in good] == [1, 2, 3, 4]
+        good, err = s.ingest(pad, 1, raws[4:], jmac, first=5)
+        assert err is None and len(good) == 6
+        c = s.chain(pad, 1)
+        assert (c.head_seq, c.head_mac) == (10, raws[9][44:60])
+        good, err = s.ingest(pad, 1, raws[8:], jmac)  # the same records again
+        assert good == [] and "replayed or reordered: seq 9 where 11 was due" in str(err)
+        assert seqs(s, pad) == list(range(1, 11))
+
+
+@pytest.mark.parametrize("name,edit,seq,stored,reason", [
+    ("forged", lambda r: r[:5] + [reseal(r[5], 38, 0x7F)] + r[6:], 6, 5, "MAC does not chain"),
+    ("forged card", lambda r: r[:3] + [reseal(r[3], 35, 0xAB)] + r[4:], 4, 3,
+     "MAC does not chain"),
+    ("corrupted", lambda r: r[:7] + [r[7][:50] + b"\0" + r[7][51:]] + r[8:], 8, 7, "CRC wrong"),
+    ("replayed", lambda r: r[:6] + [r[2]] + r[6:], 3, 6,
+     "replayed or reordered: seq 3 where 7 was due"),
+    ("reordered", lambda r: r[:4] + [r[5], r[4]] + r[6:], 5, 4, "dropped: seq 6 where 5"),
+    ("dropped", lambda r: r[:6] + r[7:], 7, 6, "dropped: seq 8 where 7 was due"),
+    ("truncated", lambda r: r[:2] + [r[2][:63]], 3, 2, "truncated record"),
+    ("other epoch", lambda r: r[:1] + [reseal(r[1], 7, 2)] + r[2:], 2, 1, "epoch 2 in epoch 1"),
+    ("spliced", lambda r: r[:4] + [r[5]], 5, 4, "dropped: seq 6 where 5 was due"),
+])
+def test_tampering_is_refused_naming_pad_and_seq(made, tmp_path, name, edit, seq, stored,
+                                                 reason):
+    pad, jmac, raws = made
+    with Store(tmp_path / "ev.db") as s:
+        good, err = s.ingest(pad, 1, edit(list(raws)), jmac)
+        assert err is not None, name
+        assert (err.pad_id, err.seq) == (pad, seq)
+        assert reason in err.reason
+        assert str(err).startswith("pad %s: record %d: " % (pad, seq))
+        # the records before it are stored; nothing from it on
+        assert seqs(s, pad) == list(range(1, stored + 1))
+        assert [r.seq for r in good] == list(range(1, stored + 1))
+
+
+def test_a_pull_is_one_transaction(made, tmp_path):
+    pad, jmac, raws = made
+    calls = []
+
+    def dying_mac(prev, body):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # the host dies in the middle of storing a pull
+        return jmac(prev, body)
+    with Store(tmp_path / "ev.db") as s:
+        with pytest.raises(KeyboardInterrupt):
+            s.ingest(pad, 1, raws[:6], dying_mac)
+        assert seqs(s, pad) == [] and s.chain(pad, 1) is None
+        s.ingest(pad, 1, raws[:6], jmac)
+    with Store(tmp_path / "ev.db") as s:  # and it is durable
+        assert seqs(s, pad) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_new_chain_starts_at_one_or_is_anchored(made, tmp_path):
+    pad, jmac, raws = made
+    with Store(tmp_path / "ev.db") as s:
+        with pytest.raises(ValueError):
+            s.ingest(pad, 1, raws[4:], jmac, first=5)
+        good, err = s.ingest(pad, 1, raws[4:], jmac, first=5, anchor=True)
+        assert err is None and good[0].seq == 5 and s.chain(pad, 1).anchor == 5
+    good, err = verify_records(raws[4:], pad, 1, 4, None, jmac)
+    assert err is None  # the anchor's own MAC is taken, the rest chain from it
+    good, err = verify_records([raws[4], reseal(raws[5], 40, 9)], pad, 1, 4, None, jmac)
+    assert err.seq == 6
+
+
+def test_events_and_cards(made, tmp_path):
+    pad, jmac, raws = made
+    with Store(tmp_path / "ev.db") as s:
+        s.ingest(pad, 1, raws, jmac)
+        all_ = s.events()
+        assert [e["seq"] for e in all_] == list(range(1, 11))
+        assert all_[1] == {"pad": pad, "epoch": 1, "seq": 2, "kind": "PIN_OK", "flags": 1,
+                           "boot": 2, "time": T0 + 120, "card": CARD_A, "data": "03",
+                           "at": T0 + 120}
+        assert [e["seq"] for e in s.events(card=CARD_A)] == [2, 3, 4, 5, 8]
+        assert [e["seq"] for e in s.events(card=CARD_B.upper())] == [6, 7, 9]
+        assert [e["seq"] for e in s.events(kind="PIN_WRONG")] == [3, 4, 6]
+        assert [e["seq"] for e in s.events(kind="lock")] == [5]
+        assert [e["seq"] for e in s.events(kind=15)] == [10]
+        assert [e["seq"] for e in s.events(since=T0 + 180, until=T0 + 300)] == [3, 4]
+        assert s.events(pad="00" * 8) == []
+        with pytest.raises(ValueError, match="unknown kind"):
+            s.events(kind="NOPE")
+        with pytest.raises(ValueError, match="not a time"):
+            s.events(since="yesterday")
+        cards = {c["card"]: c for c in s.cards()}
+        assert cards[CARD_A]["state"] == "unlocked" and cards[CARD_A]["last"] == "UNLOCK"
+        assert cards[CARD_B]["state"] == "reset" and cards[CARD_B]["seq"] == 9
+        s.ingest(pad, 1, [], jmac)
+    with Store(tmp_path / "ev2.db") as s:  # part of the story: card A locked, B ok
+        s.ingest(pad, 1, raws[:7], jmac)
+        cards = {c["card"]: c for c in s.cards()}
+        assert (cards[CARD_A]["state"], cards[CARD_B]["state"]) == ("locked", "ok")
+        s.ingest(pad, 1, raws[7:8], jmac)
+        assert {c["card"]: c["state"] for c in s.cards()}[CARD_A] == "unlocked"
+    with Store(tmp_path / "ev3.db") as s:
+        s.ingest(pad, 1, raws[:4], jmac)
+        assert s.cards()[0]["wrong"] == 2  # two wrong entries since the last success
+
+
+def test_bad_database_is_a_clear_error(tmp_path, monkeypatch):
+    bad = tmp_path / "not.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open the event store"):
+        Store(bad)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_path() == tmp_path / "xdg" / "padctl" / "events.db"
+    with Store() as s:
+        assert s.path.exists()
+    db = tmp_path / "v.db"
+    Store(db).close()
+    c = sqlite3.connect(str(db))
+    c.execute("UPDATE meta SET value='99' WHERE key='schema'")
+    c.commit()
+    c.close()
+    with pytest.raises(StoreError, match="schema 99"):
+        Store(db)
+
+
+# --- the commands ---------------------------------------------------------------------
+
+def parse(*argv):
+    p = argparse.ArgumentParser(prog="padctl")
+    S.add_arguments(p.add_subparsers(dest="cmd", required=True))
+    return p.parse_args(argv)
+
+
+def run(capsys, *argv):
+    args = parse(*argv)
+    rc = args.func(args)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_commands_sync_events_cards(tmp_path, capsys):
+    spec = tmp_path / "spec.txt"
+    spec.write_text(SPEC)
+    pad = tl.Pad(tmp_path, str(spec), use_pty=True, env={"LINK_RTC": T0})
+    db = str(tmp_path / "ev.db")
+    try:
+        rc, out, err = run(capsys, "sync", "--port", pad.port, "--db", db, "--link-key",
+                           pad.key.hex(), "--pad", pad.pad_id.hex(), "--json", "--batch", "3")
+        assert rc == 0, err
+        res = json.loads(out)
+        assert (res["pad"], res["stored"], res["acked"], res["head"]) == (pad.pad_id.hex(), 10, 10, 10)
+        rc, out, err = run(capsys, "sync", "--port", pad.port, "--db", db, "--link-key",
+                           pad.key.hex())
+        assert rc == 0 and "0 record(s) stored" in out
+        rc, out, err = run(capsys, "sync", "--port", pad.port, "--db", db, "--link-key",
+                           os.urandom(16).hex())
+        assert rc == 1 and err.startswith("padctl: ") and "MAC wrong" in err
+    finally:
+        pad.stop()
+    rc, out, err = run(capsys, "events", "--db", db, "--card", CARD_A, "--json")
+    assert rc == 0 and [e["kind"] for e in json.loads(out)] == [
+        "PIN_OK", "PIN_WRONG", "PIN_WRONG", "LOCK", "UNLOCK"]
+    rc, out, err = run(capsys, "events", "--db", db, "--kind", "RESET")
+    assert rc == 0 and len(out.splitlines()) == 1 and CARD_B in out
+    rc, out, err = run(capsys, "events", "--db", db, "--kind", "BOGUS")
+    assert rc == 1 and "unknown kind" in err
+    rc, out, err = run(capsys, "cards", "--db", db, "--json")
+    assert {c["card"]: c["state"] for c in json.loads(out)} == {CARD_A: "unlocked",
+                                                                CARD_B: "reset"}
+    rc, out, err = run(capsys, "cards", "--db", db)
+    assert rc == 0 and len(out.splitlines()) == 2
+
+
+def test_sync_command_bad_input(tmp_path, capsys):
+    db = str(tmp_path / "ev.db")
+    rc, out, err = run(capsys, "sync", "--port", "/nonexistent/tty", "--db", db, "--link-key", "00" * 16)
+    assert rc == 1 and "cannot open /nonexistent/tty" in err
+    rc, out, err = run(capsys, "sync", "--port", "/dev/null", "--db", db, "--link-key", "zz")
+    assert rc == 1 and "--link-key must be 32 hex digits" in err
+    rc, out, err = run(capsys, "sync", "--port", "/dev/null", "--db", db)
+    assert rc == 1 and "--keystore and --region" in err
+    rc, out, err = run(capsys, "sync", "--port", "/dev/null", "--db", db, "--pad", "12")
+    assert rc == 1 and "--pad must be 16 hex digits" in err
+
+
+def test_progress_is_reported(tmp_path):
+    pad = tl.Pad(tmp_path, 20)
+    seen = []
+    try:
+        res = S.sync(pad.stream, tmp_path / "ev.db", pad.key, pad.pad_id, batch=4,
+                     progress=lambda d, t: seen.append((d, t)), quiet=0.01)
+    finally:
+        pad.stop()
+    assert res.stored == 20
+    assert [d for d, _ in seen] == [4, 8, 12, 16, 20] and all(t == 20 for _, t in seen)
+
+    class Tty:
+        def __init__(self):
+            self.text = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            self.text += s
+
+        def flush(self):
+            pass
+    t = Tty()
+    bar = S.progress_bar(t, width=10)
+    bar(5, 20)
+    bar(20, 20)
+    assert t.text == "\r[##........] 5/20 records\r[##########] 20/20 records\n"
+
+
+def test_sync_command_with_a_keystore(tmp_path, capsys):
+    # the link key from the keystore (city link root dispersed by the pad id); the pad id
+    # from the pad's HELLO, proved by its MAC
+    from padctl.keys import Keystore
+    ks = Keystore.generate(tmp_path / "keystore.json")  # TEST MATERIAL, generated here
+    pad_id = os.urandom(8)
+    pad = tl.Pad(tmp_path, 4, use_pty=True, key=ks.pad_link_key("110105", pad_id),
+                 pad_id=pad_id)
+    db = str(tmp_path / "ev.db")
+    try:
+        rc, out, err = run(capsys, "sync", "--port", pad.port, "--db", db, "--keystore",
+                           str(tmp_path / "keystore.json"), "--region", "110105")
+        assert rc == 0, err
+        assert "pad %s" % pad_id.hex() in out and "4 record(s) stored" in out
+        rc, out, err = run(capsys, "sync", "--port", pad.port, "--db", db, "--keystore",
+                           str(tmp_path / "keystore.json"), "--region", "110106")
+        assert rc == 1 and "MAC wrong" in err  # another city's key
+    finally:
+        pad.stop()
+
+
+def test_kind_names_are_the_journals():
+    from mp import run_code
+    from padctl.store import KINDS
+    names = " ".join(KINDS.values())
+    r = run_code("import journal\nfor n in '%s'.split():\n    print(n, getattr(journal, n))"
+                 % names)
+    assert r.returncode == 0, r.stderr
+    assert {int(v): n for n, v in (line.split() for line in r.stdout.splitlines())} == KINDS
