@@ -21,6 +21,19 @@ _R_PSAM = const(5)
 _R_FORGED = const(6)
 
 
+VERSION = "0.1.0"
+
+
+def _keys(cfg):
+    """The link keys from the provisioned link key (None: not provisioned, no link)."""
+    try:
+        from binascii import unhexlify
+        from linkproto import Keys
+        return Keys(unhexlify(cfg["link_key"]), unhexlify(cfg["pad_id"]))
+    except (KeyError, ValueError):
+        return None
+
+
 def _drop(name):
     """Unload a module used only in one phase (boot, card activation): frees its RAM."""
     sys.modules.pop(name, None)
@@ -33,12 +46,19 @@ class Pad:
         self.cfg = config.load()[0]
         _drop("config")
         self.tab = M.table(self.cfg["lang"])
-        self.journal = J.Journal(board.journal_dev, clock=board.clock)
+        self.keys = _keys(self.cfg)
+        self.journal = J.Journal(board.journal_dev, clock=board,
+                                 mac=self.keys.journal_mac if self.keys else None)
         self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"])
-        self.events = Events(board.ui, board.host)
+        self.events = Events(board.ui, board.host if self.keys else None, self._link)
         self.sam = None
         self.pin = bytearray(12)
         self.trace = board.trace  # simulator test hook (None on a real pad)
+
+    def _link(self):
+        """The host link's server, loaded when the host first speaks."""
+        import link
+        return link.LinkServer(self.journal, self.keys, {"version": VERSION})
 
     def show(self, msg, arg=""):
         self.board.ui.show(*M.lines(self.tab, msg, arg))
@@ -196,7 +216,8 @@ class Pad:
 def crashed(board, exc):
     """An uncaught exception: journal it (best effort) before the restart."""
     try:
-        J.Journal(board.journal_dev, clock=board.clock).append(
+        k = _keys(__import__("config").load()[0])
+        J.Journal(board.journal_dev, clock=board, mac=k.journal_mac if k else None).append(
             J.CRASH, data=type(exc).__name__.encode()[:8])
     except Exception:
         pass

@@ -4,10 +4,11 @@ import select
 
 
 class Events:
-    def __init__(self, ui, host=None):
+    def __init__(self, ui, host=None, link_factory=None):
         self.ui = ui
         self.host = host
-        self.link = None  # set by the app when the host link is served
+        self.link = None  # built by link_factory when the host first speaks
+        self.link_factory = link_factory
         self._poll = select.poll()
         self._poll.register(ui.pollable, select.POLLIN)
         if host is not None:
@@ -19,6 +20,8 @@ class Events:
             self._poll.unregister(self.host.pollable)
             self.host = None
             return
+        if self.link is None and self.link_factory is not None:
+            self.link = self.link_factory()
         if self.link is not None:
             out = self.link.feed(b)
             if out:

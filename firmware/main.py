@@ -7,6 +7,8 @@ import board as B
 
 
 def main():
+    import micropython
+    micropython.kbd_intr(-1)  # the console is the host link: 0x03 is data, never a break
     import app
     while True:
         b = None

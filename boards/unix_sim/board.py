@@ -1,131 +1,104 @@
 # The unix-port simulator board: every peripheral is a loopback TCP connection to the
 # simulated world (host_tools/padctl/sim.py), the flash a file (flash.py), the host link
-# this process's stdin/stdout. Addresses come from the environment (README.md).
+# this process's stdin/stdout. Addresses and test switches come from the environment
+# (README.md).
 import os
 import select
 import socket
 import sys
 import time
 
-from micropython import const
-
 from errors import CardRemoved, NoCard, Timeout
 
 NAME = "unix_sim"
-_ATR_FIRST_MS = const(300)
-
-
-def _addr(spec):
-    host, port = spec.rsplit(":", 1)
-    return socket.getaddrinfo(host, int(port))[0][-1]
 
 
 def _env(name, default=None):
     v = os.getenv(name)
-    return default if v is None or v == "" else v
+    return v if v else default
 
 
-def _write_all(sock, buf):
-    mv = memoryview(buf)
-    while mv:
-        n = sock.write(mv)
-        if n is None:
-            n = 0
-            time.sleep_ms(1)  # loopback buffer full: let the world read
-        mv = mv[n:]
+def _connect(spec):
+    host, port = spec.rsplit(":", 1)
+    s = socket.socket()
+    try:
+        s.connect(socket.getaddrinfo(host, int(port))[0][-1])
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
 class SocketSlot:
     """An ISO 7816 contact slot: one TCP connection is one activation of the card."""
 
-    def __init__(self, spec, name="card"):
+    def __init__(self, spec, name):
+        self.spec = spec
         self.name = name
-        self._addr = _addr(spec)
-        self._sock = None
-        self._poll = select.poll()
-        self._buf = bytearray(64)
-        self._mv = memoryview(self._buf)
-        self._i = 0
-        self._n = 0
-        self.bytes_in = 0
-        self.bytes_out = 0
+        self.sock = None
+        self.poll = select.poll()
+        self.buf = bytearray(64)
+        self.i = self.n = 0
 
     def activate(self):
-        """Power on and cold reset; raises NoCard when no card answers."""
+        """Power on and cold reset; NoCard when nothing answers with a first ATR byte."""
         self.deactivate()
-        s = socket.socket()
         try:
-            s.connect(self._addr)
+            s = _connect(self.spec)
         except OSError:
-            s.close()
-            raise NoCard("%s slot not reachable" % self.name)
+            raise NoCard(self.name)
         s.setblocking(False)  # readinto then returns what has arrived
-        self._sock = s
-        self._poll.register(s, select.POLLIN)
+        self.sock = s
+        self.poll.register(s, select.POLLIN)
         try:
-            self._fill(_ATR_FIRST_MS)
-        except (CardRemoved, Timeout):
+            self._fill(300)
+        except Exception:
             self.deactivate()
-            raise NoCard("no %s" % self.name)
+            raise NoCard(self.name)
 
     def deactivate(self):
-        if self._sock is not None:
-            try:
-                self._poll.unregister(self._sock)
-            except Exception:
-                pass
-            self._sock.close()
-            self._sock = None
-        self._i = self._n = 0
+        if self.sock is not None:
+            self.poll.unregister(self.sock)
+            self.sock.close()
+            self.sock = None
+        self.i = self.n = 0
 
     def _fill(self, timeout_ms):
-        if self._i < self._n:
-            return
-        if self._sock is None:
-            raise CardRemoved("%s not powered" % self.name)
-        if not self._poll.poll(timeout_ms):
-            raise Timeout("%s silent for %d ms" % (self.name, timeout_ms))
-        try:
-            n = self._sock.readinto(self._buf)
-        except OSError:
-            n = 0
-        if n is None:  # woken without data
-            return self._fill(timeout_ms)
-        if not n:
-            self.deactivate()
-            raise CardRemoved("%s removed" % self.name)
-        self._i = 0
-        self._n = n
+        while self.i >= self.n:
+            if self.sock is None:
+                raise CardRemoved(self.name)
+            if not self.poll.poll(timeout_ms):
+                raise Timeout("%s silent %d ms" % (self.name, timeout_ms))
+            try:
+                n = self.sock.readinto(self.buf)
+            except OSError:
+                n = 0
+            if n == 0:  # closed by the world: the card was pulled
+                self.deactivate()
+                raise CardRemoved(self.name + " removed")
+            if n:
+                self.i, self.n = 0, n
 
     def read(self, timeout_ms):
         self._fill(timeout_ms)
-        b = self._buf[self._i]
-        self._i += 1
-        self.bytes_in += 1
-        return b
+        self.i += 1
+        return self.buf[self.i - 1]
 
     def write(self, buf):
-        if self._sock is None:
-            raise CardRemoved("%s not powered" % self.name)
-        try:
-            _write_all(self._sock, buf)
-        except OSError:
-            self.deactivate()
-            raise CardRemoved("%s removed" % self.name)
-        self.bytes_out += len(buf)
-
-    def flush_input(self):
-        self._i = self._n = 0
-        while self._sock is not None and self._poll.poll(0):
-            self._fill(0)
-            self._i = self._n = 0
+        mv = memoryview(buf)
+        while mv:
+            try:
+                n = self.sock.write(mv)
+            except (OSError, AttributeError):
+                self.deactivate()
+                raise CardRemoved(self.name + " removed")
+            if n is None:
+                time.sleep_ms(1)  # loopback buffer full: let the world read
+                n = 0
+            mv = mv[n:]
 
     def present(self):
         """Still in the slot? (The world closes the connection when the card is pulled.)"""
-        if self._sock is None:
-            return False
-        if self._i < self._n:
-            return True
         try:
             self._fill(0)
         except Timeout:
@@ -136,73 +109,47 @@ class SocketSlot:
 
 
 class Ui:
-    """Keypad, two-line display and buzzer, over one connection (docs/protocol.md 7.2)."""
-
-    KEYS = b"0123456789CXE"
+    """Keypad, two-line display and buzzer over one connection (docs/protocol.md 7.2)."""
 
     def __init__(self, spec):
-        self._sock = None
-        addr = _addr(spec)
         for _ in range(100):
-            s = socket.socket()
             try:
-                s.connect(addr)
-                self._sock = s
+                self.pollable = _connect(spec)
                 break
             except OSError:
-                s.close()
                 time.sleep_ms(50)
-        if self._sock is None:
+        else:
             raise OSError("ui not reachable")
-        self.pollable = self._sock
-        self._b = bytearray(1)
-        self.lines = ("", "")
+        self.key = bytearray(1)
+        self.lines = None
 
     def show(self, l1, l2=""):
-        if (l1, l2) == self.lines:
-            return
-        self.lines = (l1, l2)
-        self._sock.write(("SCREEN %s\t%s\n" % (l1, l2)).encode())
+        if (l1, l2) != self.lines:
+            self.lines = (l1, l2)
+            self.pollable.write(b"SCREEN %s\t%s\n" % (l1, l2))
 
     def beep(self, n=1):
-        self._sock.write(b"BEEP %d\n" % n)
+        self.pollable.write(b"BEEP %d\n" % n)
 
     def read_key(self):
-        """One key if a byte is waiting (call after poll says so); None for noise."""
-        n = self._sock.readinto(self._b)
-        if not n:
+        """The key waiting (after poll said so), None for a byte that is not a key."""
+        if not self.pollable.readinto(self.key):
             raise OSError("ui closed")
-        k = self._b[0]
-        return chr(k) if k in self.KEYS else None
-
-
-class Clock:
-    def now(self):
-        """RTC seconds since the epoch when the RTC is set (the simulator's is), else None."""
-        t = time.time()
-        return int(t) if t > 1600000000 else None
-
-    def ticks_ms(self):
-        return time.ticks_ms()
+        k = chr(self.key[0])
+        return k if k in "0123456789CXE" else None
 
 
 class Host:
-    """The host link's byte stream: stdin / stdout (a pty in the simulator)."""
+    """The host link's byte stream: stdin / stdout (a raw pty in the simulator)."""
 
     def __init__(self):
         self.pollable = sys.stdin
-        self._in = sys.stdin.buffer
-        self._out = sys.stdout.buffer
 
     def read(self, n):
-        return self._in.read(n)
+        return sys.stdin.buffer.read(n)
 
     def write(self, b):
-        self._out.write(b)
-        try:
-            self._out.flush()
-        except AttributeError:
-            pass
+        sys.stdout.buffer.write(b)
 
 
 def _trace(line):
@@ -210,28 +157,31 @@ def _trace(line):
 
 
 class Board:
-    """Composition of the simulator's peripherals from the environment."""
+    """The simulator's peripherals, from the environment."""
 
     name = NAME
+    clock = None  # the journal asks clock.now(): the board itself
 
     def __init__(self):
         import flash
+        self.journal_dev = flash.mount(_env("PAD_FLASH", "pad-flash.img"))
+        sys.modules.pop("flash", None)  # mounted: the driver's set-up code is not needed again
         self.card = SocketSlot(_env("PAD_CARD", "127.0.0.1:7816"), "card")
         self.psam = SocketSlot(_env("PAD_PSAM", "127.0.0.1:7817"), "PSAM")
         self.ui = Ui(_env("PAD_UI", "127.0.0.1:7818"))
-        self.clock = Clock()
         self.host = Host() if _env("PAD_LINK", "1") == "1" else None
-        self.flash_path = _env("PAD_FLASH", "pad-flash.img")
-        self.journal_dev = flash.mount(self.flash_path)
-        # Test switches (simulator only): see README.md.
+        self.clock = self
+        # test switches (simulator only, README.md)
         self.skip_pending = _env("PAD_TEST_SKIP_PENDING") == "1"
         self.wwt_scale = int(_env("PAD_WWT_SCALE", "1"))
         self.trace = _trace if _env("PAD_TRACE") == "1" else None
 
-    def service_mode(self):
-        return False
+    def now(self):
+        """RTC seconds when the RTC is set (the simulator's follows the host), else None."""
+        t = int(time.time())
+        return t if t > 1600000000 else None
 
     def reset(self):
-        """Soft restart: close the peripherals; main.py builds a new board."""
+        """Soft restart: close the slots; main.py builds a new board."""
         self.card.deactivate()
         self.psam.deactivate()

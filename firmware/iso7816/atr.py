@@ -1,215 +1,112 @@
-# ISO 7816-3 answer to reset: read it from the slot within the waiting times, parse it.
-# Direct convention only (TS 3B); the pad does no PPS, so it needs T=0 as the card's
-# first (or, in specific mode, only) protocol. docs/protocol.md section 4a.
+# ISO 7816-3 answer to reset, parsed as it is read from the slot within the waiting
+# times. Direct convention only (TS 3B); the pad does no PPS, so the card must speak
+# T=0 right after reset. docs/protocol.md section 4a. Its code lives in RAM: the app
+# drops this module once the ATR is read, and t0 does not import it.
 from micropython import const
 import time
 
 from errors import ProtocolError, Timeout
 
-MAX_LEN = const(33)  # TS and at most 32 more characters
-F_HZ = const(3570000)  # the pad's card clock unless the caller says otherwise
-WI_DEFAULT = const(10)
-_IWT_ETU = const(9600)  # at most this between two ATR characters (initial waiting time)
-_ATR_ETU = const(20160)  # the whole ATR (EMV's bound; generous for ISO cards)
-
-# Fi (clock rate conversion) and f max (kHz) by the high nibble of TA1, Di by the low;
-# 0 marks reserved values.
-_FI = (372, 372, 558, 744, 1116, 1488, 1860, 0, 0, 512, 768, 1024, 1536, 2048, 0, 0)
-_FMAX = (4000, 5000, 6000, 8000, 12000, 16000, 20000, 0, 0, 5000, 7500, 10000, 15000, 20000, 0, 0)
-_DI = (0, 1, 2, 4, 8, 16, 32, 64, 12, 20, 0, 0, 0, 0, 0, 0)
-
-
-def etu_ms(n, f_hz=F_HZ, fi=372, di=1):
-    """n elementary time units in whole ms, rounded up."""
-    return (n * fi * 1000 + di * f_hz - 1) // (di * f_hz)
-
-
-IWT_MS = etu_ms(_IWT_ETU)  # 1001 at 3.57 MHz
-ATR_MS = etu_ms(_ATR_ETU)  # 2101
+_MAX = const(33)  # TS and at most 32 more characters
+_IWT_MS = const(1001)  # 9600 etu (initial waiting time) at Fi 372, 3.57 MHz, rounded up
+_ATR_MS = const(2101)  # 20160 etu: the whole ATR (EMV's bound; generous for ISO cards)
+_F_HZ = const(3570000)  # the pad's card clock unless the caller says otherwise
 
 
 class Atr:
-    """A parsed ATR. iface[i-1] = (TAi, TBi, TCi, TDi), None where absent."""
+    """A parsed ATR: raw; iface[i-1] = [TAi, TBi, TCi, TDi] (None where absent);
+    protocols offered, in order ((0,) when no TD says); historical; tck (None when
+    absent); fi, di from TA1 (372, 1 without); wi from TC2 (10 without); specific: the
+    protocol TA2 fixes in specific mode, None in negotiable mode."""
 
-    def __init__(self, raw=None):
-        if raw is not None:
-            _parse(_Bytes(bytes(raw)), self)
-
-    def _iface(self, i, j):
-        return self.iface[i - 1][j] if 1 <= i <= len(self.iface) else None
-
-    def ta(self, i):
-        return self._iface(i, 0)
-
-    def tb(self, i):
-        return self._iface(i, 1)
-
-    def tc(self, i):
-        return self._iface(i, 2)
-
-    def td(self, i):
-        return self._iface(i, 3)
-
-    def offers(self, t):
-        return t in self.protocols
-
-    def guard_etu(self):
-        """Minimum delay between the leading edges of two characters the pad sends."""
-        return 12 if self.n == 255 else 12 + self.n
-
-    def fd(self):
-        """(F, D) the card uses right after this ATR: TA1's in specific mode, else 372, 1."""
-        return (self.fi, self.di) if self.specific is not None else (372, 1)
-
-    def wwt_ms(self, f_hz=F_HZ):
+    def wwt_ms(self, f_hz=_F_HZ):
         """T=0 work waiting time WT = WI * 960 * Fi / f, in whole ms rounded up."""
         return (960 * self.wi * self.fi * 1000 + f_hz - 1) // f_hz
 
-    def hex(self):
-        return " ".join("%02X" % b for b in self.raw)
 
-    def __repr__(self):
-        return "<ATR %s T=%s>" % (self.hex(), ",".join(str(t) for t in self.protocols))
+def read(slot, need_t0=True, clock=None):
+    """The Atr of a freshly activated card. Each character must come within 9600 etu
+    and the whole ATR within 20160 etu (else Timeout); a malformed ATR is a
+    ProtocolError, and so, with need_t0, is a card whose protocol after reset is not
+    T=0 (the pad does no PPS)."""
+    clock = clock or time.ticks_ms
+    start = clock()
+    raw = bytearray()
 
-
-class _Bytes:
-    def __init__(self, raw):
-        self.raw = raw
-        self.i = 0
-
-    def byte(self, what):
-        if self.i >= MAX_LEN:
-            raise ProtocolError("ATR longer than %d bytes" % MAX_LEN)
-        if self.i >= len(self.raw):
-            raise ProtocolError("ATR truncated: %s missing after %d bytes" % (what, self.i))
-        b = self.raw[self.i]
-        self.i += 1
-        return b
-
-    def got(self):
-        if self.i != len(self.raw):
-            raise ProtocolError("%d bytes after the ATR's end" % (len(self.raw) - self.i))
-        return self.raw
-
-
-class _Slot:
-    def __init__(self, slot, wait_ms, total_ms, clock):
-        self.slot = slot
-        self.wait = wait_ms
-        self.total = total_ms
-        self.clock = clock
-        self.start = clock()
-        self.raw = bytearray()
-
-    def byte(self, what):
-        n = len(self.raw)
-        if n >= MAX_LEN:
-            raise ProtocolError("ATR longer than %d bytes" % MAX_LEN)
-        left = self.total - time.ticks_diff(self.clock(), self.start)
-        if left <= 0:
-            raise Timeout("ATR not complete within %d ms (%d bytes)" % (self.total, n))
-        wait = self.wait if self.wait < left else left
+    def get():
+        n = len(raw)
+        if n >= _MAX:
+            raise ProtocolError("ATR longer than %d bytes" % _MAX)
+        left = _ATR_MS - time.ticks_diff(clock(), start)
         try:
-            b = self.slot.read(wait)
+            if left <= 0:
+                raise Timeout
+            raw.append(slot.read(left if left < _IWT_MS else _IWT_MS))
         except Timeout:
-            if n == 0:
-                raise Timeout("no ATR within %d ms" % wait)
-            raise Timeout("ATR stopped after %d bytes: no %s within %d ms" % (n, what, wait))
-        self.raw.append(b)
-        return b
+            raise Timeout("ATR stopped after %d bytes (%d ms)"
+                          % (n, time.ticks_diff(clock(), start)))
+        return raw[n]
 
-    def got(self):
-        return self.raw
-
-
-def _parse(src, a):
-    ts = src.byte("TS")
-    if ts in (0x3F, 0x03):  # 03: an inverse-convention TS read in direct convention
-        raise ProtocolError("inverse convention (TS 3F) is not supported")
-    if ts != 0x3B:
-        raise ProtocolError("TS %02X: not an ATR (expected 3B)" % ts)
-    t0 = src.byte("T0")
-    y = t0 >> 4
+    ts = get()
+    if ts != 0x3B:  # 3F, or 03 as it reads in direct convention: inverse convention
+        raise ProtocolError("TS %02X: %s" % (ts, "inverse convention is not supported"
+                                             if ts in (0x3F, 0x03) else "not an ATR"))
+    y = get()  # T0: which of TA1..TD1 follow, and K historical bytes
+    k = y & 0x0F
     iface = []
     protocols = []
-    tck_needed = False
-    i = 1
+    tck = False
     while True:
-        ta = src.byte("TA%d" % i) if y & 1 else None
-        tb = src.byte("TB%d" % i) if y & 2 else None
-        tc = src.byte("TC%d" % i) if y & 4 else None
-        td = src.byte("TD%d" % i) if y & 8 else None
-        iface.append((ta, tb, tc, td))
-        if td is None:
+        g = [None] * 4
+        for j in range(4):
+            if y >> 4 + j & 1:
+                g[j] = get()
+        iface.append(g)
+        y = g[3]
+        if y is None:
             break
-        t = td & 0x0F
-        if t:
-            tck_needed = True  # anything but T=0 alone (T=15 included)
-        if t != 15 and t not in protocols:
-            protocols.append(t)
-        y = td >> 4
-        i += 1
-    hist = bytearray()
-    for j in range(t0 & 0x0F):
-        hist.append(src.byte("historical byte %d" % (j + 1)))
-    tck = None
-    if tck_needed:
-        tck = src.byte("TCK")
-    raw = src.got()
-    if tck is not None:
-        x = 0
-        for b in raw[1:]:
+        if y & 0x0F:
+            tck = True  # TCK unless T=0 alone is indicated (T=15 counts)
+        if y & 0x0F not in protocols and y & 0x0F != 15:
+            protocols.append(y & 0x0F)
+    for _ in range(k):
+        get()
+    if tck:
+        x = 0x3B
+        for b in raw:  # T0 to TCK XOR to 0
             x ^= b
         if x:
-            raise ProtocolError("ATR check byte TCK %02X is wrong (XOR %02X)" % (tck, x))
+            raise ProtocolError("ATR check byte TCK %02X is wrong" % raw[-1])
+    a = Atr()
     a.raw = bytes(raw)
-    a.ts = ts
-    a.t0 = t0
     a.iface = iface
     a.protocols = tuple(protocols) if protocols else (0,)
-    a.historical = bytes(hist)
-    a.tck = tck
-    _interpret(a)
-
-
-def _interpret(a):
-    ta1 = a.ta(1)
+    a.historical = a.raw[len(raw) - k - tck:len(raw) - tck]
+    a.tck = raw[-1] if tck else None
+    # TA1: Fi (93 or 256 times a factor, 0 reserved) and Di; TC2: WI; TA2: specific mode
+    ta1 = iface[0][0]
     if ta1 is None:
         ta1 = 0x11
-    a.fi = _FI[ta1 >> 4]
-    a.f_max_khz = _FMAX[ta1 >> 4]
-    a.di = _DI[ta1 & 0x0F]
+    a.fi = b"\x04\x04\x06\x08\x0c\x10\x14\x00\x00\x02\x03\x04\x06\x08\x00\x00"[
+        ta1 >> 4] * (93 if ta1 < 0x70 else 256)
+    a.di = b"\x00\x01\x02\x04\x08\x10\x20\x40\x0c\x14\x00\x00\x00\x00\x00\x00"[ta1 & 0x0F]
     if not a.fi or not a.di:
         raise ProtocolError("TA1 %02X: reserved Fi/Di" % ta1)
-    tc1 = a.tc(1)
-    a.n = 0 if tc1 is None else tc1  # extra guard time in etu; 255: the minimum
-    wi = a.tc(2)  # TC2 is specific to T=0
-    if wi == 0:
-        raise ProtocolError("TC2 00: WI 0 is reserved")
-    a.wi = WI_DEFAULT if wi is None else wi
-    ta2 = a.ta(2)  # present: specific mode, protocol in b4-b1, b5 set: implicit Fi/Di
-    a.specific = None if ta2 is None else ta2 & 0x0F
-    a.implicit = ta2 is not None and bool(ta2 & 0x10)
-
-
-def parse(raw):
-    """An Atr from the complete ATR bytes; ProtocolError when malformed."""
-    return Atr(raw)
-
-
-def read(slot, wait_ms=IWT_MS, total_ms=ATR_MS, clock=None, need_t0=True):
-    """Read the ATR of a freshly activated card. Each character must come within
-    wait_ms (9600 etu) and the whole ATR within total_ms; silence is a Timeout, a
-    malformed ATR a ProtocolError. With need_t0, a card whose protocol after reset is
-    not T=0 is refused (the pad does no PPS)."""
-    src = _Slot(slot, wait_ms, total_ms, clock or time.ticks_ms)
-    a = Atr()
-    _parse(src, a)
+    a.wi = 10
+    a.specific = ta2 = None
+    if len(iface) > 1:
+        ta2 = iface[1][0]
+        wi = iface[1][2]
+        if wi == 0:
+            raise ProtocolError("TC2 00: WI 0 is reserved")
+        a.wi = wi or 10
+        if ta2 is not None:
+            a.specific = ta2 & 0x0F
     if need_t0:
-        t = a.protocols[0] if a.specific is None else a.specific
-        if t != 0:
+        t = a.protocols[0] if ta2 is None else a.specific
+        if t:
             raise ProtocolError("card speaks T=%d after reset; the pad speaks only T=0" % t)
-        if a.specific is not None and (a.implicit or a.fd() != (372, 1)):
-            raise ProtocolError("card in specific mode (TA2 %02X) at Fi/Di %d/%d; the pad runs "
-                                "at 372/1 and does no PPS" % (a.ta(2), a.fi, a.di))
+        if ta2 is not None and (ta2 & 0x10 or a.fi != 372 or a.di != 1):
+            raise ProtocolError("card in specific mode (TA2 %02X) at Fi/Di %d/%d; the pad "
+                                "runs at 372/1 and does no PPS" % (ta2, a.fi, a.di))
     return a

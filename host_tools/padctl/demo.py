@@ -80,15 +80,34 @@ def story(sim, say):
     return s
 
 
+def sync_and_show(sim, say):
+    """The clerk's PC syncs the pad's journal, then lists the LOCK event with its card."""
+    from . import store, sync
+    db = sim.dir / "host.db"
+    say("\n> the clerk's PC syncs the pad over its serial line (%s)" % sim.port)
+    try:
+        res = sync.sync(sim.port, db, bytes.fromhex(sim.config["link_key"]))
+    except sync.SyncError as e:
+        raise DemoFailed("sync failed: %s" % e)
+    say("  %s" % res)
+    say("> padctl events --kind LOCK")
+    rows = [e for e in store.Store(db).events(kind="LOCK")]
+    for e in rows:
+        say("  %s" % (e,))
+    if not any(sim.card_id.lower() in str(e).lower() for e in rows):
+        raise DemoFailed("the LOCK event of card %s is not in the host's events" % sim.card_id)
+
+
 def run(lang="en", heap="64k", workdir=None, say=print):
     with tempfile.TemporaryDirectory(prefix="padctl-demo-") as tmp:
         with Sim(workdir or tmp, lang=lang) as sim:
             say("Simulated pad %s, card %s (test keys, generated for this run)"
                 % (sim.pad_id, sim.card_id))
-            sim.start(heap=heap)
+            sim.start(heap=heap, link=True)
             t0 = time.monotonic()
             try:
                 story(sim, say)
+                sync_and_show(sim, say)
             except DemoFailed as e:
                 sim.stop()
                 log = (sim.dir / "pad.log").read_text(errors="replace").strip().splitlines()

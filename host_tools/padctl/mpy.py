@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]   # the checkout: firmware/, boards/,
 FIRMWARE = ROOT / "firmware"
 BOARD = ROOT / "boards" / "unix_sim"
 FWTESTS = ROOT / "tests" / "fw"
-HEAP = "64k"  # the ESP32-without-PSRAM budget the issues name
+HEAP = os.getenv("PAD_HEAP", "64k")  # the ESP32-without-PSRAM budget the issues name
 
 
 def micropython():

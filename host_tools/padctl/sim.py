@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import keys as K
-from .mpy import BOARD, FIRMWARE, popen_mp, run_mp
+from .mpy import BOARD, FIRMWARE, HEAP, popen_mp, run_mp
 from .slot import SlotServer
 from .ui_server import UiServer
 from .vcard import VirtualCard, card_state
@@ -71,14 +71,26 @@ class Sim:
             e.update(extra)
         return e
 
-    def start(self, env=None, heap="64k", stdin=None, stdout=None):
-        """Start the firmware; returns the Popen. Its stderr goes to pad.log."""
+    def start(self, env=None, heap=HEAP, link=False):
+        """Start the firmware; returns the Popen. Its stderr goes to pad.log. With link, its
+        console (the host link) is the master side of a pty: self.port is the slave's path,
+        what `padctl sync --port` opens."""
         self.stop()
         self._log = open(self.dir / "pad.log", "ab")
-        self.proc = popen_mp(FIRMWARE / "main.py", env=self.env(env), heap=heap,
-                             stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                             stdout=stdout if stdout is not None else self._log,
-                             stderr=self._log)
+        e = dict(env or {})
+        if link:
+            import pty
+            import tty
+            master, slave = pty.openpty()
+            tty.setraw(slave)
+            self.port = os.ttyname(slave)
+            self._pty = (master, slave)
+            e["PAD_LINK"] = "1"
+            stdin = stdout = master
+        else:
+            stdin, stdout = subprocess.DEVNULL, self._log
+        self.proc = popen_mp(FIRMWARE / "main.py", env=self.env(e), heap=heap,
+                             stdin=stdin, stdout=stdout, stderr=self._log)
         return self.proc
 
     def kill(self):
@@ -90,6 +102,9 @@ class Sim:
     def stop(self):
         self.kill()
         self.proc = None
+        for fd in getattr(self, "_pty", ()):
+            os.close(fd)
+        self._pty = ()
         if self._log:
             self._log.close()
             self._log = None
