@@ -49,7 +49,10 @@ class Pad:
         self.keys = _keys(self.cfg)
         self.journal = J.Journal(board.journal_dev, clock=board,
                                  mac=self.keys.journal_mac if self.keys else None)
-        self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"])
+        # board.skip_pending: the simulator's test switch that removes the durable write
+        # before the VERIFY, to prove the power-cut test catches that bug
+        kw = {"skip_pending_write": True} if board.skip_pending else {}
+        self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"], **kw)
         self.events = Events(board.ui, board.host if self.keys else None, self._link)
         self.sam = None
         self.pin = bytearray(12)

@@ -43,7 +43,7 @@ def read(slot, need_t0=True, clock=None):
                 raise Timeout
             raw.append(slot.read(left if left < _IWT_MS else _IWT_MS))
         except Timeout:
-            raise Timeout("ATR stopped after %d bytes (%d ms)"
+            raise Timeout("no complete ATR: %d bytes in %d ms"
                           % (n, time.ticks_diff(clock(), start)))
         return raw[n]
 
@@ -69,7 +69,7 @@ def read(slot, need_t0=True, clock=None):
             tck = True  # TCK unless T=0 alone is indicated (T=15 counts)
         if y & 0x0F not in protocols and y & 0x0F != 15:
             protocols.append(y & 0x0F)
-    for _ in range(k):
+    for _ in range(k + tck):  # historical bytes, TCK
         get()
     if tck:
         x = 0x3B

@@ -227,8 +227,8 @@ class Harness:
     def points(self, ops, card, psam):
         """Every cut point of one attempt, in a seeded random order."""
         pts = []
-        for n in range(1, ops + 2):
-            for keep in (0, None, 1, 17, 4096):
+        for n in range(1, ops + 4):  # + the records a settled attempt or a LOCK adds
+            for keep in (0, 1, 17, 32, 63, None, 4096):  # before, torn at k bytes, half, after
                 pts.append(("flash", n, keep))
         for d, total in (("rx", card[0]), ("tx", card[1])):
             pts += [("card", d, i) for i in range(total)]
@@ -258,6 +258,12 @@ class Harness:
                 break
         self.round(None, "000000")  # a last boot and insertion check the last cut
         return self
+
+    def verify_answer_points(self):
+        """Card-wire cut points inside the card's answer to the VERIFY: the card has
+        already counted the attempt when it sends them (calibrate() first)."""
+        ops, card, psam = self.calibrate()
+        return [("card", "tx", i) for i in range(card[1] - 15, card[1])]
 
     def tally(self):
         kinds = Counter(k[0] for k in self.hits)

@@ -52,7 +52,10 @@ def run_atr(need_t0, steps):
 
 def run_t0(wwt, busy, max_gr, cmd, steps):
     s = FakeSlot(steps, strict=False, log=True)
-    t = T0(s, wwt, busy_ms=busy, max_get_response=max_gr, clock=s.ticks_ms)
+    t = T0(s, wwt)
+    t.busy_ms = busy
+    t.max_get_response = max_gr
+    t.clock = s.ticks_ms
     try:
         data, sw = t.transmit(cmd)
         return "ok data=%s sw=%04x wrote=%s t=%d" % (_hex(data), sw, _hex(s.log), s.now)

@@ -14,9 +14,13 @@ def h(s):
     return bytes(int(x, 16) for x in s.split())
 
 
-def t0_for(script, **kw):
+def t0_for(script, **bounds):
     s = FakeSlot(script)
-    return s, T0(s, WWT, clock=s.ticks_ms, **kw)
+    t = T0(s, WWT)
+    t.clock = s.ticks_ms
+    for k, v in bounds.items():
+        setattr(t, k, v)
+    return s, t
 
 
 DATA38 = bytes(range(0x40, 0x40 + 38))
@@ -96,7 +100,6 @@ def test_case4_sent_as_case3_then_get_response():
     s, t = t0_for([W("00 88 00 00 08"), R("88"), W(x), R("61 10"),
                    W("00 C0 00 00 10"), R("C0"), R(answer), R("90 00")])
     eq(t.transmit(h("00 88 00 00 08") + x + b"\x00"), (answer, 0x9000))
-    eq(t.rounds, 1)
     true(s.done())
 
 
@@ -109,10 +112,10 @@ def test_get_response_uses_the_command_cla():
     true(s.done())
 
 
-def test_get_response_cla_can_be_fixed():
+def test_answer_before_the_data_byte_is_asked_for():
     # the card answers before asking for the data byte: the byte is never sent
-    s, t = t0_for([W("84 24 00 00 01"), R("61 02"), W("00 C0 00 00 02"), R("C0 99 02"),
-                   R("90 00")], gr_cla=0x00)
+    s, t = t0_for([W("84 24 00 00 01"), R("61 02"), W("84 C0 00 00 02"), R("C0 99 02"),
+                   R("90 00")])
     eq(t.transmit(h("84 24 00 00 01 AA")), (b"\x99\x02", 0x9000))
     true(s.done())
 
@@ -122,23 +125,46 @@ def test_61xx_chain():
                    W("80 C0 00 00 04"), R("C0"), R("01 02 03 04"), R("61 02"),
                    W("80 C0 00 00 02"), R("3F"), R("05"), R("3F"), R("06"), R("90 00")])
     eq(t.transmit(h("80 FA 00 00 02 11 22")), (h("01 02 03 04 05 06"), 0x9000))
-    eq(t.rounds, 2)
     true(s.done())
 
 
 def test_61xx_chain_bounded():
-    script = [W("00 84 00 00 01"), R("84 01 61 01")]
-    for _ in range(3):
-        script += [W("00 C0 00 00 01"), R("C0 01 61 01")]
-    s, t = t0_for(script, max_get_response=3)
-    e = raises(ProtocolError, t.transmit, h("00 84 00 00 01"))
-    true("GET RESPONSE" in str(e), str(e))
+    for bound, kw in ((3, {"max_get_response": 3}), (16, {})):  # 16 by default
+        script = [W("00 84 00 00 01"), R("84 01 61 01")]
+        for _ in range(bound):
+            script += [W("00 C0 00 00 01"), R("C0 01 61 01")]
+        s, t = t0_for(script, **kw)
+        e = raises(ProtocolError, t.transmit, h("00 84 00 00 01"))
+        true("after %d GET RESPONSE" % bound in str(e), str(e))
+        true(s.done(), "one more GET RESPONSE than the bound")
 
 
 def test_get_response_6cxx():
     s, t = t0_for([W("00 88 00 00 01"), R("61 00"), W("00 C0 00 00 00"), R("6C 08"),
                    W("00 C0 00 00 08"), R("C0"), R(bytes(8)), R("90 00")])
     eq(t.transmit(h("00 88 00 00 01 55 00")), (bytes(8), 0x9000))
+
+
+def test_6cxx_voids_the_data_of_its_command():
+    # bytes moved by ~INS before a 6Cxx are not part of the answer
+    s, t = t0_for([W("00 B0 85 00 05"), R("4F 01"), R("6C 02"), W("00 B0 85 00 02"),
+                   R("B0 AA BB 90 00")])
+    eq(t.transmit(h("00 B0 85 00 05")), (h("AA BB"), 0x9000))
+    true(s.done())
+    # nor are a GET RESPONSE's; the rounds before it keep theirs
+    s, t = t0_for([W("00 88 00 00 01"), R("88"), W("55"), R("61 04"), W("00 C0 00 00 04"),
+                   R("3F 01 6C 02"), W("00 C0 00 00 02"), R("C0 07 08 61 01"),
+                   W("00 C0 00 00 01"), R("C0 09 90 00")])
+    eq(t.transmit(h("00 88 00 00 01 55 00")), (h("07 08 09"), 0x9000))
+    true(s.done())
+
+
+def test_6cxx_to_case_1_or_3_is_returned():
+    s, t = t0_for([W("00 20 00 00 00"), R("6C 10")])
+    eq(t.transmit(h("00 20 00 00")), (b"", 0x6C10))
+    s, t = t0_for([W("00 A4 00 00 02"), R("A4"), W("3F 00"), R("6C 10")])
+    eq(t.transmit(h("00 A4 00 00 02 3F 00")), (b"", 0x6C10))
+    true(s.done())
 
 
 def test_6cxx_twice_is_an_error():

@@ -17,9 +17,13 @@ def h(s):
     return bytes(int(x, 16) for x in s.split())
 
 
-def t0_for(script, **kw):
+def t0_for(script, **bounds):
     s = FakeSlot(script)
-    return s, T0(s, WWT, clock=s.ticks_ms, **kw)
+    t = T0(s, WWT)
+    t.clock = s.ticks_ms
+    for k, v in bounds.items():
+        setattr(t, k, v)
+    return s, t
 
 
 DATA38 = bytes(range(0x40, 0x40 + 38))
@@ -57,6 +61,14 @@ def test_null_count_bounded():
     s, t = t0_for([W("00 20 00 00 00"), R(b"\x60" * 60)], max_nulls=50)
     e = raises(Timeout, t.transmit, h("00 20 00 00"))
     true("50 NULL" in str(e), str(e))
+    eq(s.k, 1, "script at the NULL run")
+    eq(s.j, 51, "stopped at the 51st NULL")
+    # 1000 by default: the 1000th NULL is still a wait, the 1001st is not
+    s, t = t0_for([W("00 20 00 00 00"), R(b"\x60" * 1000), R("90 00")])
+    eq(t.transmit(h("00 20 00 00")), (b"", 0x9000))
+    s, t = t0_for([W("00 20 00 00 00"), R(b"\x60" * 1001), R("90 00")])
+    e = raises(Timeout, t.transmit, h("00 20 00 00"))
+    true("1000 NULL" in str(e), str(e))
 
 
 def test_spare_acks_count_as_waits():
@@ -130,9 +142,9 @@ def test_malformed_apdus_are_value_errors():
 def test_case2_256_bytes_allocates_little():
     # An exchange may allocate only per command, never per byte. On the 64-bit unix port:
     # the answer's bytes copy (32-byte object + 257 bytes in 16-byte blocks = 320), the
-    # memoryview slice it is copied from (32), the (data, sw) tuple (32) and the parsed
-    # (case, nc, ne) tuple (64): 448 bytes. One allocation per received byte would cost
-    # at least 16 bytes each (4096 for this exchange), so the bound of 512 catches it.
+    # memoryview slice it is copied from (32) and the (data, sw) tuple (32): 384 bytes.
+    # One allocation per received byte would cost at least 16 bytes each (4096 for this
+    # exchange), so the bound of 512 catches it.
     data = bytes((i * 7) & 0xFF for i in range(256))
     cmd = h("00 B0 00 00 00")
     s, t = t0_for([W(cmd), R("B0"), R(data), R("90 00")])
