@@ -9,6 +9,7 @@ import time
 from .sim import Sim
 
 RIGHT, WRONG = "123456", "654321"
+TIMEOUT = 15.0  # seconds an expected screen may take
 
 
 class DemoFailed(RuntimeError):
@@ -26,7 +27,8 @@ class Story:
         self.say = say
         self.mark = 0
 
-    def expect(self, pattern, timeout=15):
+    def expect(self, pattern, timeout=None):
+        timeout = timeout or TIMEOUT
         try:
             i, (l1, l2) = self.sim.ui.wait_for(pattern, timeout, after=self.mark)
         except TimeoutError as e:
