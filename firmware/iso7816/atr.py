@@ -65,10 +65,11 @@ def read(slot, need_t0=True, clock=None):
         y = g[3]
         if y is None:
             break
-        if y & 0x0F:
+        t = y & 0x0F
+        if t:
             tck = True  # TCK unless T=0 alone is indicated (T=15 counts)
-        if y & 0x0F not in protocols and y & 0x0F != 15:
-            protocols.append(y & 0x0F)
+        if t != 15 and t not in protocols:
+            protocols.append(t)
     for _ in range(k + tck):  # historical bytes, TCK
         get()
     if tck:
@@ -83,7 +84,9 @@ def read(slot, need_t0=True, clock=None):
     a.protocols = tuple(protocols) if protocols else (0,)
     a.historical = a.raw[len(raw) - k - tck:len(raw) - tck]
     a.tck = raw[-1] if tck else None
-    # TA1: Fi (93 or 256 times a factor, 0 reserved) and Di; TC2: WI; TA2: specific mode
+    # TA1: Fi and Di (ISO 7816-3 tables 7, 8; 0: reserved). Fi by the high nibble is
+    # 372 372 558 744 1116 1488 1860 - - 512 768 1024 1536 2048 - -: 93 or 256 times
+    # a factor. TC2: WI. TA2: specific mode.
     ta1 = iface[0][0]
     if ta1 is None:
         ta1 = 0x11

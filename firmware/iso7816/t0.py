@@ -21,7 +21,7 @@ class T0:
     def __init__(self, slot, wwt_ms):
         wwt_ms = int(wwt_ms)
         if wwt_ms <= 0:
-            raise ValueError("work waiting time %d ms" % wwt_ms)
+            raise ValueError("work waiting time %d ms is not positive" % wwt_ms)
         self.slot = slot
         self.wwt_ms = wwt_ms
         self.busy_ms = 30 * wwt_ms

@@ -236,6 +236,9 @@ class VirtualCard:
         self._load()
         self.reset()
         self.commands = 0  # processed since construction (for tests)
+        # where GET CHALLENGE takes its 8 bytes; a test replaying a recorded exchange
+        # (docs/protocol.md section 10) sets it to give a fixed challenge
+        self.rand = os.urandom
 
     def _load(self):
         d = card_state(self.path)
@@ -316,7 +319,9 @@ class VirtualCard:
             raise _Bad(SW_WRONG_LENGTH)
         if le != 8:
             raise _Bad(0x6C08)
-        self._challenge = os.urandom(8)
+        self._challenge = bytes(self.rand(8))
+        if len(self._challenge) != 8:
+            raise ValueError("challenge source gave %d bytes" % len(self._challenge))
         return _sw(SW_OK, self._challenge)
 
     def _internal_auth(self, p1, p2, data, le, apdu, challenge):

@@ -1,0 +1,61 @@
+# The heap the ISO 7816 layer costs to import, held to its budget. On the unix port an
+# imported module's bytecode, function objects and qstrs live in the GC heap, and the
+# pad must run whole in 64 KB. Each figure comes from a fresh micropython process
+# (gc.collect before and after, as docs/protocol.md section 4a measures it): the T=0
+# transport with everything it imports, then the ATR reader on top of it (the app
+# drops atr from sys.modules once the ATR is read, so t0 must not import it).
+import os
+import sys
+from binascii import hexlify
+
+import iso7816  # the package only: its path says where the compiled firmware is
+import mptest
+from mptest import eq, true
+
+T0_BUDGET = 5000
+ATR_BUDGET = 3500
+_PRE = "import gc, micropython, time, errors"
+
+
+def _mp(args):
+    """A fresh micropython with only the compiled firmware on its path (run from /tmp)."""
+    return "cd /tmp && MICROPYPATH=%s %s %s" % (iso7816.__file__.rsplit("/", 2)[0],
+                                                 sys.executable, args)
+
+
+def cost(before, module):
+    """Bytes allocated by `import module` after `before`, in a fresh process."""
+    out = "/tmp/iso7816-mem-%s.txt" % hexlify(os.urandom(6)).decode()
+    code = "%s\ngc.collect(); a=gc.mem_alloc()\nimport %s\ngc.collect(); print(gc.mem_alloc()-a)" % (
+        before, module)
+    try:
+        rc = os.system(_mp("-X heapsize=1M -c '%s' >%s 2>&1" % (code, out)))
+        with open(out) as f:
+            text = f.read()
+    finally:
+        try:
+            os.remove(out)
+        except OSError:
+            pass
+    eq(rc, 0, text)
+    return int(text)
+
+
+def test_t0_import_within_budget():
+    n = cost(_PRE, "iso7816.t0")
+    print("import iso7816.t0 (with what it imports): %d bytes, budget %d" % (n, T0_BUDGET))
+    true(0 < n <= T0_BUDGET, "iso7816.t0 costs %d bytes" % n)
+
+
+def test_atr_import_on_top_within_budget():
+    n = cost(_PRE + "\nimport iso7816.t0", "iso7816.atr")
+    print("import iso7816.atr after t0: %d bytes, budget %d" % (n, ATR_BUDGET))
+    true(0 < n <= ATR_BUDGET, "iso7816.atr costs %d bytes" % n)
+
+
+def test_t0_does_not_import_atr():
+    rc = os.system(_mp("-c 'import sys, iso7816.t0; sys.exit(1 if \"iso7816.atr\" in sys.modules else 0)'"))
+    eq(rc, 0, "importing iso7816.t0 loads iso7816.atr")
+
+
+mptest.main(globals())
