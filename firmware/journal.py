@@ -80,11 +80,9 @@ def _crc_ok(b, body):
 
 
 def _header(b, epoch, sseq, first):
-    """Sector header (protocol.md 8.2) into b: magic, version, epoch, sector seq, first seq."""
-    b[:] = bytes(_SLOT)
-    b[0] = 0x53  # 'S'
-    b[1] = 1
-    struct.pack_into(">III", b, 4, epoch, sseq, first)
+    """Sector header (protocol.md 8.2) into b[0:64]: magic, version, epoch, sector seq, first
+    record seq, zeros, CRC."""
+    struct.pack_into(">BBHIII44s", b, 0, 0x53, 1, 0, epoch, sseq, first, b"")
     struct.pack_into(">I", b, 60, binascii.crc32(memoryview(b)[:60]))
 
 
@@ -109,12 +107,15 @@ class Journal:
         self.keeper = None
         self._spb = spb
         self.capacity = n * (spb - 1)  # record slots
-        self._buf = bytearray(80)  # the record being written; 64..79: the last record's MAC
+        self._buf = b = bytearray(_SLOT)  # the record being written; 44..59: the MAC chain
+        self._body = memoryview(b)[:60]  # what its CRC covers
         self.problems = []  # what opening found
         import jscan  # sets epoch, head, acked, boot_count, the ring and the write position
 
-        jscan.scan(self)
-        del sys.modules["jscan"]
+        try:
+            jscan.scan(self)
+        finally:
+            sys.modules.pop("jscan")  # its code is needed again only at the next opening
 
     @staticmethod
     def format(bdev, epoch):
@@ -141,6 +142,8 @@ class Journal:
         if not self.free(0 if kind == SNAPSHOT or kind == ACK or kind == CUT else _SNAP_RESERVE):
             raise JournalFull("journal full: sync")
         b, st, o, seq = self._buf, self._state, self._order, self.head + 1
+        m = self._mac
+        prev = m and b[44:60]  # the MAC of the last record
         if self._hslot >= self._spb:  # head sector full: the next one round the ring that
             n = len(st)  # holds nothing to keep, erased if need be, gets its header
             s = o[-1] if o else n - 1
@@ -159,21 +162,14 @@ class Journal:
             o.append(s)
             self._hslot = 1
         t = self.clock and self.clock.now()
-        b[0] = _RMAGIC
-        b[1] = kind
-        b[2] = t is not None  # flags bit 0: RTC seconds, else ticks_ms since boot
-        b[3] = len(data)
-        struct.pack_into(">IIHHI", b, 4, self.epoch, seq, self.boot_count, 0,
-                         (time.ticks_ms() if t is None else t) & 0xFFFFFFFF)
-        b[20:36] = card_id or bytes(16)
-        b[36:44] = bytes(8)
-        b[36:36 + len(data)] = data
-        b[44:60] = self._mac(bytes(b[64:80]), bytes(b[:44])) if self._mac else bytes(16)
-        struct.pack_into(">I", b, 60, binascii.crc32(memoryview(b)[:60]))
-        self.bdev.writeblocks(o[-1], memoryview(b)[:_SLOT], self._hslot * _SLOT)
+        struct.pack_into(">BBBBIIHHI16s8s", b, 0, _RMAGIC, kind, t is not None, len(data),
+                         self.epoch, seq, self.boot_count, 0, time.ticks_ms() if t is None else t,
+                         card_id or b"", data)
+        struct.pack_into("16s", b, 44, m(prev, b[:44]) if m else b"")
+        struct.pack_into(">I", b, 60, binascii.crc32(self._body))
+        self.bdev.writeblocks(o[-1], b, self._hslot * _SLOT)
         self.head = seq
         self._hslot += 1
-        b[64:80] = b[44:60]
         if kind == ACK:
             self._last_ack = seq
         if self.keeper:
@@ -242,7 +238,7 @@ class Journal:
                 self.bdev.ioctl(_ERASE, s)
                 self._state[s] = _FREE
                 self._nfree += 1
-                o.pop(0)
+                o = self._order = o[1:]
                 done += 1
         except JournalFull:
             self.problems.append("reclaim stopped: no room for snapshots")

@@ -1,156 +1,128 @@
-# Opening the journal (DESIGN section 6): scan the ring, find the head, recover.
+# Opening the journal (DESIGN section 6; the rules in full: docs/protocol.md section 8.5).
+# Imported by Journal() only while it opens, then dropped from sys.modules: its RAM is freed.
 #
-# Torn means only CRC failures after the last good record with nothing but erased slots after
-# them: they are skipped and a _CUT record names them (so later scans know they are accounted
-# for).  Any other damage is tampering: a _TAMPER record names it (once: a later scan finds
-# that record and does not journal it again), it is reported and never cut or erased, and
-# the scan goes on after it.  Torn sector headers and torn erases of reclaimed sectors are
-# finished (erased).  Never formats, never refuses: at worst the journal goes on after the
-# last good record.  Rules in full: docs/protocol.md section 8.5.
+# Torn means only CRC failures after the last good record with nothing but erased slots
+# after them: they are skipped and a CUT record names them (so later scans know they are
+# accounted for).  Any other damage is tampering: a TAMPER record names it (once: a later
+# scan finds that record and does not journal it again), it is reported and never cut or
+# erased, and the scan goes on after it.  Torn sector headers and torn erases of reclaimed
+# sectors are finished (erased).  Never formats, never refuses: at worst the journal goes
+# on after the last good record.
 import struct
+from array import array
 from micropython import const
 
-from jrecord import crc_ok
+import journal as J
 
-# the values of journal.py's (private here: no globals)
-_CUT = const(2)
-_TAMPER = const(3)
-_ACK = const(19)
-_T_CRC = const(1)
+_SLOT = const(64)
+_RMAGIC = const(0x4A)
+_FREE = const(0)  # sector states, as in journal.py
+_LIVE = const(1)
+_DIRTY = const(2)
+_KEEP = const(3)  # evidence of tampering: never erased, never reused
+_T_CRC = const(1)  # TAMPER reasons (protocol.md 8.5)
 _T_SEQ = const(2)
 _T_EPOCH = const(3)
 _T_HOLE = const(4)
 _T_HEADER = const(5)
 _T_FOREIGN = const(6)
 _T_MISSING = const(7)
-_SLOT = const(64)
-_RMAGIC = const(0x4A)
-_HMAGIC = const(0x53)
-_FF64 = b"\xff" * 64
-
-# sector states (Journal._state)
-_FREE = const(0)  # erased, ready for a header
-_LIVE = const(1)  # in the ring
-_DIRTY = const(2)  # holds nothing to keep but is not erased: erased before reuse
-_KEEP = const(3)  # evidence of tampering: never erased, never reused
-
-_ERASE = const(6)
-_MAX_FOUND = const(64)  # anomalies remembered while opening
-_MAX_TAMPER = const(8)  # TAMPER records per opening (the rest at the next one)
+_FF = b"\xff" * 256
+_FF64 = b"\xff" * _SLOT
 
 
-def scan(j, full):
-    found = []  # anomalies: (reason, seq where found, sector, slot)
-    _headers(j, found)
-    bad = _records(j, found)
-    _outside(j, found)
-    if bad:  # the torn tail: cut it
-        at, count = bad
-        j.problems.append("torn record cut: seq %d (sector %d slot %d, %d slot(s))"
-                          % (j.head + 1, at[0], at[1], count))
-        _journal(j, full, _CUT, struct.pack(">IHBB", j.head + 1, at[0], at[1], min(count, 255)))
-    n = 0
-    for reason, sq, s, slot in found:
-        what = "reason %d at seq %d (sector %d slot %d)" % (reason, sq, s, slot)
-        if reason != _T_FOREIGN and reason != _T_HEADER and _acked(j, s):
-            j.problems.append("damage in acknowledged records (torn erase?): " + what)
-        elif (reason, s, slot) in j._seen:
-            j.problems.append("tamper, journaled before: " + what)
-        elif n < _MAX_TAMPER:
-            j.problems.append("tamper: " + what)
-            n += 1
-            _journal(j, full, _TAMPER, struct.pack(">IBHB", sq, reason, s, slot))
-        else:
-            j.problems.append("tamper, to journal at the next opening: " + what)
-    j._seen = None
+def _found(found, reason, seq, s, slot):
+    """Notes an anomaly as the TAMPER data naming it (8 bytes); at most 64 per opening."""
+    if len(found) < 512:
+        found.extend(struct.pack(">IBHB", seq, reason, s, slot))
 
 
-def _found(found, reason, seq, sector, slot):
-    if len(found) < _MAX_FOUND:
-        found.append((reason, seq, sector, slot))
-
-
-def _journal(j, full, kind, data):
+def _journal(j, kind, data):
     try:
         j.append(kind, None, data)
-    except full:
+    except J.JournalFull:
         j.problems.append("journal full: could not journal kind %d" % kind)
 
 
-def _headers(j, found):
-    """Classifies every sector by its header; the ring is the valid headers of the epoch of
-    the newest one, in sector-seq order."""
-    st, sseq, first, buf = j._state, j._sseq, j._first, j._rbuf
+def scan(j):
+    """Reads every sector header, then the ring oldest first, then the sectors outside it;
+    sets up j and journals what it found."""
+    bd, spb, pr = j.bdev, j._spb, j.problems
+    n = bd.ioctl(4, 0)
+    b = bytearray(256)  # slot 0..63 for single slots; all of it for 4 slots at a time
+    one = memoryview(b)[:_SLOT]
+    body = memoryview(b)[:60]
+    st = j._state = bytearray(n)
+    first = j._first = array("I", bytes(4 * n))
+    sseq = array("I", bytes(4 * n))
+    found = bytearray()  # anomalies: TAMPER data, 8 bytes each
+
+    # the ring: the valid headers of the newest one's epoch, in sector-seq order
     top = -1
-    for s in range(j.n):
-        j.bdev.readblocks(s, buf, 0)
-        if buf[0] == _HMAGIC and crc_ok(buf):
-            sseq[s], first[s] = struct.unpack_from(">II", buf, 8)
+    j.epoch = 0
+    for s in range(n):
+        bd.readblocks(s, one, 0)
+        if b[0] == 0x53 and J._crc_ok(b, body):
+            sseq[s], first[s] = struct.unpack_from(">II", b, 8)
             st[s] = _LIVE
             if top < 0 or sseq[s] > sseq[top]:
                 top = s
-                j.epoch = struct.unpack_from(">I", buf, 4)[0]
+                j.epoch = struct.unpack_from(">I", b, 4)[0]
         else:
-            st[s] = _FREE if buf == _FF64 else _DIRTY
+            st[s] = _FREE if one == _FF64 else _DIRTY
     if top < 0:
-        j.problems.append("journal empty: no sector header (not provisioned?)")
-        return
-    k = 0
-    for s in range(j.n):
+        pr.append("journal empty: no sector header (not provisioned?)")
+    o = []
+    for s in range(n):
         if st[s] == _LIVE:
-            j.bdev.readblocks(s, buf, 0)
-            if struct.unpack_from(">I", buf, 4)[0] == j.epoch:
-                k += 1
+            bd.readblocks(s, one, 0)
+            if struct.unpack_from(">I", b, 4)[0] == j.epoch:
+                o.append(s)
             else:
                 st[s] = _KEEP
                 _found(found, _T_FOREIGN, 0, s, 0)
-    order = j._order = [0] * k  # one allocation
-    k = 0
-    for s in range(j.n):
-        if st[s] == _LIVE:
-            order[k] = s
-            k += 1
-    order.sort(key=lambda s: sseq[s])
+    o.sort(key=lambda s: sseq[s])
+    j._order = array("H", o)
+    j._sseq = sseq[top] if o else 0
+    sseq = None
 
-
-def _records(j, found):
-    """Reads the ring oldest first; sets head, acked, the write position, the MAC chain.
-    Returns (first bad slot, count) for a torn tail, else None."""
-    order, buf, spb = j._order, j._rbuf, j._spb
-    j._seen = []  # (reason, sector, slot) named by TAMPER records
-    oldest = j._first[order[0]] if order else 1
+    # the records of the ring, oldest first: head, acked, write position, MAC chain
+    seen = []  # (reason, sector, slot) of the TAMPER records found: journaled before
+    oldest = first[o[0]] if o else 1
     expected = oldest  # the seq the next record should have: the last one's + 1
     top = oldest - 1  # the highest seq seen: the head (a seq is never reused)
     allow = 0  # unexplained slots just before: the next seq may skip that many
-    acked = boot = bad_n = 0
-    bad_at = hole = last = None
-    for k in range(len(order)):
-        s = order[k]
+    acked = boot = bad = 0  # bad: the length of a run of bad slots
+    at = hole = last = j._last_ack = 0  # sector * spb + slot of the run's first bad slot, of
+    # an erased slot with nothing after it yet; ring index * spb + slot of the last one used
+    for k in range(len(o)):
+        s = o[k]
         for slot in range(1, spb):
-            j.bdev.readblocks(s, buf, slot * _SLOT)
-            if buf == _FF64:
-                hole = hole or (s, slot)
+            bd.readblocks(s, one, slot * _SLOT)
+            if one == _FF64:
+                hole = hole or s * spb + slot
                 continue
             if hole:  # an erased slot, then data
-                if bad_n:
-                    _found(found, _T_CRC, expected, bad_at[0], bad_at[1])
-                    allow += bad_n
-                    bad_n = 0
-                _found(found, _T_HOLE, expected, hole[0], hole[1])
-                hole = None
-            last = (k, slot)
-            if buf[0] != _RMAGIC or not crc_ok(buf):
-                if not bad_n:
-                    bad_at = (s, slot)
-                bad_n += 1
+                if bad:
+                    _found(found, _T_CRC, expected, at // spb, at % spb)
+                    allow += bad
+                    bad = 0
+                _found(found, _T_HOLE, expected, hole // spb, hole % spb)
+                hole = 0
+            last = k * spb + slot
+            if b[0] != _RMAGIC or not J._crc_ok(b, body):
+                if not bad:
+                    at = s * spb + slot
+                bad += 1
                 continue
-            kind = buf[1]
-            ep, sq = struct.unpack_from(">II", buf, 4)
-            if bad_n:
-                if not (kind == _CUT and _names(buf, bad_at, bad_n)):
-                    _found(found, _T_CRC, expected, bad_at[0], bad_at[1])
-                    allow += bad_n
-                bad_n = 0
+            kind = b[1]
+            ep, sq = struct.unpack_from(">II", b, 4)
+            if bad:  # bad slots, then a good one: tamper, unless it is the CUT naming them
+                if not (kind == J.CUT and b[3] == 8
+                        and struct.unpack_from(">HBB", b, 40) == (at // spb, at % spb, min(bad, 255))):
+                    _found(found, _T_CRC, expected, at // spb, at % spb)
+                    allow += bad
+                bad = 0
             if ep != j.epoch:
                 _found(found, _T_EPOCH, expected, s, slot)
                 allow += 1
@@ -160,78 +132,78 @@ def _records(j, found):
             allow = 0
             expected = sq + 1
             top = max(top, sq)
-            if kind == _ACK:
-                acked = max(acked, struct.unpack_from(">I", buf, 36)[0])
+            if kind == J.ACK:
+                acked = max(acked, struct.unpack_from(">I", b, 36)[0])
                 j._last_ack = sq
-            elif kind == _TAMPER and buf[3] == 8 and len(j._seen) < 32:  # one of ours
-                j._seen.append((buf[40], struct.unpack_from(">H", buf, 41)[0], buf[43]))
-            boot = struct.unpack_from(">H", buf, 12)[0]
-            j._prev[:] = memoryview(buf)[44:60]
+            elif kind == J.TAMPER and b[3] == 8 and len(seen) < 32:  # one of ours
+                seen.append(bytes(b[40:44]))
+            boot = struct.unpack_from(">H", b, 12)[0]
+            j._buf[44:60] = b[44:60]  # the MAC chain goes on from here
     j.head = top
-    if order:
-        j._hslot = last[1] + 1 if last and last[0] == len(order) - 1 else 1
+    j._hslot = spb if not o else last % spb + 1 if last // spb == len(o) - 1 else 1
     if oldest > acked + 1:
-        _found(found, _T_MISSING, acked + 1, order[0], 0)
-    j.acked = min(acked, j.head)
+        _found(found, _T_MISSING, acked + 1, o[0], 0)
+    j.acked = min(acked, top)
     j.boot_count = (boot + 1) & 0xFFFF or 1
-    return (bad_at, bad_n) if bad_n else None
 
-
-def _names(buf, at, count):
-    """Does the CUT record in buf name this run of bad slots?"""
-    _, s, slot, c = struct.unpack_from(">IHBB", buf, 36)
-    return buf[3] == 8 and s == at[0] and slot == at[1] and c == min(count, 255)
-
-
-def _acked(j, s):
-    """Is s a live sector, not the head, whose records are all acknowledged?"""
-    order = j._order
-    for k in range(len(order) - 1):
-        if order[k] == s:
-            return j._first[order[k + 1]] - 1 <= j.acked
-    return False
-
-
-def _outside(j, found):
-    """Sectors outside the ring: erased ones are free; a torn header or a torn erase (only
-    acknowledged records left) is erased; unacknowledged or foreign records are kept."""
-    st = j._state
-    ch = bytearray(256)
-    for s in range(j.n):
+    # sectors outside the ring: erased ones are free; a torn header or a torn erase (only
+    # acknowledged records left) is erased; unacknowledged or foreign records are kept
+    j._nfree = 0
+    for s in range(n):
         if st[s] == _LIVE or st[s] == _KEEP:
             continue
-        newest, foreign = _body(j, s, ch)
+        newest = -1  # -1: every record slot erased; else the newest seq of our epoch (or 0)
+        foreign = False  # a record of another epoch
+        for off in range(0, spb * _SLOT, 256):  # 4 slots at a time; slot 0 is the header
+            bd.readblocks(s, b, off)
+            if b == _FF:
+                continue
+            for i in range(1 if off == 0 else 0, 4):
+                r = memoryview(b)[i * _SLOT:i * _SLOT + _SLOT]
+                if r == _FF64:
+                    continue
+                newest = max(newest, 0)
+                if r[0] == _RMAGIC and J._crc_ok(r, r[:60]):
+                    ep, sq = struct.unpack_from(">II", r, 4)
+                    if ep != j.epoch:
+                        foreign = True
+                    else:
+                        newest = max(newest, sq)
         if newest < 0 and st[s] == _FREE:
             j._nfree += 1
-            continue
-        if foreign or newest > j.acked:
+        elif foreign or newest > j.acked:
             st[s] = _KEEP
             _found(found, _T_FOREIGN if foreign else _T_HEADER, max(newest, 0), s, 0)
             j.head = max(j.head, newest)  # never reuse a seq
-            continue
-        j.bdev.ioctl(_ERASE, s)
-        st[s] = _FREE
-        j._nfree += 1
-        j.problems.append(("torn sector header (sector %d): erased" if newest < 0 else
-                           "torn sector erase (sector %d), acknowledged records only: erased") % s)
+        else:
+            bd.ioctl(6, s)
+            st[s] = _FREE
+            j._nfree += 1
+            pr.append(("torn sector header (sector %d): erased" if newest < 0 else
+                       "torn sector erase (sector %d), acknowledged records only: erased") % s)
 
-
-def _body(j, s, ch):
-    """(newest, foreign) for sector s's record slots: newest is -1 if all are erased, else
-    the newest seq of our epoch there (0 if none); foreign: a record of another epoch."""
-    newest = -1
-    foreign = False
-    mv = memoryview(ch)
-    for off in range(0, j._spb * _SLOT, 256):  # 4 slots at a time; slot 0 is the header
-        j.bdev.readblocks(s, ch, off)
-        for o in range(0, 256, _SLOT):
-            if off + o == 0 or mv[o:o + _SLOT] == _FF64:
-                continue
-            newest = max(newest, 0)
-            if ch[o] == _RMAGIC and crc_ok(ch, o):
-                ep, sq = struct.unpack_from(">II", ch, o + 4)
-                if ep != j.epoch:
-                    foreign = True
-                else:
-                    newest = max(newest, sq)
-    return newest, foreign
+    # journal what was found: the cut of a torn tail, then each new piece of damage
+    if bad:
+        pr.append("torn record cut: seq %d (sector %d slot %d, %d slot(s))"
+                  % (j.head + 1, at // spb, at % spb, bad))
+        _journal(j, J.CUT, struct.pack(">IHBB", j.head + 1, at // spb, at % spb, min(bad, 255)))
+    n = 0
+    for i in range(0, len(found), 8):
+        e = found[i:i + 8]
+        reason, s, slot = struct.unpack_from(">BHB", e, 4)
+        what = "reason %d at seq %d (sector %d slot %d)" % (reason, struct.unpack_from(">I", e)[0],
+                                                           s, slot)
+        k = 0  # is s a ring sector, not the head, whose records are all acknowledged?
+        while k < len(o) - 1 and o[k] != s:
+            k += 1
+        if reason != _T_FOREIGN and reason != _T_HEADER and k < len(o) - 1 \
+                and first[o[k + 1]] - 1 <= j.acked:
+            pr.append("damage in acknowledged records (torn erase?): " + what)
+        elif bytes(e[4:]) in seen:
+            pr.append("tamper, journaled before: " + what)
+        elif n < 8:  # at most 8 TAMPER records per opening, the rest at the next one
+            pr.append("tamper: " + what)
+            n += 1
+            _journal(j, J.TAMPER, e)
+        else:
+            pr.append("tamper, to journal at the next opening: " + what)

@@ -1,166 +1,228 @@
 # The pad's side of the host link (DESIGN section 6, docs/protocol.md section 9):
 # LinkServer answers HELLO, PULL and ACK from the journal. Non-blocking: the app's poll
 # loop hands it whatever bytes arrived; feed() returns the bytes to write back.
-# The wire format and the keys are in linkproto.py (re-exported here).
+# Lean on purpose (the whole pad runs in a 64 KB heap): names and codes are consts,
+# and one buffer holds the frame coming in and the answer going out.
 import os
 import struct
+from binascii import crc32
 
 from micropython import const
 
-from cmac import ct_eq
-from linkproto import *  # noqa: F401,F403 (Keys, frame, unframe, types, error codes)
-from linkproto import _No
+from cryptolib import aes
 
-_MAX_NOTES = const(8)   # link events journaled per boot: a flood cannot fill the journal
-_LINK = const(0x4C)     # 'L', data byte 0 of the records the link journals
+from cmac import Keys, ct_eq, mac  # noqa: F401 (Keys: for the app)
 
-# Journal record kinds the link writes: the values of journal.TAMPER and
-# journal.AUTH_REFUSED (protocol.md 8.3; tests/test_link.py checks they agree).
-TAMPER = const(3)
-AUTH_REFUSED = const(15)
+# message types (host to pad upper case, pad to host lower case)
+_HELLO = const(0x48)  # H
+_HELLO_ANS = const(0x68)  # h
+_PULL = const(0x50)  # P
+_RECORDS = const(0x70)  # p
+_ACK = const(0x41)  # A
+_ACK_OK = const(0x61)  # a
+_ERROR = const(0x65)  # e
+
+# error codes of ERROR frames (protocol.md 9.4)
+_E_FRAME = const(1)  # bad syntax: character, odd length, too long, cut, too short
+_E_CRC = const(2)  # frame CRC wrong (line noise)
+_E_TYPE = const(3)  # unknown message type
+_E_LENGTH = const(4)  # wrong length for the message type
+_E_MAC = const(5)  # MAC wrong: forged, or another key
+_E_REPLAY = const(6)  # not this session's nonce: replayed, or no HELLO yet
+_E_EPOCH = const(7)  # not the journal's epoch
+_E_RANGE = const(8)  # sequence number or count out of range
+_E_GONE = const(9)  # record already reclaimed
+_E_STALE = const(10)  # already acknowledged
+_E_MISMATCH = const(11)  # acknowledged MAC is not the pad's record MAC
+_E_INTERNAL = const(12)  # the pad failed answering
+
+# journal record kinds the link writes (journal.TAMPER, journal.AUTH_REFUSED: protocol.md
+# 8.3; tests/fw/test_link.py checks the records against the journal's names)
+_TAMPER = const(3)
+_AUTH_REFUSED = const(15)
+_NOTES = const(8)  # link events journaled per boot: a flood cannot fill the journal
+
+_MAX_LINE = const(256)  # hex digits of one host frame (payload and CRC)
+_BATCH = const(8)  # records in one PULL answer, at most
+# The buffer: a frame coming in is decoded into its start; an answer payload is built at
+# _P, then hexed in place into '#' hex LF from the start (byte i of the payload is read
+# before 2 i + 2 is written). _P fits the largest answer: 8 records, MAC and CRC.
+_P = const(14 + 64 * _BATCH + 16 + 4 + 2)
+_BUF = const(2 * _P - 2)
+# The server's secrets: the raw keys of h, p, a answers and of P, A requests, the
+# session's pad nonce, the firmware version (NUL-padded).
+_K_HELLO = const(0)
+_K_RECS = const(16)
+_K_ACK_OK = const(32)
+_K_PULL = const(48)
+_K_ACK = const(64)
+_NONCE = const(80)
+_VER = const(96)
+_HEX = const(b"0123456789abcdef")
 
 
-# Answers the host from the journal. info: {"version": str}.
-class LinkServer(Framer):
-    def __init__(self, journal, keys, info=None, max_batch=MAX_BATCH, rand=os.urandom):
-        Framer.__init__(self)
-        v = (info or {}).get("version", "")
+class LinkServer:
+    # Answers the host from the journal. info: {"version": str}. max_batch: records per
+    # PULL answer (at most 8).
+
+    def __init__(self, journal, keys, info=None, max_batch=_BATCH):
         self.j = journal
-        self.pad_id = keys.pad_id
-        self.version = (v.encode() if isinstance(v, str) else bytes(v))[:16]
-        self.max_batch = max(1, min(max_batch, MAX_BATCH))
-        self._rand = rand
-        self._k_hello = keys.message(TO_HOST, HELLO_ANS)
-        self._k_pull = keys.message(TO_PAD, PULL)
-        self._k_recs = keys.message(TO_HOST, RECORDS)
-        self._k_ack = keys.message(TO_PAD, ACK)
-        self._k_ack_ok = keys.message(TO_HOST, ACK_OK)
-        self._nonce = None
-        self._sessions = 0
+        self._id = keys.pad_id
+        self._b = bytearray(_BUF)
+        self._s = s = bytearray(112)
+        for i in range(5):
+            t = b"hpaPA"[i]
+            s[16 * i:16 * i + 16] = keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t)))
+        v = (info or {}).get("version", "")
+        v = (v.encode() if isinstance(v, str) else bytes(v))[:16]
+        s[_VER:_VER + len(v)] = v
+        self._max = max(1, min(max_batch, _BATCH))
+        self._n = -1  # hex digits of the frame coming in; -1: outside a frame
+        self._ses = 0  # sessions since boot (HELLOs); 0: none yet
         self._notes = 0
 
-    def _handle(self, p):
-        t = p[0]
-        if t == HELLO:
-            self._hello(p)
-        elif t == PULL:
-            self._pull(p)
-        elif t == ACK:
-            self._ack(p)
-        else:
-            raise _No(E_TYPE, "unknown type %02x" % t)
+    def feed(self, data):
+        # Take the bytes that arrived; return the bytes to write: b"", or a memoryview of
+        # the buffer, valid until the next feed(). Outside a frame every byte but '#' is
+        # ignored (noise, Ctrl-C, other control bytes).
+        b = self._b
+        n = self._n
+        o = 0  # the answer's length in b
+        more = b""  # earlier answers of this call (rare: several frames in one call)
+        for i in range(len(data)):
+            c = data[i]
+            if c == 0x23:  # '#'
+                if n > 0:
+                    o = self._err(_E_FRAME)  # a frame cut
+                if o:
+                    more += b[:o]
+                    o = 0
+                n = 0
+            elif n < 0:
+                pass
+            elif c == 0x0A or c == 0x0D:
+                o = self._frame(n)
+                n = -1
+            else:
+                v = c - 0x30
+                if v > 9:  # A-F or a-f, else out of 10..15
+                    v = (c | 0x20) - 0x57
+                    if v < 10:
+                        v = 16
+                if not 0 <= v < 16 or n >= _MAX_LINE:
+                    o = self._err(_E_FRAME)
+                    n = -1
+                else:
+                    if n & 1:
+                        b[n >> 1] |= v
+                    else:
+                        b[n >> 1] = v << 4
+                    n += 1
+        self._n = n
+        if more:
+            return more + b[:o]
+        return memoryview(b)[:o] if o else b""
 
-    # Journal a link event: at most _MAX_NOTES per boot, never into the reserve.
-    def _note(self, kind, mtype, code):
-        if self._notes < _MAX_NOTES:
+    def _frame(self, n):
+        # The frame of n hex digits decoded in b: answer it; the answer's length in b.
+        b = self._b
+        if n & 1 or n < 10:
+            return self._err(_E_FRAME)
+        n = (n >> 1) - 4
+        p = memoryview(b)[:n]
+        if crc32(p) != struct.unpack_from(">I", b, n)[0]:
+            return self._err(_E_CRC)
+        t = b[0]
+        j = self.j
+        s = self._s
+        try:
+            if t == _HELLO:  # H host_nonce -> h proto pad_id version epoch head acked free
+                if n != 17:  # pad_nonce MAC(.. || host nonce)
+                    return self._err(_E_LENGTH)
+                self._ses += 1  # a new session: pad nonce boot count, session count, random
+                struct.pack_into(">II", s, _NONCE, j.boot_count & 0xFFFFFFFF, self._ses)
+                s[_NONCE + 8:_NONCE + 16] = os.urandom(8)
+                struct.pack_into(">BB8s16sIIII16s", b, _P, _HELLO_ANS, 1, self._id, s[_VER:],
+                                 j.epoch, j.head, j.acked, j.free(), s[_NONCE:_VER])
+                return self._out(58, _K_HELLO, p[1:])
+            # P epoch from count(2) pad_nonce MAC, A epoch seq record_MAC pad_nonce MAC:
+            # the length, the MAC, this session's nonce, the epoch, in this order
+            if t == _PULL:
+                m, k = 27, _K_PULL
+            elif t == _ACK:
+                m, k = 41, _K_ACK
+            else:
+                return self._err(_E_TYPE)
+            if n != m + 16:
+                return self._err(_E_LENGTH)
+            if not ct_eq(mac(aes(s[k:k + 16], 1), p[:m]), p[m:]):
+                return self._err(_E_MAC, _TAMPER)
+            if not self._ses or not ct_eq(p[m - 16:m], s[_NONCE:_VER]):
+                return self._err(_E_REPLAY, _AUTH_REFUSED)
+            epoch, seq = struct.unpack_from(">II", b, 1)
+            if epoch != j.epoch:
+                return self._err(_E_EPOCH)
+            head = j.head
+            if t == _PULL:  # -> p epoch from n(1) head n records MAC(.. || P's MAC)
+                count = struct.unpack_from(">H", b, 9)[0]
+                if seq < 1 or count < 1:
+                    return self._err(_E_RANGE)
+                o = _P + 14
+                for q in range(seq, min(seq + min(count, self._max), head + 1)):
+                    r = j.read(q)
+                    if r is None:
+                        break
+                    b[o:o + 64] = r.raw
+                    o += 64
+                if seq <= head and o == _P + 14:
+                    return self._err(_E_GONE)
+                struct.pack_into(">BIIBI", b, _P, _RECORDS, epoch, seq, (o - _P) >> 6, head)
+                return self._out(o - _P, _K_RECS, p[m:])
+            # -> a epoch seq acked free MAC(.. || A's MAC)
+            if seq <= j.acked:
+                return self._err(_E_STALE)
+            if seq > head:
+                return self._err(_E_RANGE)
+            r = j.read(seq)
+            if r is None:
+                return self._err(_E_GONE)
+            if not ct_eq(r.mac, p[9:25]):
+                return self._err(_E_MISMATCH, _TAMPER)
+            j.ack(seq)
+            struct.pack_into(">BIIII", b, _P, _ACK_OK, epoch, seq, j.acked, j.free())
+            return self._out(17, _K_ACK_OK, p[m:])
+        except Exception:  # a bad frame never takes the pad down
+            return self._err(_E_INTERNAL)
+
+    def _err(self, code, kind=0):
+        # An ERROR frame. kind: also journal the event (the type of the frame in hand, the
+        # code), at most _NOTES per boot and only while fits(1): never into the reserve.
+        b = self._b
+        if kind and self._notes < _NOTES:
             self._notes += 1
             try:
                 if self.j.fits(1):
-                    self.j.append(kind, None, bytes((_LINK, mtype, code)))
+                    self.j.append(kind, None, bytes((0x4C, b[0], code)))  # 'L' type code
             except Exception:
                 pass
+        b[_P] = _ERROR
+        b[_P + 1] = code
+        return self._out(2)
 
-    # Length, then the MAC over p[:n] (its last 16 bytes the pad nonce), then the nonce
-    # and the epoch; returns the sequence number field.
-    def _check(self, p, n, key):
-        if len(p) != n + 16:
-            raise _No(E_LENGTH, "length %d" % len(p))
-        if not key.verify(p[n:], p[:n]):
-            self._note(TAMPER, p[0], E_MAC)
-            raise _No(E_MAC, "MAC wrong")
-        if self._nonce is None or not ct_eq(p[n - 16:n], self._nonce):
-            self._note(AUTH_REFUSED, p[0], E_REPLAY)
-            raise _No(E_REPLAY, "old session: HELLO first")
-        epoch, seq = struct.unpack_from(">II", p, 1)
-        if epoch != self.j.epoch:
-            raise _No(E_EPOCH, "epoch is %d" % self.j.epoch)
-        return seq
-
-    # H host_nonce -> h proto pad_id version epoch head acked free pad_nonce MAC
-    def _hello(self, p):
-        if len(p) != 17:
-            raise _No(E_LENGTH, "length %d" % len(p))
-        j = self.j
-        self._sessions += 1
-        nonce = bytearray(16)  # boot count, session count, random
-        struct.pack_into(">II", nonce, 0, j.boot_count & 0xFFFFFFFF, self._sessions)
-        nonce[8:] = self._rand(8)
-        self._nonce = nonce
-        struct.pack_into(">BB8s16sIIII16s", self._buf, 0, HELLO_ANS, PROTO, self.pad_id,
-                         self.version, j.epoch, j.head, j.acked, j.free(), nonce)
-        self._emit_mac(self._k_hello, 58, p[1:])
-
-    # P epoch from count(2) nonce MAC -> p epoch from n(1) head n*64 MAC(.. || P's MAC)
-    def _pull(self, p):
-        first = self._check(p, 27, self._k_pull)
-        count = struct.unpack_from(">H", p, 9)[0]
-        if first < 1 or count < 1:
-            raise _No(E_RANGE, "from %d count %d" % (first, count))
-        j = self.j
-        head = j.head
-        buf = self._buf
-        o = 14
-        for seq in range(first, min(first + min(count, self.max_batch), head + 1)):
-            r = j.read(seq)
-            if r is None:
-                break
-            buf[o:o + 64] = r.raw
-            o += 64
-        if first <= head and o == 14:
-            raise _No(E_GONE, "%d reclaimed" % first)
-        struct.pack_into(">BIIBI", buf, 0, RECORDS, j.epoch, first, (o - 14) // 64, head)
-        self._emit_mac(self._k_recs, o, p[27:])
-
-    # A epoch seq record_mac nonce MAC -> a epoch seq acked free MAC(.. || A's MAC)
-    def _ack(self, p):
-        seq = self._check(p, 41, self._k_ack)
-        j = self.j
-        if seq <= j.acked:
-            raise _No(E_STALE, "%d already acknowledged" % seq)
-        r = j.read(seq) if seq <= j.head else None
-        if r is None:
-            raise _No(E_RANGE if seq > j.head else E_GONE, "no record %d" % seq)
-        if not ct_eq(r.mac, p[9:25]):
-            self._note(TAMPER, ACK, E_MISMATCH)
-            raise _No(E_MISMATCH, "record %d MAC differs" % seq)
-        j.ack(seq)
-        struct.pack_into(">BIIII", self._buf, 0, ACK_OK, j.epoch, seq, j.acked, j.free())
-        self._emit_mac(self._k_ack_ok, 17, p[41:])
-
-
-# Serve the link on stdin / stdout until EOF (or idle_ms without a byte), Ctrl-C a
-# plain byte meanwhile. Reads one byte at a time while poll says more are there.
-def run_stdio(server, idle_ms=-1):
-    import select
-    import sys
-
-    import micropython
-
-    inp = sys.stdin.buffer
-    poll = select.poll()
-    poll.register(inp, select.POLLIN)
-    buf = bytearray(64)
-    one = bytearray(1)
-    micropython.kbd_intr(-1)
-    try:
-        while poll.poll(idle_ms):
-            n = 0
-            while n < 64:
-                ev = poll.poll(0)
-                if not ev or not ev[0][1] & select.POLLIN:
-                    break
-                try:
-                    got = inp.readinto(one)
-                except OSError:  # a pty whose other side went away
-                    got = 0
-                if got != 1:
-                    break
-                buf[n] = one[0]
-                n += 1
-            if n == 0:
-                return  # hung up: EOF
-            out = server.feed(memoryview(buf)[:n])
-            if out:
-                sys.stdout.buffer.write(out)
-    finally:
-        micropython.kbd_intr(3)
+    def _out(self, n, k=0, bound=None):
+        # Frame the payload b[_P:_P + n] (with bound: MACed first, payload || bound, under
+        # the key at k) into b: '#' hex(payload || CRC-32) LF; its length.
+        b = self._b
+        v = memoryview(b)
+        if bound is not None:
+            mac(aes(self._s[k:k + 16], 1), v[_P:_P + n], bound, v[_P + n:_P + n + 16])
+            n += 16
+        struct.pack_into(">I", b, _P + n, crc32(v[_P:_P + n]))
+        n += 4
+        b[0] = 0x23
+        for i in range(n):
+            c = b[_P + i]
+            b[2 * i + 1] = _HEX[c >> 4]
+            b[2 * i + 2] = _HEX[c & 15]
+        b[2 * n + 1] = 0x0A
+        return 2 * n + 2

@@ -1,4 +1,4 @@
-# The per-card retry counter (DESIGN section 5), derived from the journal.
+# The per-card retry counter (DESIGN section 5), derived from the journal (protocol.md 8.6).
 #
 # Every step is one journal record: PENDING (durable before the VERIFY goes out), then the
 # outcome.  RAM holds only the cards with an open failure run, a pending attempt or a lock:
@@ -9,32 +9,39 @@
 import struct
 from micropython import const
 
-import journal as J
 from errors import Error
+from journal import JournalFull
 
 # what outcome() reports
-OK = "ok"
-WRONG = "wrong"
-LOCKED = "locked"
-NOT_DELIVERED = "not delivered"
-ERROR = "error"  # no usable answer: the attempt stays pending, resolve() it
-
-# POWER_RECOVERY outcomes (data byte 0), what resolve() returns
-R_FAILED = const(1)  # fewer tries than recorded: delivered, and failed
-R_NOT_DELIVERED = const(2)  # the same tries: never delivered
-R_SUCCEEDED = const(3)  # back to the maximum: succeeded (or unblocked elsewhere)
-R_UNKNOWN = const(4)  # the card cannot report: counted as a failure
+OK = const(1)
+WRONG = const(2)
+LOCKED = const(3)
+NOT_DELIVERED = const(4)
+ERROR = const(5)  # no usable answer: the attempt stays pending, resolve() it
 
 LOCK_CARD = const(1)  # LOCK reason: the card's limit (tries 0, 63C0, 6983)
-LOCK_PAD = const(2)  # LOCK reason: the pad's limit, lower than the card's
-S_LOCKED = const(1)  # SNAPSHOT flags
-S_CLEARED = const(2)  # the card reported its maximum: its run ended elsewhere
+_LOCK_PAD = const(2)  # LOCK reason: the pad's limit, lower than the card's
 
+# POWER_RECOVERY outcomes (data byte 0), what resolve() returns (protocol.md 8.3)
+_R_FAILED = const(1)  # fewer tries than recorded: delivered, and failed
+_R_NOT_DELIVERED = const(2)  # the same tries: never delivered
+_R_SUCCEEDED = const(3)  # back to the maximum: succeeded (or unblocked elsewhere)
+_R_UNKNOWN = const(4)  # the card cannot report: counted as a failure
+
+# the journal's record kinds this module reads or writes (journal.py)
+_POWER_RECOVERY = const(4)
+_PENDING = const(5)
+_PIN_OK = const(6)
+_PIN_WRONG = const(7)
+_LOCK = const(8)
+_NOT_DELIVERED = const(9)
+_PIN_ERROR = const(10)
+_UNLOCK = const(12)
+_RESET = const(13)
+_SNAPSHOT = const(16)
+
+_S_CLEARED = const(2)  # SNAPSHOT flags: bit 0 locked; bit 1 the card reported its maximum
 _NONE = const(31)  # packed "no pending attempt"
-_ZERO = bytes(16)
-_KINDS = bytes((J.PENDING, J.PIN_OK, J.PIN_WRONG, J.LOCK, J.NOT_DELIVERED, J.POWER_RECOVERY,
-                J.UNLOCK, J.RESET, J.SNAPSHOT))
-_WORST = {"verify": 5, "change": 6, "unlock": 4, "reset": 4}
 
 
 class PendingOpen(Error):
@@ -47,48 +54,60 @@ class Locked(Error):
 
 class Retry:
     """Retry counters of every card, from `journal`; pad_limit: the pad's own limit;
-    max_cards: the index size (more open cards than that: the others are found by a scan)."""
+    max_cards: the index size (more open cards than that: the others are found by a scan).
 
-    def __init__(self, journal, pad_limit=3, max_cards=64):
+    skip_pending_write: a TEST SWITCH, never set on a pad (the app sets it from
+    PAD_TEST_SKIP_PENDING=1): begin() keeps the pending attempt in RAM only and journals no
+    PENDING, so a power cut after it loses the attempt.  It plants the bug "the durable write
+    before the VERIFY was removed", which the power-cut harness must catch.
+    """
+
+    def __init__(self, journal, pad_limit=3, max_cards=64, skip_pending_write=False):
         if journal.capacity >= 0x10000:
             raise ValueError("journal too big for 16-bit seq offsets")
         self.j = journal
         self.pad_limit = pad_limit
         self.max_cards = max_cards
+        self.skip_pending_write = skip_pending_write
+        self.overflow = True
         self._reclaimed()
-        journal.watch(self)
+        journal.keeper = self
 
     # index value: failures (5 bits, capped) | pending tries (5) | locked (1) | since (16):
     # since is the low 16 bits of the oldest record the state needs (SNAPSHOT before reclaim)
 
-    def _unpack(self, v):
-        h = self.j.head
-        return v & 31, (v >> 5) & 31, (v >> 10) & 1, h - ((h - (v >> 11)) & 0xFFFF)
-
-    def _apply(self, idx, rec, only=None):
-        raw = rec.raw
+    def _seen(self, raw, idx=None, only=None):
+        """Applies the record raw (64 bytes) to idx (the index by default); only: the card
+        ids to follow (a scan), else every card while the index has room."""
         k = raw[1]
-        if k not in _KINDS:
+        if not (_POWER_RECOVERY <= k <= _NOT_DELIVERED or k == _UNLOCK or k == _RESET
+                or k == _SNAPSHOT):
             return
         cid = bytes(raw[20:36])
-        if cid == _ZERO or (only is not None and cid not in only):
+        if only is not None and cid not in only:
             return
+        if idx is None:
+            idx = self._idx
+        seq = struct.unpack_from(">I", raw, 8)[0]
         v = idx.get(cid)
-        f, p, lk, since = (0, _NONE, 0, rec.seq) if v is None else self._unpack(v)
-        if k == J.PENDING:
-            p = raw[36]
-        elif k == J.PIN_WRONG:
+        if v is None:
+            f, p, lk, since = 0, _NONE, 0, seq
+        else:
+            f, p, lk, since = v & 31, v >> 5 & 31, v >> 10 & 1, v >> 11
+        if k == _PENDING:
+            p = raw[36] & 15
+        elif k == _PIN_WRONG:
             f, p = raw[37], _NONE
-        elif k == J.LOCK:
+        elif k == _LOCK:
             lk = 1
-        elif k == J.NOT_DELIVERED:
+        elif k == _NOT_DELIVERED:
             p = _NONE
-        elif k == J.POWER_RECOVERY:
+        elif k == _POWER_RECOVERY:
             f, p = raw[38], _NONE
-            if raw[36] == R_SUCCEEDED:
+            if raw[36] == _R_SUCCEEDED:
                 lk = 0
-        elif k == J.SNAPSHOT:
-            f, p, lk, since = raw[36], min(raw[37], _NONE), raw[39] & S_LOCKED, rec.seq
+        elif k == _SNAPSHOT:
+            f, p, lk, since = raw[36], min(raw[37], _NONE), raw[39] & 1, seq
         else:  # PIN_OK, UNLOCK, RESET: the run is over
             f, p, lk = 0, _NONE, 0
         if f == 0 and p == _NONE and not lk:
@@ -102,43 +121,38 @@ class Retry:
     def _scan(self, cids):
         """{card id: packed state} of the cards in cids, by a scan of the whole journal."""
         tmp = {}
-        for rec in self.j.iter_from(0):
-            self._apply(tmp, rec, cids)
+        for r in self.j.iter_from(0):
+            self._seen(r.raw, tmp, cids)
         return tmp
 
-    # ---- the journal's keeper hooks --------------------------------------------------------
-
-    def _seen(self, rec):
-        self._apply(self._idx, rec)
-
     def _carry(self, lo, hi):
-        """[(card id, SNAPSHOT data)] for every card whose state needs a record in lo..hi."""
-        found = [(c, v) for c, v in self._idx.items() if self._unpack(v)[3] <= hi]
-        if self.overflow:
+        """The journal's reclaim hook: [(card id, SNAPSHOT data)] for every card whose state
+        needs a record in lo..hi."""
+        idx, h = self._idx, self.j.head
+        cards = [(c, v) for c, v in idx.items() if h - ((h - (v >> 11)) & 0xFFFF) <= hi]
+        if self.overflow:  # and the cards of lo..hi the index does not hold
             ids = []
-            for rec in self.j.iter_from(lo):
-                c = rec.card_id
-                if rec.seq > hi:
+            for r in self.j.iter_from(lo):
+                if r.seq > hi:
                     break
-                if c != _ZERO and c not in self._idx and c not in ids:
+                c = r.card_id
+                if c not in idx and c not in ids:
                     ids.append(c)
-            found += list(self._scan(ids).items())
+            cards += self._scan(ids).items()
         out = []
-        for c, v in found:
-            f, p, lk, _ = self._unpack(v)
-            out.append((c, bytes((f, p if p < _NONE else 0xFF, self.pad_limit if p < _NONE else 0,
-                                  lk))))
+        for c, v in cards:
+            p = v >> 5 & 31
+            out.append((c, bytes((v & 31, 0xFF if p == _NONE else p,
+                                  0 if p == _NONE else self.pad_limit, v >> 10 & 1))))
         return out
 
     def _reclaimed(self):
         """(Re)builds the index by one scan: at start, and after a reclaim if it overflowed."""
-        if getattr(self, "overflow", True):
+        if self.overflow:
             self._idx = {}
             self.overflow = False
-            for rec in self.j.iter_from(0):
-                self._apply(self._idx, rec)
-
-    # ---- the API ---------------------------------------------------------------------------
+            for r in self.j.iter_from(0):
+                self._seen(r.raw)
 
     def state(self, card_id):
         """(failures since the last success, tries left recorded by the pending attempt or
@@ -149,12 +163,12 @@ class Retry:
             v = self._scan((cid,)).get(cid)
         if v is None:
             return 0, None, False
-        f, p, lk, _ = self._unpack(v)
-        return f, None if p == _NONE else p, bool(lk) or f >= self.pad_limit
+        f, p = v & 31, v >> 5 & 31
+        return f, None if p == _NONE else p, bool(v >> 10 & 1) or f >= self.pad_limit
 
     def begin(self, card_id, tries_left):
         """Journals PENDING with the tries the card just reported, before the VERIFY goes
-        out.  Returns its seq."""
+        out.  Returns its seq (None with skip_pending_write)."""
         if not 0 <= tries_left <= 15:
             raise ValueError("tries left %r" % tries_left)
         f, p, lk = self.state(card_id)
@@ -163,8 +177,13 @@ class Retry:
         if lk or tries_left == 0:
             raise Locked("PIN locked")
         if not self.j.fits(3):  # PENDING, PIN_WRONG, LOCK
-            raise J.JournalFull("journal full: sync before a new attempt")
-        return self.j.append(J.PENDING, card_id, bytes((tries_left, self.pad_limit)))
+            raise JournalFull("journal full: sync before a new attempt")
+        data = bytes((tries_left, self.pad_limit))
+        if not self.skip_pending_write:
+            return self.j.append(_PENDING, card_id, data)
+        r = bytearray(38)  # the test switch: the PENDING record, in the index only
+        struct.pack_into(">BBxxxxxxI8x16s2s", r, 0, 0, _PENDING, self.j.head + 1, card_id, data)
+        self._seen(r, None, (bytes(card_id),))
 
     def outcome(self, card_id, sw):
         """Journals the card's answer to the pending VERIFY: OK, WRONG, LOCKED,
@@ -173,49 +192,50 @@ class Retry:
         if p is None:
             raise Error("no pending attempt for this card")
         if sw == 0x9000:
-            self.j.append(J.PIN_OK, card_id)
+            self.j.append(_PIN_OK, card_id)
             return OK
         if sw == 0x6984 or sw == 0x6988:
             return self.not_delivered(card_id, sw)
         if sw == 0x6983 or sw & 0xFFF0 == 0x63C0:
             tries = 0 if sw == 0x6983 else sw & 0xF
             run = f + max(1, p - tries)  # a drop of more than one: failures elsewhere too
-            self.j.append(J.PIN_WRONG, card_id, bytes((tries, min(run, 255))))
+            self.j.append(_PIN_WRONG, card_id, bytes((tries, min(run, 255))))
             return LOCKED if self._lock(card_id, tries, run) else WRONG
-        self.j.append(J.PIN_ERROR, card_id, struct.pack(">H", sw & 0xFFFF))
+        self.j.append(_PIN_ERROR, card_id, struct.pack(">H", sw & 0xFFFF))
         return ERROR
 
     def not_delivered(self, card_id, sw=None):
         """The card refused before spending (6984 / 6988): no try spent."""
         if self.state(card_id)[1] is None:
             raise Error("no pending attempt for this card")
-        self.j.append(J.NOT_DELIVERED, card_id, b"" if sw is None else struct.pack(">H", sw))
+        self.j.append(_NOT_DELIVERED, card_id, b"" if sw is None else struct.pack(">H", sw))
         return NOT_DELIVERED
 
     def resolve(self, card_id, tries_left_now, max_tries):
         """At insertion or boot: settles a pending attempt against the tries the card reports
-        now (None: it cannot report).  Returns the R_ outcome journaled, or None if nothing
+        now (None: it cannot report).  Returns the POWER_RECOVERY outcome journaled (1
+        failed, 2 not delivered, 3 succeeded, 4 unknown: protocol.md 8.3), or None if nothing
         was pending; then a card back at max_tries ends a run or lock held here, and a
         blocked card (0) gets the LOCK it lacks."""
         f, p, lk = self.state(card_id)
         now = tries_left_now
         if p is None:
             if now is not None and now >= max_tries and (f or lk):
-                self.j.append(J.SNAPSHOT, card_id, bytes((0, 0xFF, 0, S_CLEARED)))
+                self.j.append(_SNAPSHOT, card_id, bytes((0, 0xFF, 0, _S_CLEARED)))
             elif now == 0 and not lk:  # blocked, the LOCK lost to a cut: journal it now
                 self._lock(card_id, 0, f)
             return None
         if now is None:
-            out, run = R_UNKNOWN, f + 1
+            out, run = _R_UNKNOWN, f + 1
         elif now < p:
-            out, run = R_FAILED, f + p - now
+            out, run = _R_FAILED, f + p - now
         elif now == p:
-            out, run = R_NOT_DELIVERED, f
+            out, run = _R_NOT_DELIVERED, f
         else:  # more than recorded: succeeded, or unblocked elsewhere (and failures since)
-            out, run = R_SUCCEEDED, max(0, max_tries - now)
-        self.j.append(J.POWER_RECOVERY, card_id,
+            out, run = _R_SUCCEEDED, max(0, max_tries - now)
+        self.j.append(_POWER_RECOVERY, card_id,
                       bytes((out, 0xFF if now is None else now, min(run, 255))))
-        if out != R_NOT_DELIVERED:
+        if out != _R_NOT_DELIVERED:
             self._lock(card_id, now, run)
         return out
 
@@ -223,12 +243,17 @@ class Retry:
         """Journals LOCK if this failure reached the card's limit or the pad's."""
         if tries != 0 and run < self.pad_limit:
             return False
-        self.j.append(J.LOCK, card_id, bytes((LOCK_CARD if tries == 0 else LOCK_PAD, min(run, 255))))
+        self.j.append(_LOCK, card_id, bytes((LOCK_CARD if tries == 0 else _LOCK_PAD,
+                                             min(run, 255))))
         return True
 
     def worst_case(self, op):
         """Records one transaction of op ("verify", "change", "unlock", "reset") may append,
         resolving an earlier pending attempt included (for journal.fits)."""
-        if op not in _WORST:
-            raise ValueError("unknown operation %r" % op)
-        return _WORST[op]
+        if op == "verify":
+            return 5
+        if op == "change":
+            return 6
+        if op == "unlock" or op == "reset":
+            return 4
+        raise ValueError("unknown operation %r" % op)

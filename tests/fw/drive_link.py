@@ -4,7 +4,7 @@
 #
 #   micropython drive_link.py FLASH KEYHEX PADIDHEX [SPEC]
 #       open the journal on FLASH (created if missing), append the records of SPEC,
-#       serve the link on stdin / stdout (link.run_stdio) until EOF.
+#       serve the link on stdin / stdout (run_stdio) until EOF.
 # SPEC: a number N (N filler records), or a file of lines "kind cardhex|- datahex|-".
 # Environment: LINK_EPOCH (default 1), LINK_BATCH (records per PULL answer),
 # LINK_RTC (FakeJournal: record n has RTC time LINK_RTC + 60 n),
@@ -14,12 +14,23 @@
 import os
 import struct
 import sys
-from binascii import crc32, unhexlify
+from binascii import crc32, hexlify, unhexlify
 
+import cryptolib
 import link
 import mptest as t
+from cmac import ct_eq, mac
 
 MAGIC = 0x4A
+
+# The protocol's numbers (docs/protocol.md 9.3, 9.4; link.py keeps them as consts).
+PROTO = 1
+HELLO, HELLO_ANS, PULL, RECORDS, ACK, ACK_OK, ERROR = 0x48, 0x68, 0x50, 0x70, 0x41, 0x61, 0x65
+TO_PAD, TO_HOST = 1, 2
+(E_FRAME, E_CRC, E_TYPE, E_LENGTH, E_MAC, E_REPLAY, E_EPOCH, E_RANGE, E_GONE, E_STALE,
+ E_MISMATCH, E_INTERNAL) = range(1, 13)
+MAX_LINE = 256
+MAX_BATCH = 8
 
 
 class Record:
@@ -119,7 +130,39 @@ KEY = os.urandom(16)
 PAD = os.urandom(8)
 
 
-def make(n=5, batch=link.MAX_BATCH):
+class MessageKey:
+    # The key of one message type in one direction (protocol.md 9.1), for the tests' host.
+
+    def __init__(self, keys, direction, mtype):
+        self.aes = cryptolib.aes(keys.key(b"PAD-LINK" + bytes((direction, mtype))), 1)
+
+    def mac(self, data, more=b""):
+        return bytes(mac(self.aes, data, more))
+
+
+def message_key(keys, direction, mtype):
+    return MessageKey(keys, direction, mtype)
+
+
+def verify(key, tag, data, more=b""):
+    return ct_eq(key.mac(data, more), tag)
+
+
+# The host's frame codec, written here from protocol.md 9.2 (the firmware's is inside
+# LinkServer; the CPython host's is checked against it in tests/test_link.py).
+def frame(payload):
+    return b"#" + hexlify(bytes(payload) + struct.pack(">I", crc32(payload))) + b"\n"
+
+
+def unframe(hexchars):
+    # The payload of a frame's hex digits; ValueError if malformed or its CRC is wrong.
+    p = unhexlify(hexchars)
+    if len(p) < 5 or crc32(p[:-4]) != struct.unpack_from(">I", p, len(p) - 4)[0]:
+        raise ValueError("bad frame")
+    return memoryview(p)[:-4]
+
+
+def make(n=5, batch=MAX_BATCH):
     keys = link.Keys(KEY, PAD)
     j = FakeJournal(None, keys.journal_mac, epoch=7)
     for i in range(n):
@@ -137,7 +180,7 @@ def frames(out):
         k = i
         while mv[k] != 0x0A:
             k += 1
-        got.append(link.unframe(mv[i + 1:k]))
+        got.append(unframe(mv[i + 1:k]))
         i = k + 1
     return got
 
@@ -150,11 +193,11 @@ def one(out, mtype):
 
 
 def error_code(out):
-    return one(out, link.ERROR)[1]
+    return one(out, ERROR)[1]
 
 
 def hello(server):
-    return one(server.feed(link.frame(b"H" + os.urandom(16))), link.HELLO_ANS)
+    return one(server.feed(frame(b"H" + os.urandom(16))), HELLO_ANS)
 
 
 def open_journal(path, keys, epoch):
@@ -199,14 +242,50 @@ def spec_records(spec):
     return out
 
 
+def run_stdio(server, idle_ms=-1):
+    # Serve the link on stdin / stdout until EOF (or idle_ms without a byte), Ctrl-C a
+    # plain byte meanwhile (as main.py sets it on the pad), as the app's poll loop does.
+    import micropython
+    import select
+
+    inp = sys.stdin.buffer
+    poll = select.poll()
+    poll.register(inp, select.POLLIN)
+    buf = bytearray(64)
+    one = bytearray(1)
+    micropython.kbd_intr(-1)
+    try:
+        while poll.poll(idle_ms):
+            n = 0
+            while n < 64:
+                ev = poll.poll(0)
+                if not ev or not ev[0][1] & select.POLLIN:
+                    break
+                try:
+                    got = inp.readinto(one)
+                except OSError:  # a pty whose other side went away
+                    got = 0
+                if got != 1:
+                    break
+                buf[n] = one[0]
+                n += 1
+            if n == 0:
+                return  # hung up: EOF
+            out = server.feed(memoryview(buf)[:n])
+            if out:
+                sys.stdout.buffer.write(out)
+    finally:
+        micropython.kbd_intr(3)
+
+
 def main(argv):
     keys = link.Keys(unhexlify(argv[2]), unhexlify(argv[3]))
     j = open_journal(argv[1], keys, int(os.getenv("LINK_EPOCH") or "1"))
     if len(argv) > 4:
         for kind, card, data in spec_records(argv[4]):
             j.append(kind, card, data)
-    batch = int(os.getenv("LINK_BATCH") or link.MAX_BATCH)
-    link.run_stdio(link.LinkServer(j, keys, {"version": "test-1.0"}, max_batch=batch))
+    batch = int(os.getenv("LINK_BATCH") or MAX_BATCH)
+    run_stdio(link.LinkServer(j, keys, {"version": "test-1.0"}, max_batch=batch))
 
 
 if __name__ == "__main__":

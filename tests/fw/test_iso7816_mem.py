@@ -19,15 +19,17 @@ _PRE = "import gc, micropython, time, errors"
 
 def _mp(args):
     """A fresh micropython with only the compiled firmware on its path (run from /tmp)."""
-    return "cd /tmp && MICROPYPATH=%s %s %s" % (iso7816.__file__.rsplit("/", 2)[0],
-                                                 sys.executable, args)
+    path = iso7816.__file__.rsplit("/", 2)[0]
+    if not path.startswith("/"):
+        path = os.getcwd() + "/" + path
+    return "cd /tmp && MICROPYPATH=%s %s %s" % (path, sys.executable, args)
 
 
 def cost(before, module):
     """Bytes allocated by `import module` after `before`, in a fresh process."""
     out = "/tmp/iso7816-mem-%s.txt" % hexlify(os.urandom(6)).decode()
-    code = "%s\ngc.collect(); a=gc.mem_alloc()\nimport %s\ngc.collect(); print(gc.mem_alloc()-a)" % (
-        before, module)
+    code = ("%s\ngc.collect(); a=gc.mem_alloc()\nimport %s\ngc.collect(); print(gc.mem_alloc()-a)"
+            % (before, module))
     try:
         rc = os.system(_mp("-X heapsize=1M -c '%s' >%s 2>&1" % (code, out)))
         with open(out) as f:
@@ -54,7 +56,8 @@ def test_atr_import_on_top_within_budget():
 
 
 def test_t0_does_not_import_atr():
-    rc = os.system(_mp("-c 'import sys, iso7816.t0; sys.exit(1 if \"iso7816.atr\" in sys.modules else 0)'"))
+    rc = os.system(_mp("-c 'import sys, iso7816.t0; "
+                       "sys.exit(1 if \"iso7816.atr\" in sys.modules else 0)'"))
     eq(rc, 0, "importing iso7816.t0 loads iso7816.atr")
 
 

@@ -1,0 +1,181 @@
+"""Whole-pad test fixture: the real firmware on the simulator, and the cardholder's moves.
+
+``PadSim(workdir, **sim options)`` is a ``padctl.sim.Sim`` with the firmware started
+(heap ``padctl.mpy.HEAP``, ``PAD_TRACE=1``) and helpers that read what a cardholder, the
+card and the journal would tell:
+
+- screens: ``expect(pattern)`` waits for a screen after the current mark (``mark()``
+  moves it to now) and moves the mark past it; ``seen(pattern, since)`` lists screens;
+- the card: ``insert()``, ``pull()``, ``card_fails()`` (from the virtual card's state file);
+- the pad's counter: ``states()`` parses the firmware's ``TRACE pre|post|out`` lines;
+- the journal: ``journal()`` opens a copy of the flash image with the firmware's own
+  journal.py under micropython and lists ``(kind name, card id hex, data hex)``.
+
+Every file the Sim writes (keystore, cards, PSAM) is TEST MATERIAL: generated keys.
+"""
+import re
+import shutil
+import time
+
+from padctl.mpy import HEAP, run_code
+from padctl.powercut import TRACE
+from padctl.sim import Sim
+
+# line 1 of the screens (firmware/lang_en.txt), anchored so that "Social security card"
+# on the idle screen's line 2 never matches "Not a social security card"
+IDLE = "^Please insert card$"
+ENTER = "^Enter PIN$"
+RESULT = ("^(PIN OK|Wrong PIN|Card locked|Card of another region|Not a social security card|"
+          "Card error|Security module error|Log full|Timed out|Cancelled|Card not genuine|"
+          "Card removed)$")
+# before the PIN: what insertion can end in
+AFTER_INSERT = ("^(Enter PIN|Card locked|Card of another region|Not a social security card|"
+                "Card error|Security module error|Log full|Card not genuine|Card removed)$")
+
+# journal kinds read from firmware/journal.py by name (protocol.md 8.3)
+KINDS = ("BOOT", "CUT", "TAMPER", "POWER_RECOVERY", "PENDING", "PIN_OK", "PIN_WRONG", "LOCK",
+         "NOT_DELIVERED", "PIN_ERROR", "CARD_REFUSED", "UNLOCK", "RESET", "CHANGE",
+         "AUTH_REFUSED", "SNAPSHOT", "CRASH", "FULL", "ACK")
+
+_DUMP = """
+import flash, journal
+from binascii import hexlify
+names = {}
+for n in %r:
+    v = getattr(journal, n, None)
+    if v is not None:
+        names[v] = n
+j = journal.Journal(flash.partitions(%r)[1])
+for r in j.iter_from(0):
+    print("REC", names.get(r.kind, r.kind), hexlify(r.card_id).decode(), hexlify(r.data).decode())
+print("END")
+"""
+# the reader is a test tool, not the pad: it gets room (the pad itself runs at HEAP)
+_READER_HEAP = "512k"
+
+
+class PadSim(Sim):
+    """A Sim whose firmware is running; see the module docstring."""
+
+    def __init__(self, workdir, pin_timeout_s=None, boot=True, **kw):
+        super().__init__(workdir, **kw)
+        if pin_timeout_s is not None:
+            self.config["pin_timeout_s"] = pin_timeout_s
+            self.provision()
+        self.at = 0  # the screen mark expect() searches from
+        if boot:
+            self.boot()
+
+    # --- the pad ------------------------------------------------------------------------
+    def boot(self):
+        self.mark()
+        self.start(env={"PAD_TRACE": "1"}, heap=HEAP)
+        self.expect(IDLE, timeout=15)
+
+    def log(self):
+        return (self.dir / "pad.log").read_text(errors="replace")
+
+    def trace(self):
+        """[(kind, [fields])] of every TRACE line the firmware wrote so far."""
+        out = []
+        for line in self.log().splitlines():
+            m = TRACE.match(line)
+            if m:
+                out.append((m.group(1), m.group(2).split(" ")))
+        return out
+
+    def states(self, card_id=None, timeout=5.0):
+        """{"pre"|"post"|"out": (failures, pending tries or None, locked)}: the last TRACE
+        state lines for the card (the current one by default)."""
+        cid = (card_id or self.card_id).lower()
+        seen = {}
+        for kind, f in self.trace():
+            if kind in ("pre", "post", "out") and f[0] == cid:
+                seen[kind] = (int(f[1]), None if f[2] == "-" else int(f[2]), f[3] == "1")
+        return seen
+
+    def wait_state(self, kind, count, timeout=5.0):
+        """Wait until `count` TRACE lines of `kind` were written; the last one's state."""
+        end = time.monotonic() + timeout
+        while True:
+            lines = [f for k, f in self.trace() if k == kind]
+            if len(lines) >= count:
+                f = lines[count - 1]
+                return int(f[1]), None if f[2] == "-" else int(f[2]), f[3] == "1"
+            if time.monotonic() > end:
+                raise AssertionError("no TRACE %s #%d; log tail: %s" % (kind, count,
+                                                                       self.log()[-800:]))
+            time.sleep(0.02)
+
+    def journal(self):
+        """[(kind name, card id hex, data hex)] of the pad's journal, oldest first, read by
+        the firmware's own journal.py from a copy of the flash image (the pad may run on)."""
+        copy = self.dir / "flash-copy.img"
+        shutil.copyfile(self.flash, copy)
+        r = run_code(_DUMP % (KINDS, str(copy)), heap=_READER_HEAP, tests=False)
+        if r.returncode != 0 or "END" not in r.stdout:
+            raise AssertionError("journal reader failed: %s %s" % (r.stdout, r.stderr))
+        return [tuple(line.split(" ")[1:4]) for line in r.stdout.splitlines()
+                if line.startswith("REC ")]
+
+    def kinds(self, card_id=None):
+        """Journal kinds in order, of one card's records when card_id is given ("" for
+        records without a card)."""
+        recs = self.journal()
+        if card_id is None:
+            return [k for k, _, _ in recs]
+        cid = card_id.lower()
+        return [k for k, c, _ in recs if c == cid]
+
+    # --- the cardholder -----------------------------------------------------------------
+    def mark(self):
+        self.at = self.ui.mark()
+        return self.at
+
+    def expect(self, pattern, timeout=5.0):
+        """The first screen after the mark matching pattern (either line); the mark moves
+        past it. AssertionError naming the pad's last screens and log if none came."""
+        try:
+            i, screen = self.ui.wait_for(pattern, timeout, after=self.at)
+        except TimeoutError as e:
+            raise AssertionError("%s\npad alive: %s; log tail:\n%s"
+                                 % (e, self.alive(), self.log()[-1200:])) from None
+        self.at = i + 1
+        return screen
+
+    def seen(self, pattern, since):
+        """Screens since mark `since` whose line 1 matches pattern."""
+        rx = re.compile(pattern)
+        return [s for s in self.ui.screens[since:] if rx.search(s[0])]
+
+    def insert(self, path=None, processor=None):
+        """Insert the current card (or path, or any APDU processor); marks the screens."""
+        self.mark()
+        if processor is not None:
+            self.card_slot.insert(processor)
+        else:
+            super().insert(path)
+
+    def pull(self, idle=True):
+        """Take the card; by default wait for the idle screen to come back."""
+        self.card_slot.pull()
+        if idle:
+            return self.expect(IDLE)
+
+    def press(self, keys):
+        self.ui.press(keys)
+
+    def attempt(self, pin, result=RESULT):
+        """Insert, enter pin + Enter, wait for the result, pull; returns the result screen."""
+        self.insert()
+        self.expect(ENTER)
+        self.press(pin + "E")
+        screen = self.expect(result)
+        self.pull()
+        return screen
+
+    def card_fails(self, path=None):
+        """Failures the card counts since its last success (limit - tries left)."""
+        from padctl.vcard import card_state
+        st = card_state(path or self.card_path)
+        return int(st["limit"]) - int(st["tries"])
