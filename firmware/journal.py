@@ -59,31 +59,26 @@ class Record:
     def __init__(self, raw):
         self.raw = raw
 
-    def __getattr__(self, a):
+    def __getattr__(self, name):
         r = self.raw
-        if a == "kind":
+        if name == "kind":
             return r[1]
-        if a == "seq":
+        if name == "seq":
             return struct.unpack_from(">I", r, 8)[0]
-        if a == "card_id":
+        if name == "card_id":
             return bytes(r[20:36])
-        if a == "data":
+        if name == "data":
             return bytes(r[36:36 + min(r[3], 8)])
-        if a == "mac":
+        if name == "mac":
             return bytes(r[44:60])
-        raise AttributeError(a)
+        raise AttributeError(name)
 
 
-def _crc_ok(b, body):
-    """b: a 64-byte slot, body: a memoryview of its bytes 0..59.  Is its CRC-32 right?"""
-    return binascii.crc32(body) == struct.unpack_from(">I", b, 60)[0]
-
-
-def _header(b, epoch, sseq, first):
-    """Sector header (protocol.md 8.2) into b[0:64]: magic, version, epoch, sector seq, first
-    record seq, zeros, CRC."""
-    struct.pack_into(">BBHIII44s", b, 0, 0x53, 1, 0, epoch, sseq, first, b"")
-    struct.pack_into(">I", b, 60, binascii.crc32(memoryview(b)[:60]))
+def _header(buf, epoch, n, seq):
+    """Sector header (protocol.md 8.2) into buf[0:64]: magic, version, epoch, sector seq n,
+    seq of the first record, zeros, CRC."""
+    struct.pack_into(">BBHIII44s", buf, 0, 0x53, 1, 0, epoch, n, seq, b"")
+    struct.pack_into(">I", buf, 60, binascii.crc32(memoryview(buf)[:60]))
 
 
 class Journal:
@@ -92,8 +87,9 @@ class Journal:
     clock: None, or an object whose now() returns RTC seconds (None while the RTC is not
     set).  mac: None (MAC field all zeros), or mac(prev_mac, body44) -> 16 bytes.
     keeper: None, or the one object told of appends and reclaims (retry.Retry): keeper.
-    _seen(raw) after each append; keeper._carry(lo, hi) -> [(card_id, SNAPSHOT data)]
-    before records lo..hi are reclaimed; keeper._reclaimed() after a reclaim.
+    _seen(raw) after each append; keeper._carry(lo, hi) before records lo..hi are reclaimed
+    (it appends the SNAPSHOT records that carry their state forward); keeper._reclaimed()
+    after a reclaim.
     """
 
     def __init__(self, bdev, clock=None, mac=None):
@@ -106,7 +102,6 @@ class Journal:
         self._mac = mac
         self.keeper = None
         self._spb = spb
-        self.capacity = n * (spb - 1)  # record slots
         self._buf = b = bytearray(_SLOT)  # the record being written; 44..59: the MAC chain
         self._body = memoryview(b)[:60]  # what its CRC covers
         self.problems = []  # what opening found
@@ -153,68 +148,61 @@ class Journal:
                     break
             if st[s] == _DIRTY:
                 self.bdev.ioctl(_ERASE, s)
-            self._sseq += 1
-            _header(b, self.epoch, self._sseq, seq)
+            n = 1  # its sector seq: the head sector's + 1
+            if o:
+                self.bdev.readblocks(o[-1], b, 0)
+                n += struct.unpack_from(">I", b, 8)[0]
+            _header(b, self.epoch, n, seq)
             self.bdev.writeblocks(s, b, 0)
             st[s] = _LIVE
             self._nfree -= 1
-            self._first[s] = seq
             o.append(s)
+            self._first.append(seq)
             self._hslot = 1
         t = self.clock and self.clock.now()
-        struct.pack_into(">BBBBIIHHI16s8s", b, 0, _RMAGIC, kind, t is not None, len(data),
+        struct.pack_into(">BBBBIIHHI16s8s16s", b, 0, _RMAGIC, kind, t is not None, len(data),
                          self.epoch, seq, self.boot_count, 0, time.ticks_ms() if t is None else t,
-                         card_id or b"", data)
-        struct.pack_into("16s", b, 44, m(prev, b[:44]) if m else b"")
+                         card_id or b"", data, b"")
+        if m:
+            b[44:60] = m(prev, b[:44])
         struct.pack_into(">I", b, 60, binascii.crc32(self._body))
         self.bdev.writeblocks(o[-1], b, self._hslot * _SLOT)
         self.head = seq
         self._hslot += 1
-        if kind == ACK:
-            self._last_ack = seq
         if self.keeper:
             self.keeper._seen(b)
         return seq
 
-    def _end(self, k):
-        """The slot after the last written one of the k-th sector of the ring."""
-        return self._hslot if k == len(self._order) - 1 else self._spb
-
-    def iter_from(self, seq=0):
-        """Yields the records with seq >= `seq` in ring order, in one reused Record."""
+    def iter_from(self, seq=0, direct=False):
+        """Yields the records with seq >= `seq` in ring order, in one reused Record.
+        direct: start at the slot where record `seq` is if no cut or damage came before it
+        in its sector (read())."""
         rec = Record(bytearray(_SLOT))
         b = rec.raw
         body = memoryview(b)[:60]
-        o, first = self._order, self._first
+        o, first, h = self._order, self._first, len(self._order) - 1
         k = 0
-        while k + 1 < len(o) and first[o[k + 1]] <= seq:
+        while k < h and first[k + 1] <= seq:
             k += 1
-        while k < len(o):
-            for slot in range(1, self._end(k)):
+        slot = max(1, 1 + seq - first[k]) if direct and o else 1
+        while k <= h:
+            while slot < (self._hslot if k == h else self._spb):
                 self.bdev.readblocks(o[k], b, slot * _SLOT)
-                if b[0] == _RMAGIC and _crc_ok(b, body):
-                    ep, sq = struct.unpack_from(">II", b, 4)
-                    if ep == self.epoch and sq >= seq:
-                        yield rec
+                slot += 1
+                if (b[0] == _RMAGIC and struct.unpack_from(">I", b, 4)[0] == self.epoch
+                        and binascii.crc32(body) == struct.unpack_from(">I", b, 60)[0]
+                        and rec.seq >= seq):
+                    yield rec
             k += 1
+            slot = 1
 
     def read(self, seq):
         """The record `seq` (a copy), or None if it is not (or no longer) in the journal."""
-        o = self._order
-        b = bytearray(_SLOT)
-        k = len(o) - 1
-        while k >= 0 and self._first[o[k]] > seq:
-            k -= 1
-        slot = 1 + seq - self._first[o[k]] if k >= 0 else 0
-        if 0 < slot < self._end(k):  # first its own slot: right unless a cut or damage
-            self.bdev.readblocks(o[k], b, slot * _SLOT)  # came before it in the sector
-            if (b[0] == _RMAGIC and _crc_ok(b, memoryview(b)[:60])
-                    and struct.unpack_from(">II", b, 4) == (self.epoch, seq)):
-                return Record(b)
-        for r in self.iter_from(seq):
-            if r.seq == seq:
-                return Record(r.raw)  # the generator is dropped: its buffer is ours
-            break
+        for direct in (True, False):  # its own slot first, then the whole sector
+            for r in self.iter_from(seq, direct):
+                if r.seq == seq:
+                    return r  # the generator is dropped: its Record is the caller's
+                break
         return None
 
     def ack(self, seq):
@@ -223,22 +211,22 @@ class Journal:
         if not 0 <= seq <= self.head:
             raise ValueError("ack %d: head %d" % (seq, self.head))
         if seq > self.acked:
-            # an ack of nothing but the newest ACK record is not itself journaled
-            if not (seq == self._last_ack and self.acked == seq - 1):
+            # an ack of nothing but an ACK record is not itself journaled
+            r = seq == self.acked + 1 and self.read(seq)
+            if not (r and r.kind == ACK):
                 self.append(ACK, None, struct.pack(">I", seq))
             self.acked = seq
         o, first, kp = self._order, self._first, self.keeper
         done = 0
         try:
-            while len(o) > 1 and first[o[1]] - 1 <= self.acked:
-                s = o[0]
-                if kp:  # carry card states forward, then erase
-                    for cid, data in kp._carry(first[s], first[o[1]] - 1):
-                        self.append(SNAPSHOT, cid, data)
-                self.bdev.ioctl(_ERASE, s)
-                self._state[s] = _FREE
+            while len(o) > 1 and first[1] - 1 <= self.acked:
+                if kp:  # card states carried forward (SNAPSHOT records), then the erase
+                    kp._carry(first[0], first[1] - 1)
+                self.bdev.ioctl(_ERASE, o[0])
+                self._state[o[0]] = _FREE
                 self._nfree += 1
                 o = self._order = o[1:]
+                first = self._first = first[1:]
                 done += 1
         except JournalFull:
             self.problems.append("reclaim stopped: no room for snapshots")

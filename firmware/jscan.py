@@ -8,14 +8,18 @@
 # erased, and the scan goes on after it.  Torn sector headers and torn erases of reclaimed
 # sectors are finished (erased).  Never formats, never refuses: at worst the journal goes
 # on after the last good record.
+import binascii
 import struct
 from array import array
 from micropython import const
 
-import journal as J
+from journal import JournalFull
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)
+_CUT = const(2)  # record kinds, as in journal.py
+_TAMPER = const(3)
+_ACK = const(19)
 _FREE = const(0)  # sector states, as in journal.py
 _LIVE = const(1)
 _DIRTY = const(2)
@@ -27,49 +31,44 @@ _T_HOLE = const(4)
 _T_HEADER = const(5)
 _T_FOREIGN = const(6)
 _T_MISSING = const(7)
-_FF = b"\xff" * 256
-_FF64 = b"\xff" * _SLOT
 
 
-def _found(found, reason, seq, s, slot):
-    """Notes an anomaly as the TAMPER data naming it (8 bytes); at most 64 per opening."""
-    if len(found) < 512:
-        found.extend(struct.pack(">IBHB", seq, reason, s, slot))
-
-
-def _journal(j, kind, data):
-    try:
-        j.append(kind, None, data)
-    except J.JournalFull:
-        j.problems.append("journal full: could not journal kind %d" % kind)
+def _found(buf, n, seq, s, pos):
+    """Notes anomaly n (a TAMPER reason) found at seq in sector s, slot pos: appends the
+    TAMPER data naming it (8 bytes) to buf, up to 64 anomalies per opening."""
+    if len(buf) < 512:
+        buf.extend(struct.pack(">IBHB", seq, n, s, pos))
 
 
 def scan(j):
     """Reads every sector header, then the ring oldest first, then the sectors outside it;
-    sets up j and journals what it found."""
+    sets up j (epoch, head, acked, boot_count, sectors, write position, MAC chain) and
+    journals what it found."""
     bd, spb, pr = j.bdev, j._spb, j.problems
     n = bd.ioctl(4, 0)
-    b = bytearray(256)  # slot 0..63 for single slots; all of it for 4 slots at a time
+    b = bytearray(256)  # 4 slots at a time, or one in b[:64]
     one = memoryview(b)[:_SLOT]
-    body = memoryview(b)[:60]
+    body = memoryview(b)[:60]  # what the CRC of the slot in b[:64] covers
+    ff = b"\xff" * 256
+    ff64 = ff[:_SLOT]
     st = j._state = bytearray(n)
-    first = j._first = array("I", bytes(4 * n))
+    first = array("I", bytes(4 * n))
     sseq = array("I", bytes(4 * n))
-    found = bytearray()  # anomalies: TAMPER data, 8 bytes each
+    found = bytearray()  # the anomalies, as TAMPER data (8 bytes each)
 
     # the ring: the valid headers of the newest one's epoch, in sector-seq order
     top = -1
     j.epoch = 0
     for s in range(n):
         bd.readblocks(s, one, 0)
-        if b[0] == 0x53 and J._crc_ok(b, body):
+        if b[0] == 0x53 and binascii.crc32(body) == struct.unpack_from(">I", b, 60)[0]:
             sseq[s], first[s] = struct.unpack_from(">II", b, 8)
             st[s] = _LIVE
             if top < 0 or sseq[s] > sseq[top]:
                 top = s
                 j.epoch = struct.unpack_from(">I", b, 4)[0]
         else:
-            st[s] = _FREE if one == _FF64 else _DIRTY
+            st[s] = _FREE if one == ff64 else _DIRTY
     if top < 0:
         pr.append("journal empty: no sector header (not provisioned?)")
     o = []
@@ -82,24 +81,24 @@ def scan(j):
                 st[s] = _KEEP
                 _found(found, _T_FOREIGN, 0, s, 0)
     o.sort(key=lambda s: sseq[s])
-    j._order = array("H", o)
-    j._sseq = sseq[top] if o else 0
+    j._order = array("H", o)  # the ring, oldest first: its sectors
+    first = j._first = array("I", [first[s] for s in o])  # and the seq of their first record
     sseq = None
 
     # the records of the ring, oldest first: head, acked, write position, MAC chain
-    seen = []  # (reason, sector, slot) of the TAMPER records found: journaled before
-    oldest = first[o[0]] if o else 1
+    seen = []  # (reason, sector, slot) named by TAMPER records: journaled before
+    oldest = first[0] if o else 1
     expected = oldest  # the seq the next record should have: the last one's + 1
     top = oldest - 1  # the highest seq seen: the head (a seq is never reused)
     allow = 0  # unexplained slots just before: the next seq may skip that many
     acked = boot = bad = 0  # bad: the length of a run of bad slots
-    at = hole = last = j._last_ack = 0  # sector * spb + slot of the run's first bad slot, of
-    # an erased slot with nothing after it yet; ring index * spb + slot of the last one used
+    at = hole = last = 0  # sector * spb + slot of the run's first bad slot, of an erased
+    # slot with nothing after it yet; ring index * spb + slot of the last slot used
     for k in range(len(o)):
         s = o[k]
         for slot in range(1, spb):
             bd.readblocks(s, one, slot * _SLOT)
-            if one == _FF64:
+            if one == ff64:
                 hole = hole or s * spb + slot
                 continue
             if hole:  # an erased slot, then data
@@ -110,16 +109,16 @@ def scan(j):
                 _found(found, _T_HOLE, expected, hole // spb, hole % spb)
                 hole = 0
             last = k * spb + slot
-            if b[0] != _RMAGIC or not J._crc_ok(b, body):
+            if b[0] != _RMAGIC or binascii.crc32(body) != struct.unpack_from(">I", b, 60)[0]:
                 if not bad:
                     at = s * spb + slot
                 bad += 1
                 continue
             kind = b[1]
-            ep, sq = struct.unpack_from(">II", b, 4)
+            ep, sq, bt = struct.unpack_from(">IIH", b, 4)
             if bad:  # bad slots, then a good one: tamper, unless it is the CUT naming them
-                if not (kind == J.CUT and b[3] == 8
-                        and struct.unpack_from(">HBB", b, 40) == (at // spb, at % spb, min(bad, 255))):
+                if not (kind == _CUT and b[3] == 8 and struct.unpack_from(">IHBB", b, 36)[1:]
+                        == (at // spb, at % spb, min(bad, 255))):
                     _found(found, _T_CRC, expected, at // spb, at % spb)
                     allow += bad
                 bad = 0
@@ -132,12 +131,11 @@ def scan(j):
             allow = 0
             expected = sq + 1
             top = max(top, sq)
-            if kind == J.ACK:
+            if kind == _ACK:
                 acked = max(acked, struct.unpack_from(">I", b, 36)[0])
-                j._last_ack = sq
-            elif kind == J.TAMPER and b[3] == 8 and len(seen) < 32:  # one of ours
+            elif kind == _TAMPER and b[3] == 8 and len(seen) < 32:  # one of ours
                 seen.append(bytes(b[40:44]))
-            boot = struct.unpack_from(">H", b, 12)[0]
+            boot = bt
             j._buf[44:60] = b[44:60]  # the MAC chain goes on from here
     j.head = top
     j._hslot = spb if not o else last % spb + 1 if last // spb == len(o) - 1 else 1
@@ -156,14 +154,14 @@ def scan(j):
         foreign = False  # a record of another epoch
         for off in range(0, spb * _SLOT, 256):  # 4 slots at a time; slot 0 is the header
             bd.readblocks(s, b, off)
-            if b == _FF:
+            if b == ff:
                 continue
             for i in range(1 if off == 0 else 0, 4):
                 r = memoryview(b)[i * _SLOT:i * _SLOT + _SLOT]
-                if r == _FF64:
+                if r == ff64:
                     continue
                 newest = max(newest, 0)
-                if r[0] == _RMAGIC and J._crc_ok(r, r[:60]):
+                if r[0] == _RMAGIC and binascii.crc32(r[:60]) == struct.unpack_from(">I", r, 60)[0]:
                     ep, sq = struct.unpack_from(">II", r, 4)
                     if ep != j.epoch:
                         foreign = True
@@ -182,28 +180,33 @@ def scan(j):
             pr.append(("torn sector header (sector %d): erased" if newest < 0 else
                        "torn sector erase (sector %d), acknowledged records only: erased") % s)
 
-    # journal what was found: the cut of a torn tail, then each new piece of damage
+    # what to journal: the cut of a torn tail, then each new piece of damage
+    todo = []
     if bad:
         pr.append("torn record cut: seq %d (sector %d slot %d, %d slot(s))"
                   % (j.head + 1, at // spb, at % spb, bad))
-        _journal(j, J.CUT, struct.pack(">IHBB", j.head + 1, at // spb, at % spb, min(bad, 255)))
+        todo.append((_CUT, struct.pack(">IHBB", j.head + 1, at // spb, at % spb, min(bad, 255))))
     n = 0
     for i in range(0, len(found), 8):
         e = found[i:i + 8]
-        reason, s, slot = struct.unpack_from(">BHB", e, 4)
-        what = "reason %d at seq %d (sector %d slot %d)" % (reason, struct.unpack_from(">I", e)[0],
-                                                           s, slot)
+        sq, reason, s, slot = struct.unpack_from(">IBHB", e)
+        what = "reason %d at seq %d (sector %d slot %d)" % (reason, sq, s, slot)
         k = 0  # is s a ring sector, not the head, whose records are all acknowledged?
         while k < len(o) - 1 and o[k] != s:
             k += 1
         if reason != _T_FOREIGN and reason != _T_HEADER and k < len(o) - 1 \
-                and first[o[k + 1]] - 1 <= j.acked:
+                and first[k + 1] - 1 <= j.acked:
             pr.append("damage in acknowledged records (torn erase?): " + what)
         elif bytes(e[4:]) in seen:
             pr.append("tamper, journaled before: " + what)
         elif n < 8:  # at most 8 TAMPER records per opening, the rest at the next one
-            pr.append("tamper: " + what)
+            pr.append("tamper found: " + what)
+            todo.append((_TAMPER, e))
             n += 1
-            _journal(j, J.TAMPER, e)
         else:
             pr.append("tamper, to journal at the next opening: " + what)
+    for kind, data in todo:
+        try:
+            j.append(kind, None, data)
+        except JournalFull:
+            pr.append("journal full: could not journal kind %d" % kind)

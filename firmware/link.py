@@ -68,8 +68,8 @@ class LinkServer:
     def __init__(self, journal, keys, info=None, max_batch=_BATCH):
         self.j = journal
         self._id = keys.pad_id
-        self._b = bytearray(_BUF)
-        self._s = s = bytearray(112)
+        self._b = memoryview(bytearray(_BUF))  # memoryviews: their slices are no copies
+        self._s = s = memoryview(bytearray(112))
         for i in range(5):
             t = b"hpaPA"[i]
             s[16 * i:16 * i + 16] = keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t)))
@@ -121,7 +121,7 @@ class LinkServer:
         self._n = n
         if more:
             return more + b[:o]
-        return memoryview(b)[:o] if o else b""
+        return b[:o] if o else b""
 
     def _frame(self, n):
         # The frame of n hex digits decoded in b: answer it; the answer's length in b.
@@ -129,7 +129,7 @@ class LinkServer:
         if n & 1 or n < 10:
             return self._err(_E_FRAME)
         n = (n >> 1) - 4
-        p = memoryview(b)[:n]
+        p = b[:n]
         if crc32(p) != struct.unpack_from(">I", b, n)[0]:
             return self._err(_E_CRC)
         t = b[0]
@@ -155,7 +155,8 @@ class LinkServer:
                 return self._err(_E_TYPE)
             if n != m + 16:
                 return self._err(_E_LENGTH)
-            if not ct_eq(mac(aes(s[k:k + 16], 1), p[:m]), p[m:]):
+            # (the MAC due is computed into the answer's place: nothing is allocated)
+            if not ct_eq(mac(aes(s[k:k + 16], 1), p[:m], b"", b[_P:_P + 16]), p[m:]):
                 return self._err(_E_MAC, _TAMPER)
             if not self._ses or not ct_eq(p[m - 16:m], s[_NONCE:_VER]):
                 return self._err(_E_REPLAY, _AUTH_REFUSED)
@@ -164,7 +165,7 @@ class LinkServer:
                 return self._err(_E_EPOCH)
             head = j.head
             if t == _PULL:  # -> p epoch from n(1) head n records MAC(.. || P's MAC)
-                count = struct.unpack_from(">H", b, 9)[0]
+                count = b[9] << 8 | b[10]
                 if seq < 1 or count < 1:
                     return self._err(_E_RANGE)
                 o = _P + 14
@@ -213,11 +214,10 @@ class LinkServer:
         # Frame the payload b[_P:_P + n] (with bound: MACed first, payload || bound, under
         # the key at k) into b: '#' hex(payload || CRC-32) LF; its length.
         b = self._b
-        v = memoryview(b)
         if bound is not None:
-            mac(aes(self._s[k:k + 16], 1), v[_P:_P + n], bound, v[_P + n:_P + n + 16])
+            mac(aes(self._s[k:k + 16], 1), b[_P:_P + n], bound, b[_P + n:_P + n + 16])
             n += 16
-        struct.pack_into(">I", b, _P + n, crc32(v[_P:_P + n]))
+        struct.pack_into(">I", b, _P + n, crc32(b[_P:_P + n]))
         n += 4
         b[0] = 0x23
         for i in range(n):

@@ -6,7 +6,6 @@
 # small int per card).  When the journal reclaims sectors their states are carried forward
 # as SNAPSHOT records.  Invariant: the failures recorded for a card since its last success,
 # the pending attempt included, are at least those the card has counted since then.
-import struct
 from micropython import const
 
 from errors import Error
@@ -40,12 +39,8 @@ _UNLOCK = const(12)
 _RESET = const(13)
 _SNAPSHOT = const(16)
 
-_S_CLEARED = const(2)  # SNAPSHOT flags: bit 0 locked; bit 1 the card reported its maximum
+_KINDS = const(0x133F0)  # bit k set: kind k bears on the counter (4-9, 12, 13, 16)
 _NONE = const(31)  # packed "no pending attempt"
-
-
-class PendingOpen(Error):
-    """An earlier attempt on this card is still pending: resolve() it first."""
 
 
 class Locked(Error):
@@ -57,14 +52,14 @@ class Retry:
     max_cards: the index size (more open cards than that: the others are found by a scan).
 
     skip_pending_write: a TEST SWITCH, never set on a pad (the app sets it from
-    PAD_TEST_SKIP_PENDING=1): begin() keeps the pending attempt in RAM only and journals no
-    PENDING, so a power cut after it loses the attempt.  It plants the bug "the durable write
-    before the VERIFY was removed", which the power-cut harness must catch.
+    PAD_TEST_SKIP_PENDING=1): begin() then keeps the pending attempt in RAM only and
+    journals no PENDING, so a power cut after it loses the attempt.  It plants the bug "the
+    durable write before the VERIFY was removed", which the power-cut harness must catch.
     """
 
     def __init__(self, journal, pad_limit=3, max_cards=64, skip_pending_write=False):
-        if journal.capacity >= 0x10000:
-            raise ValueError("journal too big for 16-bit seq offsets")
+        if len(journal._state) * journal._spb >= 0x10000:
+            raise ValueError("journal too big")  # since (below) holds 16 bits of a seq
         self.j = journal
         self.pad_limit = pad_limit
         self.max_cards = max_cards
@@ -76,24 +71,22 @@ class Retry:
     # index value: failures (5 bits, capped) | pending tries (5) | locked (1) | since (16):
     # since is the low 16 bits of the oldest record the state needs (SNAPSHOT before reclaim)
 
-    def _seen(self, raw, idx=None, only=None):
-        """Applies the record raw (64 bytes) to idx (the index by default); only: the card
-        ids to follow (a scan), else every card while the index has room."""
+    def _seen(self, raw, idx=None, keys=None):
+        """The journal's append hook: applies the record raw (64 bytes) to idx (the index by
+        default); keys: the card ids to follow (a scan), else every card while there is room."""
         k = raw[1]
-        if not (_POWER_RECOVERY <= k <= _NOT_DELIVERED or k == _UNLOCK or k == _RESET
-                or k == _SNAPSHOT):
+        if not _KINDS >> k & 1:
             return
         cid = bytes(raw[20:36])
-        if only is not None and cid not in only:
+        if keys is not None and cid not in keys:
             return
         if idx is None:
             idx = self._idx
-        seq = struct.unpack_from(">I", raw, 8)[0]
-        v = idx.get(cid)
-        if v is None:
-            f, p, lk, since = 0, _NONE, 0, seq
-        else:
-            f, p, lk, since = v & 31, v >> 5 & 31, v >> 10 & 1, v >> 11
+        v = old = idx.get(cid)
+        if v is None:  # a new state, since this record
+            v = _NONE << 5 | (raw[10] << 8 | raw[11]) << 11
+        f, p, lk = v & 31, v >> 5 & 31, v >> 10 & 1
+        since = v >> 11
         if k == _PENDING:
             p = raw[36] & 15
         elif k == _PIN_WRONG:
@@ -107,44 +100,39 @@ class Retry:
             if raw[36] == _R_SUCCEEDED:
                 lk = 0
         elif k == _SNAPSHOT:
-            f, p, lk, since = raw[36], min(raw[37], _NONE), raw[39] & 1, seq
+            f, p, lk = raw[36], min(raw[37], _NONE), raw[39] & 1
+            since = raw[10] << 8 | raw[11]
         else:  # PIN_OK, UNLOCK, RESET: the run is over
             f, p, lk = 0, _NONE, 0
         if f == 0 and p == _NONE and not lk:
-            if v is not None:
+            if old is not None:
                 del idx[cid]
-        elif v is not None or only is not None or not self.overflow and len(idx) < self.max_cards:
-            idx[cid] = min(f, 31) | p << 5 | lk << 10 | (since & 0xFFFF) << 11
+        elif old is not None or keys is not None or not self.overflow and len(idx) < self.max_cards:
+            idx[cid] = min(f, 31) | p << 5 | lk << 10 | since << 11
         else:
             self.overflow = True  # never start an entry mid-history: this card is scanned for
 
-    def _scan(self, cids):
-        """{card id: packed state} of the cards in cids, by a scan of the whole journal."""
-        tmp = {}
-        for r in self.j.iter_from(0):
-            self._seen(r.raw, tmp, cids)
-        return tmp
-
-    def _carry(self, lo, hi):
-        """The journal's reclaim hook: [(card id, SNAPSHOT data)] for every card whose state
-        needs a record in lo..hi."""
+    def _carry(self, start, end):
+        """The journal's reclaim hook: before records start..end are erased, journals a
+        SNAPSHOT for every card whose state needs a record there."""
         idx, h = self._idx, self.j.head
-        cards = [(c, v) for c, v in idx.items() if h - ((h - (v >> 11)) & 0xFFFF) <= hi]
-        if self.overflow:  # and the cards of lo..hi the index does not hold
+        cards = {}
+        if self.overflow:  # the cards there the index does not hold: one scan for them
             ids = []
-            for r in self.j.iter_from(lo):
-                if r.seq > hi:
+            for r in self.j.iter_from(start):
+                if r.seq > end:
                     break
-                c = r.card_id
-                if c not in idx and c not in ids:
-                    ids.append(c)
-            cards += self._scan(ids).items()
-        out = []
-        for c, v in cards:
+                if r.card_id not in idx:
+                    ids.append(r.card_id)
+            for r in self.j.iter_from(0):
+                self._seen(r.raw, cards, ids)
+        for c, v in idx.items():
+            if h - ((h - (v >> 11)) & 0xFFFF) <= end:
+                cards[c] = v
+        for c, v in cards.items():  # the appends change values in idx, never cards
             p = v >> 5 & 31
-            out.append((c, bytes((v & 31, 0xFF if p == _NONE else p,
-                                  0 if p == _NONE else self.pad_limit, v >> 10 & 1))))
-        return out
+            self.j.append(_SNAPSHOT, c, bytes((v & 31, 0xFF if p == _NONE else p,
+                                               0 if p == _NONE else self.pad_limit, v >> 10 & 1)))
 
     def _reclaimed(self):
         """(Re)builds the index by one scan: at start, and after a reclaim if it overflowed."""
@@ -159,8 +147,11 @@ class Retry:
         None, locked: a LOCK is journaled or the failures reached the pad's limit)."""
         cid = bytes(card_id)
         v = self._idx.get(cid)
-        if v is None and self.overflow:
-            v = self._scan((cid,)).get(cid)
+        if v is None and self.overflow:  # not in the index: one scan for it
+            tmp = {}
+            for r in self.j.iter_from(0):
+                self._seen(r.raw, tmp, (cid,))
+            v = tmp.get(cid)
         if v is None:
             return 0, None, False
         f, p = v & 31, v >> 5 & 31
@@ -168,48 +159,46 @@ class Retry:
 
     def begin(self, card_id, tries_left):
         """Journals PENDING with the tries the card just reported, before the VERIFY goes
-        out.  Returns its seq (None with skip_pending_write)."""
+        out; returns its seq.  Refused (Error) while an attempt is pending, Locked,
+        JournalFull without room for the attempt's records."""
         if not 0 <= tries_left <= 15:
-            raise ValueError("tries left %r" % tries_left)
+            raise ValueError("tries left")
         f, p, lk = self.state(card_id)
         if p is not None:
-            raise PendingOpen("an earlier attempt is pending")
+            raise Error("pending")  # resolve() it first
         if lk or tries_left == 0:
             raise Locked("PIN locked")
         if not self.j.fits(3):  # PENDING, PIN_WRONG, LOCK
-            raise JournalFull("journal full: sync before a new attempt")
-        data = bytes((tries_left, self.pad_limit))
-        if not self.skip_pending_write:
-            return self.j.append(_PENDING, card_id, data)
-        r = bytearray(38)  # the test switch: the PENDING record, in the index only
-        struct.pack_into(">BBxxxxxxI8x16s2s", r, 0, 0, _PENDING, self.j.head + 1, card_id, data)
-        self._seen(r, None, (bytes(card_id),))
+            raise JournalFull("sync first")
+        if self.skip_pending_write:  # the test switch: the attempt in RAM only
+            self._idx[bytes(card_id)] = f | tries_left << 5 | (self.j.head + 1 & 0xFFFF) << 11
+            return None
+        return self.j.append(_PENDING, card_id, bytes((tries_left, self.pad_limit)))
 
     def outcome(self, card_id, sw):
         """Journals the card's answer to the pending VERIFY: OK, WRONG, LOCKED,
         NOT_DELIVERED (6984 / 6988) or ERROR (the attempt stays pending)."""
         f, p, _ = self.state(card_id)
         if p is None:
-            raise Error("no pending attempt for this card")
+            raise Error("no pending")
+        if sw is None or sw == 0x6984 or sw == 0x6988:  # refused before spending a try
+            self.j.append(_NOT_DELIVERED, card_id, b"" if sw is None else sw.to_bytes(2, "big"))
+            return NOT_DELIVERED
         if sw == 0x9000:
             self.j.append(_PIN_OK, card_id)
             return OK
-        if sw == 0x6984 or sw == 0x6988:
-            return self.not_delivered(card_id, sw)
         if sw == 0x6983 or sw & 0xFFF0 == 0x63C0:
             tries = 0 if sw == 0x6983 else sw & 0xF
             run = f + max(1, p - tries)  # a drop of more than one: failures elsewhere too
             self.j.append(_PIN_WRONG, card_id, bytes((tries, min(run, 255))))
             return LOCKED if self._lock(card_id, tries, run) else WRONG
-        self.j.append(_PIN_ERROR, card_id, struct.pack(">H", sw & 0xFFFF))
+        self.j.append(_PIN_ERROR, card_id, (sw & 0xFFFF).to_bytes(2, "big"))
         return ERROR
 
     def not_delivered(self, card_id, sw=None):
-        """The card refused before spending (6984 / 6988): no try spent."""
-        if self.state(card_id)[1] is None:
-            raise Error("no pending attempt for this card")
-        self.j.append(_NOT_DELIVERED, card_id, b"" if sw is None else struct.pack(">H", sw))
-        return NOT_DELIVERED
+        """The card refused before spending (6984 / 6988, or no answer that counts): no try
+        spent.  Returns NOT_DELIVERED."""
+        return self.outcome(card_id, sw)
 
     def resolve(self, card_id, tries_left_now, max_tries):
         """At insertion or boot: settles a pending attempt against the tries the card reports
@@ -220,8 +209,8 @@ class Retry:
         f, p, lk = self.state(card_id)
         now = tries_left_now
         if p is None:
-            if now is not None and now >= max_tries and (f or lk):
-                self.j.append(_SNAPSHOT, card_id, bytes((0, 0xFF, 0, _S_CLEARED)))
+            if now is not None and now >= max_tries and (f or lk):  # SNAPSHOT flags bit 1:
+                self.j.append(_SNAPSHOT, card_id, b"\0\xff\0\2")  # the card's run ended
             elif now == 0 and not lk:  # blocked, the LOCK lost to a cut: journal it now
                 self._lock(card_id, 0, f)
             return None
@@ -239,11 +228,12 @@ class Retry:
             self._lock(card_id, now, run)
         return out
 
-    def _lock(self, card_id, tries, run):
-        """Journals LOCK if this failure reached the card's limit or the pad's."""
-        if tries != 0 and run < self.pad_limit:
+    def _lock(self, card_id, now, run):
+        """Journals LOCK if this failure (the card reports `now` tries left, the run is `run`
+        failures) reached the card's limit or the pad's."""
+        if now != 0 and run < self.pad_limit:
             return False
-        self.j.append(_LOCK, card_id, bytes((LOCK_CARD if tries == 0 else _LOCK_PAD,
+        self.j.append(_LOCK, card_id, bytes((LOCK_CARD if now == 0 else _LOCK_PAD,
                                              min(run, 255))))
         return True
 
@@ -256,4 +246,4 @@ class Retry:
             return 6
         if op == "unlock" or op == "reset":
             return 4
-        raise ValueError("unknown operation %r" % op)
+        raise ValueError(op)

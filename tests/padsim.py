@@ -6,10 +6,14 @@ card and the journal would tell:
 
 - screens: ``expect(pattern)`` waits for a screen after the current mark (``mark()``
   moves it to now) and moves the mark past it; ``seen(pattern, since)`` lists screens;
-- the card: ``insert()``, ``pull()``, ``card_fails()`` (from the virtual card's state file);
-- the pad's counter: ``states()`` parses the firmware's ``TRACE pre|post|out`` lines;
+- the card: ``insert()`` puts in a ``RecordingCard`` (``vcard``: the commands it got and
+  its answers) or any APDU processor, ``pull()``, ``attempt(pin)`` (insert, PIN, result,
+  pull), ``card_fails()`` (limit - tries left, from the virtual card's state file);
+- the pad's counter: ``states()`` / ``wait_state(kind, n)`` parse the firmware's
+  ``TRACE pre|post|out <card id> <failures> <pending or -> <locked>`` lines;
 - the journal: ``journal()`` opens a copy of the flash image with the firmware's own
-  journal.py under micropython and lists ``(kind name, card id hex, data hex)``.
+  journal.py under micropython and lists ``(kind name, card id hex, data hex)``;
+  ``kinds(card_id)``; ``assert_no_crash()``: running, no traceback, no CRASH record.
 
 Every file the Sim writes (keystore, cards, PSAM) is TEST MATERIAL: generated keys.
 """
@@ -20,10 +24,12 @@ import time
 from padctl.mpy import HEAP, run_code
 from padctl.powercut import TRACE
 from padctl.sim import Sim
+from padctl.vcard import VirtualCard, card_state
 
 # line 1 of the screens (firmware/lang_en.txt), anchored so that "Social security card"
 # on the idle screen's line 2 never matches "Not a social security card"
 IDLE = "^Please insert card$"
+IDLE_ZH = "^请插入社保卡$"
 ENTER = "^Enter PIN$"
 RESULT = ("^(PIN OK|Wrong PIN|Card locked|Card of another region|Not a social security card|"
           "Card error|Security module error|Log full|Timed out|Cancelled|Card not genuine|"
@@ -50,6 +56,25 @@ for r in j.iter_from(0):
     print("REC", names.get(r.kind, r.kind), hexlify(r.card_id).decode(), hexlify(r.data).decode())
 print("END")
 """
+
+
+class RecordingCard(VirtualCard):
+    """The virtual card, remembering each command's (CLA, INS) and its answer."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.log = []
+
+    def process(self, apdu):
+        r = super().process(apdu)
+        self.log.append((apdu[0], apdu[1], bytes(r)))
+        return r
+
+    def got(self, cla, ins):
+        """Did the card receive a command with this CLA and INS?"""
+        return any(c == cla and i == ins for c, i, _ in self.log)
+
+
 # the reader is a test tool, not the pad: it gets room (the pad itself runs at HEAP)
 _READER_HEAP = "512k"
 
@@ -63,14 +88,20 @@ class PadSim(Sim):
             self.config["pin_timeout_s"] = pin_timeout_s
             self.provision()
         self.at = 0  # the screen mark expect() searches from
+        self.idle = IDLE_ZH if self.config["lang"] == "zh" else IDLE
+        self.vcard = None  # the RecordingCard inserted last
         if boot:
-            self.boot()
+            try:
+                self.boot()
+            except BaseException:
+                self.close()  # never leave a firmware process running behind a failure
+                raise
 
     # --- the pad ------------------------------------------------------------------------
     def boot(self):
         self.mark()
         self.start(env={"PAD_TRACE": "1"}, heap=HEAP)
-        self.expect(IDLE, timeout=15)
+        self.expect(self.idle, timeout=15)
 
     def log(self):
         return (self.dir / "pad.log").read_text(errors="replace")
@@ -84,7 +115,7 @@ class PadSim(Sim):
                 out.append((m.group(1), m.group(2).split(" ")))
         return out
 
-    def states(self, card_id=None, timeout=5.0):
+    def states(self, card_id=None):
         """{"pre"|"post"|"out": (failures, pending tries or None, locked)}: the last TRACE
         state lines for the card (the current one by default)."""
         cid = (card_id or self.card_id).lower()
@@ -95,7 +126,8 @@ class PadSim(Sim):
         return seen
 
     def wait_state(self, kind, count, timeout=5.0):
-        """Wait until `count` TRACE lines of `kind` were written; the last one's state."""
+        """Wait until `count` TRACE lines of `kind` were written; the count-th one's state
+        (failures, pending tries or None, locked)."""
         end = time.monotonic() + timeout
         while True:
             lines = [f for k, f in self.trace() if k == kind]
@@ -119,13 +151,19 @@ class PadSim(Sim):
                 if line.startswith("REC ")]
 
     def kinds(self, card_id=None):
-        """Journal kinds in order, of one card's records when card_id is given ("" for
-        records without a card)."""
+        """Journal kinds in order; only one card's when card_id (hex) is given (records
+        about no card carry 32 zeros)."""
         recs = self.journal()
         if card_id is None:
             return [k for k, _, _ in recs]
         cid = card_id.lower()
         return [k for k, c, _ in recs if c == cid]
+
+    def assert_no_crash(self):
+        """The firmware process runs, printed no traceback and journaled no CRASH."""
+        assert self.alive(), "the pad process ended:\n" + self.log()[-1200:]
+        assert "Traceback" not in self.log(), self.log()[-1200:]
+        assert "CRASH" not in self.kinds()
 
     # --- the cardholder -----------------------------------------------------------------
     def mark(self):
@@ -149,18 +187,18 @@ class PadSim(Sim):
         return [s for s in self.ui.screens[since:] if rx.search(s[0])]
 
     def insert(self, path=None, processor=None):
-        """Insert the current card (or path, or any APDU processor); marks the screens."""
+        """Insert the current card (or path) as a RecordingCard (self.vcard), or any APDU
+        processor; marks the screens."""
         self.mark()
-        if processor is not None:
-            self.card_slot.insert(processor)
-        else:
-            super().insert(path)
+        if processor is None:
+            processor = self.vcard = RecordingCard(path or self.card_path)
+        self.card_slot.insert(processor)
 
-    def pull(self, idle=True):
+    def pull(self, idle=True, timeout=5.0):
         """Take the card; by default wait for the idle screen to come back."""
         self.card_slot.pull()
         if idle:
-            return self.expect(IDLE)
+            return self.expect(self.idle, timeout)
 
     def press(self, keys):
         self.ui.press(keys)
@@ -176,6 +214,5 @@ class PadSim(Sim):
 
     def card_fails(self, path=None):
         """Failures the card counts since its last success (limit - tries left)."""
-        from padctl.vcard import card_state
         st = card_state(path or self.card_path)
         return int(st["limit"]) - int(st["tries"])

@@ -1,7 +1,8 @@
-"""firmware/cmac.py under micropython against pyca/cryptography: AES-CMAC and the
-NIST SP 800-108 counter-mode KDF (KBKDFCMAC, rlen=4, llen=4, BeforeFixed), on random
-keys, labels, contexts and lengths generated here, plus published NIST vectors.
-TEST MATERIAL: every key is generated at run time."""
+"""firmware/cmac.py under micropython against pyca/cryptography: AES-CMAC, the NIST
+SP 800-108 counter-mode KDF (KBKDFCMAC, rlen=4, BeforeFixed) and the link's key schedule
+(llen=4, label, context = pad id), on random keys, labels, fixed inputs and lengths
+generated here, plus published NIST vectors. TEST MATERIAL: every key is generated at
+run time."""
 import os
 import random
 
@@ -15,20 +16,21 @@ from mp import run_code
 # The firmware side: one micropython run answers every case line of stdin.
 FW = """
 import sys
+import cryptolib
 from binascii import hexlify, unhexlify
-from cmac import Cmac, kdf, kdf_fixed
+from cmac import Keys, kdf, mac
 for line in sys.stdin:
     f = line.split()
     if not f:
         continue
-    n = int(f[1])  # output length (mac: unused)
+    n = int(f[1])  # output length (mac, key: unused)
     a = [unhexlify(x) if x != "-" else b"" for x in f[2:]]
     if f[0] == "mac":
-        out = Cmac(a[0]).mac(a[1])
-    elif f[0] == "kdf":
-        out = kdf(a[0], a[1], a[2], n)
-    else:
-        out = kdf_fixed(a[0], a[1], n)
+        out = mac(cryptolib.aes(a[0], 1), a[1])
+    elif f[0] == "key":  # link key, label, pad id
+        out = Keys(a[0], a[2]).key(a[1])
+    else:  # key, fixed input
+        out = kdf(a[0], a[1], n)
     print(hexlify(out).decode())
 """
 
@@ -43,9 +45,9 @@ def hx(b):
     return b.hex() or "-"
 
 
-def ref_kdf(key, label, context, length):
+def ref_kdf(key, label, context, length, fixed=None):
     return KBKDFCMAC(algorithms.AES, Mode.CounterMode, length, 4, 4, CounterLocation.BeforeFixed,
-                     label, context, None).derive(key)
+                     label, context, fixed).derive(key)
 
 
 def ref_cmac(key, data):
@@ -59,14 +61,22 @@ def test_kdf_matches_kbkdfcmac_on_random_inputs():
     cases = []
     for _ in range(40):
         key = os.urandom(rng.choice((16, 32)))
-        label = os.urandom(rng.randrange(0, 24))
-        context = os.urandom(rng.randrange(0, 24))
+        fixed = os.urandom(rng.randrange(0, 40))
         length = rng.choice((1, 15, 16, 17, 31, 32, 33, 48, 64, 100))
-        cases.append((key, label, context, length))
-    got = run_fw(["kdf %d %s %s %s" % (n, hx(k), hx(l), hx(c)) for k, l, c, n in cases])
+        cases.append((key, fixed, length))
+    got = run_fw(["kdf %d %s %s" % (n, hx(k), hx(f)) for k, f, n in cases])
     assert len(got) == len(cases)
-    for (k, l, c, n), g in zip(cases, got):
-        assert g == ref_kdf(k, l, c, n), (k.hex(), l.hex(), c.hex(), n)
+    for (k, f, n), g in zip(cases, got):
+        assert g == ref_kdf(k, None, None, n, f), (k.hex(), f.hex(), n)
+
+
+def test_key_schedule_matches_kbkdfcmac_label_and_context():
+    # Keys.key(label): KBKDFCMAC with that label, the pad id as context, L = 128 (llen=4)
+    rng = random.Random(os.urandom(8))
+    cases = [(os.urandom(16), os.urandom(rng.randrange(1, 24)), os.urandom(8))
+             for _ in range(20)]
+    got = run_fw(["key 16 %s %s %s" % (hx(k), hx(l), hx(p)) for k, l, p in cases])
+    assert got == [ref_kdf(k, l, p, 16) for k, l, p in cases]
 
 
 def test_cmac_matches_cryptography_on_random_messages():
@@ -102,16 +112,20 @@ def test_nist_sp800_108_vector(ki, fixed, ko):
 
 
 def test_host_keys_equal_firmware_keys():
-    # the host's key schedule (padctl.link.Keys) and the firmware's (linkproto.Keys)
+    # the host's key schedule (padctl.link.Keys) and the firmware's: cmac.Keys (the
+    # journal's) and the message keys a LinkServer derives (in its _s: h, p, a, P, A)
     from padctl.link import Keys
     key, pad = os.urandom(16), os.urandom(8)
     code = """
+import cryptolib
 from binascii import hexlify, unhexlify
-from linkproto import Keys
+from cmac import mac
+from link import Keys, LinkServer
 k = Keys(unhexlify("%s"), unhexlify("%s"))
-print(hexlify(k.journal.mac(b"x")).decode())
-for d, t in ((1, 0x50), (2, 0x70), (1, 0x41), (2, 0x61), (2, 0x68)):
-    print(hexlify(k.message(d, t).mac(b"x")).decode())
+print(hexlify(mac(k.journal, b"x")).decode())
+s = LinkServer(None, k)
+for i in range(5):
+    print(hexlify(mac(cryptolib.aes(s._s[16 * i:16 * i + 16], 1), b"x")).decode())
 print(hexlify(k.journal_mac(bytes(16), bytes(44))).decode())
 """ % (key.hex(), pad.hex())
     r = run_code(code)
@@ -120,7 +134,7 @@ print(hexlify(k.journal_mac(bytes(16), bytes(44))).decode())
     host = Keys(key, pad)
     want = [ref_cmac(host.journal, b"x")]
     want += [ref_cmac(host.message(d, t), b"x")
-             for d, t in ((1, 0x50), (2, 0x70), (1, 0x41), (2, 0x61), (2, 0x68))]
+             for d, t in ((2, 0x68), (2, 0x70), (2, 0x61), (1, 0x50), (1, 0x41))]
     want.append(host.journal_mac(bytes(16), bytes(44)))
     assert got == [w.hex() for w in want]
     assert len(set(got)) == len(got)  # every purpose its own key

@@ -22,9 +22,10 @@ RIGHT, WRONG = "123456", "000000"
 SUITES = pytest.mark.parametrize("suite", [Suite.SM4, Suite.DES3], ids=lambda s: s.label)
 CARD_ERRORS = {"ProtocolError", "Timeout", "CardRemoved", "StatusError", "Refused",
                "SecurityError", "NotDelivered"}
-# a card and a PSAM whose ATR says WI 2 (WWT 201 ms): the silent cases end quickly
-FAST = {"card": make_atr(b"\x80\x31\xc0\x53SSC", wi=2),
-        "psam": make_atr(b"\x80\x31\xc0\x54PSAM", wi=2)}
+# a card and a PSAM whose ATR says WI 4: the silent cases end sooner
+FAST = {"card": make_atr(b"\x80\x31\xc0\x53SSC", wi=4),
+        "psam": make_atr(b"\x80\x31\xc0\x54PSAM", wi=4)}
+WWT_MS = -(-4 * 960 * 372 * 1000 // 3570000)  # WI * 960 * Fi / f, rounded up: 401 ms
 
 
 class World:
@@ -134,10 +135,35 @@ def test_right_pin_then_three_wrong_lock_the_card(tmp_path, suite, faults):
     assert r.after_setup() == ACCEPT
     s = w.state()
     assert s["tries"] == 0 and s["counts"]["verify_ok"] == 1 and s["counts"]["verify_fail"] == 3
-    if faults == "clean":  # every VERIFY crossed the wire as a secure one: never a PIN in clear
-        verifies = [c for c in r.card_commands() if c[1] == 0x20]
-        assert [c[0] for c in verifies] == [0, 4] * 5
-        assert all(len(c) == 5 for c in verifies if c[0] == 0)  # tries left: no data
+    # every VERIFY crossed the wire as a secure one: never a PIN in clear
+    verifies = [c for c in r.card_commands() if c[1] == 0x20]
+    assert [c[0] for c in verifies] == [0, 4] * 5
+    assert all(len(c) == 5 for c in verifies if c[0] == 0)  # tries left: no data
+    for slot in (r.card_slot, r.psam_slot):  # and the knobs were really on
+        assert KNOB_SEEN[faults](slot)
+
+
+def _tx(slot):
+    return [b for d, b in slot.transcript if d == "tx"]
+
+
+def _reissued(slot):
+    """A case-2 header (or GET RESPONSE) sent twice in a row: the pad followed a 6Cxx."""
+    cmds = commands(slot)
+    return any(a == b and len(a) == 5 and a[1] in (0xB0, 0x84, 0xC0)
+               for a, b in zip(cmds, cmds[1:]))
+
+
+GR_AFTER_READ = b"\x00\xc0\x00\x00\x06", b"\x00\xc0\x00\x00\x26"  # terminal no., EF05
+KNOB_SEEN = {
+    "clean": lambda s: b"\x60" not in _tx(s) and not _reissued(s),
+    "nulls": lambda s: b"\x60" in _tx(s),
+    "byte_by_byte": lambda s: bool({bytes((c[1] ^ 0xFF,)) for c in commands(s)} & set(_tx(s))),
+    "chunks": lambda s: len(_tx(s)) > len(commands(s)) * 2,
+    "always_61": lambda s: any(c[:5] in GR_AFTER_READ for c in commands(s)),
+    "le_mismatch": _reissued,
+}
+KNOB_SEEN["all"] = lambda s: all(KNOB_SEEN[k](s) for k in FAULTS if k not in ("clean", "all"))
 
 
 @SUITES
@@ -330,6 +356,8 @@ def test_garbled_truncated_silent_or_pulled_gives_a_clear_error(tmp_path, wire, 
     assert len(last) == 3 and last[2].strip(), r.lines  # with a message
     if last[1] in ("Timeout", "CardRemoved"):
         assert ("card" if wire == "card" else "PSAM") in last[2], r.lines  # which device
+    if last[1] == "Timeout":
+        assert "%d ms" % WWT_MS in last[2], r.lines  # the work waiting time of the ATR's WI
     assert r.seconds < 10
     late = fault.endswith("_late")
     if late:  # the VERIFY went and the card spent the try; the pad must leave it pending

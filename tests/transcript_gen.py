@@ -26,7 +26,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run as a script: the package from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host_tools"))
 
-from padctl.crypto import Suite, disperse, encrypt, invert, iv_from_challenge, mac, pin_block
+from padctl.crypto import Suite, disperse, invert, iv_from_challenge, pin_block
 from padctl.slot import SlotServer
 from padctl.vcard import Identity, VirtualCard, new_card_state, write_state
 from padctl.vpsam import VirtualPsam, new_psam_state
@@ -223,8 +223,7 @@ def record(m, card_slot, psam_slot):
          "INIT FOR DESCRYPT: CLA INS | P1 42: 2 factors, type 02 | P2 key version 01 | Lc | "
          "city factor | card serial: the PSAM loads Kia = D(D(K2, city), serial)",
          [2, 1, 1, 1, 8, 8], "SW", [2], "9000")
-    tpdu("P", b("80FA000010") + X + invert(X), "CIPHER DATA encrypt: CLA INS P1 00 P2 | "
-         "Lc | X | ~X", [4, 1, 8, 8], "SW", [2], "6110")
+    tpdu("P", b("80FA000010") + X + invert(X), "CIPHER DATA encrypt: CLA INS P1 P2 | Lc | X | ~X", [4, 1, 8, 8], "SW", [2], "6110")
     ia2 = tpdu("P", b("80C0000010"), "GET RESPONSE | Le", [4, 1],
                "SM4_Kia(X || ~X) | SW: equal to the card's: the card is genuine", [16, 2],
                "9000")
@@ -260,7 +259,7 @@ def record(m, card_slot, psam_slot):
               "SM answer: 99 02 | SW1 SW2 9000: PIN right | 8E 04 | M' = MAC under SK_mac, "
               "IV, over M || 99 02 90 00 | SW", [2, 2, 2, 4, 2], "9000")
     tpdu("P", b("80FA050018") + iv + mm + sm[:4], "CIPHER DATA MAC with IV: CLA INS P1 P2 | "
-         "Lc 18 | IV | M | 99 02 90 00 (the key of step 'type 04' is still loaded)",
+         "Lc 18 | IV | M | 99 02 90 00 (the MAC key of INIT type 04 is still loaded)",
          [4, 1, 16, 4, 4], "SW", [2], "6104")
     tpdu("P", b("80C0000004"), "GET RESPONSE | Le", [4, 1],
          "MAC | SW: equal to M' in constant time: the card said 9000", [4, 2], "9000")
@@ -365,6 +364,7 @@ def from_markdown(doc):
 
 
 def generate(m=None):
+    """The block's text for material m (fresh material if None)."""
     m = m or new_material()
     with tempfile.TemporaryDirectory() as d:
         card, psam = devices({**m, **derive(m)}, d)
@@ -374,6 +374,11 @@ def generate(m=None):
 
 
 if __name__ == "__main__":
+    # --from DOC: the material documented in DOC (re-render after a change of notes)
+    material = None
+    if sys.argv[1:2] == ["--from"]:
+        m, _ = parse(from_markdown(Path(sys.argv[2]).read_text())[0])
+        material = {k: m[k] for k in new_material()}
     print("```transcript")
-    print(generate(), end="")
+    print(generate(material), end="")
     print("```")

@@ -4,7 +4,7 @@
 a pyserial port (``open_port``), or a pipe / pty file descriptor (``FdStream``). Every
 answer is checked: its frame (CRC), its type, and its MAC under the key of its type and
 direction, bound to the request it answers. Keys come from the pad's link key by the
-SP 800-108 KDF (CMAC, counter mode), exactly as firmware/linkproto.py derives them.
+SP 800-108 KDF (CMAC, counter mode), exactly as firmware/cmac.py (Keys) derives them.
 """
 import os
 import select
@@ -46,11 +46,11 @@ class LinkError(Exception):
 class PadRefused(LinkError):
     """The pad answered with an ERROR frame."""
 
-    def __init__(self, code, detail):
+    def __init__(self, code, detail=""):
         self.code = code
-        self.detail = detail
-        LinkError.__init__(self, "pad refused: %s (%s)" % (ERRORS.get(code, "error %d" % code),
-                                                            detail))
+        self.detail = detail  # the ERROR frame's text: the pad sends none (protocol.md 9.3)
+        LinkError.__init__(self, "pad refused: %s%s" % (ERRORS.get(code, "error %d" % code),
+                                                        " (%s)" % detail if detail else ""))
 
 
 class AuthError(LinkError):

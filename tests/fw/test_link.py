@@ -193,6 +193,7 @@ def test_pull_answer_is_built_in_preallocated_buffers():
     out = s.feed(req)
     used = gc.mem_alloc() - before
     gc.enable()
+    print("a PULL answer of 8 records: %d bytes allocated" % used)
     t.eq(len(out), 2 * (30 + 8 * 64 + 4) + 2)
     t.true(used < 1200, "a PULL answer of %d bytes allocated %d" % (len(out), used))
 

@@ -1,0 +1,52 @@
+# What the host link costs in RAM (the pad runs whole in a 64 KB heap): importing link
+# (with cmac) once the app runs, and one LinkServer with its Keys after a HELLO (what a
+# PULL answer allocates: tests/fw/test_link.py).
+# Measured first thing in a fresh process, with what the app has loaded by then (and
+# nothing more: a module loaded before link can move qstr pool boundaries by 2 KB).
+# TEST MATERIAL: keys are generated at run time (os.urandom).
+import gc
+import micropython  # noqa: F401
+import os
+import struct  # noqa: F401
+import binascii  # noqa: F401
+import select  # noqa: F401
+import sys  # noqa: F401
+
+import errors  # noqa: F401
+import journal  # noqa: F401
+
+gc.collect()
+_a = gc.mem_alloc()
+import link  # noqa: E402
+
+gc.collect()
+IMPORTED = gc.mem_alloc() - _a
+
+import drive_link as P  # noqa: E402
+import mptest as t  # noqa: E402
+
+IMPORT_BUDGET = 9000
+STATE_BUDGET = 2000
+
+
+def test_import_cost():
+    print("import link (cmac with it): %d bytes" % IMPORTED)
+    t.true(IMPORTED <= IMPORT_BUDGET, "import link: %d bytes" % IMPORTED)
+
+
+def test_server_state_after_hello():
+    key, pad = os.urandom(16), os.urandom(8)
+    j = P.FakeJournal(None, None, epoch=7)
+    hello = P.frame(b"H" + os.urandom(16))
+    gc.collect()
+    a = gc.mem_alloc()
+    keys = link.Keys(key, pad)
+    s = link.LinkServer(j, keys, {"version": "0.1.0"})
+    P.one(s.feed(hello), P.HELLO_ANS)
+    gc.collect()
+    used = gc.mem_alloc() - a
+    print("Keys and LinkServer after a HELLO: %d bytes" % used)
+    t.true(used <= STATE_BUDGET, "Keys and LinkServer: %d bytes" % used)
+
+
+t.main(globals())
