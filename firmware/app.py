@@ -45,6 +45,7 @@ class Pad:
         import config
         self.cfg = config.load()[0]
         _drop("config")
+        board.config_read()
         self.tab = M.table(self.cfg["lang"])
         self.keys = _keys(self.cfg)
         self.journal = J.Journal(board.journal_dev, clock=board,
@@ -70,6 +71,8 @@ class Pad:
         if self.trace:
             f, p, lk = self.retry.state(cid)
             self.trace("%s %s %d %s %d" % (what, bytes(cid).hex(), f, "-" if p is None else p, lk))
+            gc.collect()
+            self.trace("mem %s %d %d" % (what, gc.mem_alloc(), gc.mem_free()))
 
     # --- devices ----------------------------------------------------------------
     def _t0(self, slot):
@@ -180,18 +183,24 @@ class Pad:
         if not j.fits(self.retry.worst_case("verify")):
             j.append(J.FULL, cid)
             return self.show(M.LOG_FULL)
-        # the PIN
+        # the PIN, as a PIN block (the modules are dropped before the exchange: RAM)
+        import pin_entry
         import pinblock
-        from pin_entry import Cancelled, TimedOut, enter_pin
         try:
-            n = enter_pin(self, self.pin, self.cfg["pin_timeout_s"] * 1000)
-        except Cancelled:
+            n = pin_entry.enter_pin(self, self.pin, self.cfg["pin_timeout_s"] * 1000)
+        except pin_entry.Cancelled:
             return self.show(M.CANCELLED)
-        except TimedOut:
+        except pin_entry.TimedOut:
             return self.show(M.TIMED_OUT)
+        finally:
+            del pin_entry
+            _drop("pin_entry")
         self.show(M.CHECKING)
         block = pinblock.build(self.pin, n, bytearray(c.block))
-        pinblock.wipe(self.pin)
+        wipe = pinblock.wipe
+        wipe(self.pin)
+        del pinblock
+        _drop("pinblock")
         # the pending attempt is durable before the VERIFY leaves the pad
         self.retry.begin(cid, tries)
         try:
@@ -204,7 +213,7 @@ class Pad:
             self._resolve(c)
             return self.show(M.CARD_ERROR)
         finally:
-            pinblock.wipe(block)
+            wipe(block)
         # the outcome
         what = self.retry.outcome(cid, sw)
         self._state("out", cid)

@@ -101,7 +101,15 @@ class PadSim(Sim):
     def boot(self):
         self.mark()
         self.start(env={"PAD_TRACE": "1"}, heap=HEAP)
-        self.expect(self.idle, timeout=15)
+        end = time.monotonic() + 15
+        while True:  # fail at once when the firmware crashes at boot (e.g. MemoryError)
+            try:
+                return self.expect(self.idle, timeout=0.1)
+            except AssertionError:
+                log = self.log()
+                if "Traceback" in log or not self.alive() or time.monotonic() > end:
+                    raise AssertionError("the pad did not boot to its idle screen (heap %s):\n%s"
+                                         % (HEAP, log[-1200:])) from None
 
     def log(self):
         return (self.dir / "pad.log").read_text(errors="replace")

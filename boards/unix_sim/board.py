@@ -115,6 +115,7 @@ class Ui:
         for _ in range(100):
             try:
                 self.pollable = _connect(spec)
+                self.pollable.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY: screens at once
                 break
             except OSError:
                 time.sleep_ms(50)
@@ -180,6 +181,14 @@ class Board:
         """RTC seconds when the RTC is set (the simulator's follows the host), else None."""
         t = int(time.time())
         return t if t > 1600000000 else None
+
+    def config_read(self):
+        """The app has read its configuration: littlefs is not needed again on this board
+        (the firmware files live on the host's filesystem), so unmount it and free its RAM."""
+        try:
+            os.umount("/flash")
+        except OSError:
+            pass
 
     def reset(self):
         """Soft restart: close the slots; main.py builds a new board."""

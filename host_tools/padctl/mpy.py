@@ -70,7 +70,10 @@ def mp_env(extra=None, tests=False):
 
 
 def mp_cmd(script, heap=HEAP, args=()):
-    return [micropython(), "-X", "heapsize=" + heap, str(script), *map(str, args)]
+    """script: a path, or "-m name" to run a module of the build (compiled, as on a pad)."""
+    target = script.split(" ", 1) if isinstance(script, str) and script.startswith("-m ") \
+        else [str(script)]
+    return [micropython(), "-X", "heapsize=" + heap, *target, *map(str, args)]
 
 
 def run_mp(script, args=(), env=None, heap=HEAP, timeout=120, input=None, tests=True):

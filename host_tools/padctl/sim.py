@@ -89,7 +89,7 @@ class Sim:
             stdin = stdout = master
         else:
             stdin, stdout = subprocess.DEVNULL, self._log
-        self.proc = popen_mp(FIRMWARE / "main.py", env=self.env(e), heap=heap,
+        self.proc = popen_mp("-m main", env=self.env(e), heap=heap,
                              stdin=stdin, stdout=stdout, stderr=self._log)
         return self.proc
 
