@@ -3,91 +3,55 @@
 # FileBlockDev is one partition (start_block, nblocks) of the image.  Writes go straight to
 # the file (seek, write, flush; no RAM cache), so killing the process is a power cut.  It
 # behaves like SPI NOR: a program only clears bits (new = old & data), an erase sets the
-# block to 0xFF.  Programs and erases are counted per partition and, for the whole flash,
-# in a Counters object the partitions share, which can also tear or cut the Nth operation.
+# block to 0xFF.  A Counters object, shared by the partitions of one flash, counts their
+# programs and erases and can tear or cut the Nth operation (boards/unix_sim/README.md).
 import os
 from array import array
 from micropython import const
 
 _CHUNK = const(256)
-_FF = memoryview(b"\xff" * _CHUNK)
-
-
-class PowerCut(Exception):
-    """The simulated power cut (raised when the cut action returns instead of killing)."""
-
-
-def kill_self():
-    """The power cut: SIGKILL this process at once (no cleanup, no finally)."""
-    with open("/proc/self/stat") as f:
-        pid = int(f.read().split()[0])
-    os.system("kill -9 %d" % pid)
-    raise PowerCut("kill -9 %d did not take" % pid)
 
 
 class Counters:
-    """Programs and erases of one whole flash, and the tear / cut trigger.
+    """The operations of one whole flash, and the tear / cut trigger.
 
     tear_at: the Nth operation (program or erase, counted from 1 over the whole flash in this
-    process; 0: never) is done only in part and then cut() is called.  keep: the bytes of it
-    that happen (a program's first bytes; an erase sets its first bytes to 0xFF); None: half,
-    0: a cut just before the operation, >= its length: just after.  stats: a side file of
-    "programs erases bytes" totals carried across processes (rewritten at every operation).
-    trace: a file that gets a line per operation: "P block offset length" or "E block".
+    process; 0: never) is done only in part, then cut() is called (None: the process kills
+    itself with SIGKILL, a power cut).  keep: the bytes of it that happen (a program's first
+    bytes; an erase sets its first bytes to 0xFF); None: half, 0: a cut just before the
+    operation, >= its length: just after.  stats: a side file of "programs erases bytes"
+    totals carried across processes (rewritten at every operation).  trace: a file that gets
+    a line per operation: "P block offset length" or "E block".
+    Counts: ops (this process), totals [programs, erases, bytes] (with the earlier processes'
+    when stats is given), overprograms (programs that tried to set a bit: a caller's bug).
     """
 
-    def __init__(self, tear_at=0, keep=None, cut=kill_self, stats=None, trace=None):
+    def __init__(self, tear_at=0, keep=None, cut=None, stats=None, trace=None):
         self.tear_at = tear_at
         self.keep = keep
         self.cut = cut
-        self.ops = self.programs = self.erases = self.bytes = 0  # this process
-        self.totals = [0, 0, 0]  # programs, erases, bytes: with earlier processes (stats)
-        self._stats = self._trace = None
+        self.ops = self.overprograms = 0
+        self.totals = [0, 0, 0]
+        self.stats = self.trace = None
         if stats:
             try:
                 with open(stats) as f:
                     self.totals = [int(x) for x in f.read().split()]
             except (OSError, ValueError):
-                open(stats, "wb").close()
-            self._stats = open(stats, "r+b")
+                pass
+            open(stats, "ab").close()
+            self.stats = open(stats, "r+b")
         if trace:
-            self._trace = open(trace, "ab")
-
-    def count(self, program, block, offset, length):
-        """Counts one operation; returns how many of its bytes to do (all unless torn)."""
-        self.ops += 1
-        t = self.totals
-        if program:
-            self.programs += 1
-            self.bytes += length
-            t[0] += 1
-            t[2] += length
-        else:
-            self.erases += 1
-            t[1] += 1
-        if self._stats:
-            self._stats.seek(0)
-            self._stats.write(b"%12d %12d %14d\n" % tuple(t))
-            self._stats.flush()
-        if self._trace:
-            self._trace.write(b"P %d %d %d\n" % (block, offset, length) if program
-                              else b"E %d\n" % block)
-            self._trace.flush()
-        if self.ops != self.tear_at:
-            return length
-        return min(max(length // 2 if self.keep is None else self.keep, 0), length)
+            self.trace = open(trace, "ab")
 
 
 class FileBlockDev:
-    """One partition of a flash image file: readblocks / writeblocks / ioctl (extended).
+    """One partition of a flash image file: readblocks / writeblocks / ioctl (extended
+    protocol; writeblocks(n, None) is the erase ioctl 6 does).  nblocks None: to the end of
+    the file."""
 
-    nor=False: a program overwrites (for comparison); overprograms counts the programs that
-    tried to set a bit (a caller bug on NOR) either way.
-    """
-
-    def __init__(self, path, block_size=4096, start_block=0, nblocks=None, counters=None,
-                 nor=True):
-        self._f = open(path, "r+b")
+    def __init__(self, path, block_size=4096, start_block=0, nblocks=None, counters=None):
+        self._f = open(path, "r+b")  # closed when the device is collected
         if nblocks is None:
             nblocks = self._f.seek(0, 2) // block_size - start_block
         if block_size % _CHUNK or nblocks <= 0:
@@ -95,16 +59,13 @@ class FileBlockDev:
         self.block_size = block_size
         self.start_block = start_block
         self.nblocks = nblocks
-        self.counters = Counters() if counters is None else counters
-        self.nor = nor
-        self.programs = self.erases = self.overprograms = 0  # this partition
-        self.erase_counts = array("I", bytes(4 * nblocks))  # wear per block
+        self.counters = counters or Counters()
         self._old = bytearray(_CHUNK)
 
     def _addr(self, n, offset, length):
         bs = self.block_size
         if n < 0 or offset < 0 or n * bs + offset + length > self.nblocks * bs:
-            raise ValueError("flash access outside the partition: block %d" % n)
+            raise ValueError("outside the partition: block %d" % n)
         return (self.start_block + n) * bs + offset
 
     def readblocks(self, n, buf, offset=0):
@@ -112,15 +73,43 @@ class FileBlockDev:
         for i in range(self._f.readinto(buf) or 0, len(buf)):  # past the end of the file
             buf[i] = 0xFF
 
-    def writeblocks(self, n, buf, offset=None):
-        if offset is not None:  # extended protocol: a program, no erase
-            self._write(n, offset, buf)
-            return
-        bs = self.block_size  # classic protocol: erase, then program, each block
-        mv = memoryview(buf)
-        for i in range(len(buf) // bs):
-            self._write(n + i, 0, None)
-            self._write(n + i, 0, mv[i * bs:(i + 1) * bs])
+    def writeblocks(self, n, buf, offset=0):
+        """Programs buf at (block n, offset), NOR style; buf None: erases block n."""
+        size = self.block_size if buf is None else len(buf)
+        addr = self._addr(n, offset, size)
+        c, f, old = self.counters, self._f, self._old
+        t = c.totals
+        c.ops += 1
+        t[buf is None] += 1
+        t[2] += 0 if buf is None else size
+        if c.stats:
+            c.stats.seek(0)
+            c.stats.write(b"%12d %12d %14d\n" % tuple(t))
+            c.stats.flush()
+        if c.trace:
+            c.trace.write(b"E %d\n" % (self.start_block + n) if buf is None else
+                          b"P %d %d %d\n" % (self.start_block + n, offset, size))
+            c.trace.flush()
+        if c.ops == c.tear_at:  # torn: only the first `keep` bytes happen
+            size = min(max(size // 2 if c.keep is None else c.keep, 0), size)
+        over = 0
+        for done in range(0, size, _CHUNK):
+            mv = memoryview(old)[:min(_CHUNK, size - done)]
+            f.seek(addr + done)
+            for i in range(0 if buf is None else f.readinto(mv) or 0, len(mv)):
+                old[i] = 0xFF  # erased, or past the end of the file
+            for i in range(0 if buf is None else len(mv)):
+                over |= buf[done + i] & ~old[i]  # a bit NOR cannot set
+                old[i] &= buf[done + i]
+            f.seek(addr + done)
+            f.write(mv)
+        f.flush()
+        c.overprograms += over & 0xFF and 1
+        if c.ops == c.tear_at:
+            if c.cut is None:  # the power cut: SIGKILL at once (no cleanup, no finally)
+                os.system("kill -9 $PPID")  # the shell's parent: this process
+                raise OSError("power cut failed")
+            c.cut()
 
     def ioctl(self, op, arg):
         if op == 4:  # block count
@@ -128,44 +117,5 @@ class FileBlockDev:
         if op == 5:  # block size
             return self.block_size
         if op == 6:  # erase
-            self._write(arg, 0, None)
+            self.writeblocks(arg, None)
         return 0  # 1 init, 2 deinit, 3 sync (nothing is cached), 6 erase
-
-    def close(self):
-        self._f.close()
-
-    def _write(self, n, offset, data):
-        """Programs data at (block n, offset), NOR style; data None: erases block n."""
-        length = self.block_size if data is None else len(data)
-        addr = self._addr(n, offset, length)
-        c = self.counters
-        todo = c.count(data is not None, self.start_block + n, offset, length)
-        f, old, mv = self._f, self._old, memoryview(self._old)
-        over = False
-        for done in range(0, todo, _CHUNK):
-            k = min(_CHUNK, todo - done)
-            if data is None:
-                f.seek(addr + done)
-                f.write(_FF[:k])
-                continue
-            f.seek(addr + done)
-            got = f.readinto(mv[:k]) or 0
-            for i in range(k):
-                o = old[i] if i < got else 0xFF
-                d = data[done + i]
-                if d & ~o & 0xFF:
-                    over = True
-                    if not self.nor:
-                        o = 0xFF
-                old[i] = o & d
-            f.seek(addr + done)
-            f.write(mv[:k])
-        f.flush()
-        if data is None:
-            self.erases += 1
-            self.erase_counts[n] += 1
-        else:
-            self.programs += 1
-            self.overprograms += 1 if over else 0
-        if c.ops == c.tear_at:
-            c.cut()
