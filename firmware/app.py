@@ -28,7 +28,7 @@ def _keys(cfg):
     """The link keys from the provisioned link key (None: not provisioned, no link)."""
     try:
         from binascii import unhexlify
-        from linkproto import Keys
+        from cmac import Keys
         return Keys(unhexlify(cfg["link_key"]), unhexlify(cfg["pad_id"]))
     except (KeyError, ValueError):
         return None

@@ -45,8 +45,8 @@ _NOTES = const(8)  # link events journaled per boot: a flood cannot fill the jou
 _MAX_LINE = const(256)  # hex digits of one host frame (payload and CRC)
 _BATCH = const(8)  # records in one PULL answer, at most
 # The buffer: a frame coming in is decoded into its start; an answer payload is built at
-# _P, then hexed in place into '#' hex LF from the start (byte i of the payload is read
-# before 2 i + 2 is written). _P fits the largest answer: 8 records, MAC and CRC.
+# _P, then hexed in place into '#' hex LF from the start. _P is the largest payload (8
+# records, MAC, CRC) + 2, so the hex of payload byte i never reaches byte i + 1.
 _P = const(14 + 64 * _BATCH + 16 + 4 + 2)
 _BUF = const(2 * _P - 2)
 # The server's secrets: the raw keys of h, p, a answers and of P, A requests, the
@@ -155,7 +155,7 @@ class LinkServer:
                 return self._err(_E_TYPE)
             if n != m + 16:
                 return self._err(_E_LENGTH)
-            # (the MAC due is computed into the answer's place: nothing is allocated)
+            # (the MAC due is written where the answer goes: no tag is allocated)
             if not ct_eq(mac(aes(s[k:k + 16], 1), p[:m], b"", b[_P:_P + 16]), p[m:]):
                 return self._err(_E_MAC, _TAMPER)
             if not self._ses or not ct_eq(p[m - 16:m], s[_NONCE:_VER]):

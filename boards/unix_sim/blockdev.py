@@ -1,12 +1,11 @@
 # The unix board's flash chip: one image file behind MicroPython's extended block protocol.
 #
 # FileBlockDev is one partition (start_block, nblocks) of the image.  Writes go straight to
-# the file (seek, write, flush; no RAM cache), so killing the process is a power cut.  It
-# behaves like SPI NOR: a program only clears bits (new = old & data), an erase sets the
-# block to 0xFF.  A Counters object, shared by the partitions of one flash, counts their
+# the file (seek, write: one write(2) each, no RAM cache), so a killed process loses nothing
+# it wrote: killing it is a power cut.  It behaves like SPI NOR: a program only clears bits
+# (new = old & data), an erase sets the block to 0xFF.  A Counters object, shared by the partitions of one flash, counts their
 # programs and erases and can tear or cut the Nth operation (boards/unix_sim/README.md).
 import os
-from array import array
 from micropython import const
 
 _CHUNK = const(256)
@@ -19,30 +18,21 @@ class Counters:
     process; 0: never) is done only in part, then cut() is called (None: the process kills
     itself with SIGKILL, a power cut).  keep: the bytes of it that happen (a program's first
     bytes; an erase sets its first bytes to 0xFF); None: half, 0: a cut just before the
-    operation, >= its length: just after.  stats: a side file of "programs erases bytes"
-    totals carried across processes (rewritten at every operation).  trace: a file that gets
-    a line per operation: "P block offset length" or "E block".
-    Counts: ops (this process), totals [programs, erases, bytes] (with the earlier processes'
-    when stats is given), overprograms (programs that tried to set a bit: a caller's bug).
+    operation, >= its length: just after.  stats: None, or a file opened "r+b" that gets
+    "programs erases bytes" (the totals) rewritten at every operation.  trace: None, or a
+    file opened "ab" that gets a line per operation: "P block offset length" or "E block".
+    Counts: ops (this process), totals [programs, erases, bytes] (from `totals`: those of
+    earlier processes), overprograms (programs that tried to set a bit: a caller's bug).
     """
 
-    def __init__(self, tear_at=0, keep=None, cut=None, stats=None, trace=None):
+    def __init__(self, tear_at=0, keep=None, cut=None, stats=None, trace=None, totals=None):
         self.tear_at = tear_at
         self.keep = keep
         self.cut = cut
+        self.stats = stats
+        self.trace = trace
+        self.totals = totals or [0, 0, 0]
         self.ops = self.overprograms = 0
-        self.totals = [0, 0, 0]
-        self.stats = self.trace = None
-        if stats:
-            try:
-                with open(stats) as f:
-                    self.totals = [int(x) for x in f.read().split()]
-            except (OSError, ValueError):
-                pass
-            open(stats, "ab").close()
-            self.stats = open(stats, "r+b")
-        if trace:
-            self.trace = open(trace, "ab")
 
 
 class FileBlockDev:
@@ -54,7 +44,7 @@ class FileBlockDev:
         self._f = open(path, "r+b")  # closed when the device is collected
         if nblocks is None:
             nblocks = self._f.seek(0, 2) // block_size - start_block
-        if block_size % _CHUNK or nblocks <= 0:
+        if nblocks <= 0:
             raise ValueError("bad flash geometry")
         self.block_size = block_size
         self.start_block = start_block
@@ -85,11 +75,9 @@ class FileBlockDev:
         if c.stats:
             c.stats.seek(0)
             c.stats.write(b"%12d %12d %14d\n" % tuple(t))
-            c.stats.flush()
         if c.trace:
             c.trace.write(b"E %d\n" % (self.start_block + n) if buf is None else
                           b"P %d %d %d\n" % (self.start_block + n, offset, size))
-            c.trace.flush()
         if c.ops == c.tear_at:  # torn: only the first `keep` bytes happen
             size = min(max(size // 2 if c.keep is None else c.keep, 0), size)
         over = 0
@@ -103,19 +91,15 @@ class FileBlockDev:
                 old[i] &= buf[done + i]
             f.seek(addr + done)
             f.write(mv)
-        f.flush()
-        c.overprograms += over & 0xFF and 1
+        if over:
+            c.overprograms += 1
         if c.ops == c.tear_at:
             if c.cut is None:  # the power cut: SIGKILL at once (no cleanup, no finally)
                 os.system("kill -9 $PPID")  # the shell's parent: this process
                 raise OSError("power cut failed")
             c.cut()
 
-    def ioctl(self, op, arg):
-        if op == 4:  # block count
-            return self.nblocks
-        if op == 5:  # block size
-            return self.block_size
+    def ioctl(self, op, arg):  # 1 init, 2 deinit, 3 sync (nothing is cached): 0
         if op == 6:  # erase
             self.writeblocks(arg, None)
-        return 0  # 1 init, 2 deinit, 3 sync (nothing is cached), 6 erase
+        return self.nblocks if op == 4 else self.block_size if op == 5 else 0

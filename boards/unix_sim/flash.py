@@ -30,31 +30,30 @@ def create_image(path):
     os.VfsLfs2.mkfs(partitions(path)[0])
 
 
-def mount(path=None):
+def mount(path):
     """Mounts littlefs at /flash, never formatting; returns the journal block device (its
     .counters count the whole flash's operations).
 
     The test switches PAD_TEAR_AT, PAD_TEAR_KEEP, PAD_FLASH_STATS and PAD_FLASH_TRACE set
-    up the counters.  A failed mount is kept in mount_error and the pad runs on with the
-    journal alone: the image is only ever formatted by provisioning (create_image).
+    up the counters.  A failed mount leaves its OSError in mount_error and the pad runs on
+    with the journal alone: the image is only ever formatted by provisioning (create_image).
     """
     global mount_error
-    path = path or os.getenv("PAD_FLASH") or ""
     try:
         os.stat(path)
     except OSError:
-        raise ValueError("no flash image %r (PAD_FLASH): provision the pad" % path)
-    tear, keep = os.getenv("PAD_TEAR_AT"), os.getenv("PAD_TEAR_KEEP")
-    lfs, journal = partitions(path, Counters(int(tear or 0), keep and int(keep), None,
-                                             os.getenv("PAD_FLASH_STATS"),
-                                             os.getenv("PAD_FLASH_TRACE")))
-    try:
-        os.umount(MOUNT_POINT)
-    except OSError:
-        pass
+        raise ValueError("no flash image %r" % path)  # provision the pad first
+    keep, stats, trace = os.getenv("PAD_TEAR_KEEP"), os.getenv("PAD_FLASH_STATS"), \
+        os.getenv("PAD_FLASH_TRACE")
+    if stats:  # the totals so far, then the file is rewritten in place at every operation
+        open(stats, "ab").close()
+        stats = open(stats, "r+b")
+    lfs, journal = partitions(path, Counters(
+        int(os.getenv("PAD_TEAR_AT") or 0), keep and int(keep), None, stats,
+        trace and open(trace, "ab"), stats and list(map(int, stats.read().split()))))
+    mount_error = None
     try:
         os.mount(os.VfsLfs2(lfs), MOUNT_POINT)
-        mount_error = None
     except OSError as e:
-        mount_error = "littlefs did not mount (%s): on the journal alone" % e
+        mount_error = e
     return journal

@@ -12,7 +12,7 @@ from binascii import unhexlify
 import config
 import flash
 import journal as J
-from linkproto import Keys
+from cmac import Keys
 
 _CARDS = 40  # distinct cards in the generated history
 

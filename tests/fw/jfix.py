@@ -4,9 +4,13 @@ import binascii
 import os
 import struct
 
-from blockdev import Counters, FileBlockDev, PowerCut
+from blockdev import Counters, FileBlockDev
 
 made = []
+
+
+class PowerCut(Exception):
+    """The simulated power cut of the in-process tests: their Counters' cut raises it."""
 
 
 def image(blocks):
@@ -24,9 +28,11 @@ def cut():
     raise PowerCut("cut")
 
 
-def dev(path, tear_at=0, keep=None, start=0, blocks=None):
-    """A block device over the image; tear_at / keep as in Counters, the cut raises PowerCut."""
-    return FileBlockDev(path, 4096, start, blocks, Counters(tear_at, keep, cut))
+def dev(path, tear_at=0, keep=None, start=0, blocks=None, trace=None):
+    """A block device over the image; tear_at / keep as in Counters, the cut raises PowerCut;
+    trace: a file to get the flash's operations, a line each."""
+    return FileBlockDev(path, 4096, start, blocks,
+                        Counters(tear_at, keep, cut, None, trace and open(trace, "ab")))
 
 
 def card(i):

@@ -10,6 +10,8 @@ from jfix import slot
 import journal as J
 
 A = jfix.card(1)
+# TAMPER reasons, data byte 4 (protocol.md 8.5)
+T_CRC, T_SEQ, T_EPOCH, T_HOLE, T_HEADER, T_FOREIGN, T_MISSING = 1, 2, 3, 4, 5, 6, 7
 
 
 def fresh(blocks=4, n=10):
@@ -45,8 +47,8 @@ def kept(j, seqs):
 def test_a_bad_crc_in_the_middle_is_tamper_not_a_cut():
     p, j = fresh()
     jfix.poke(p, slot(0, 4) + 35, b"\x5a")  # record 4: one byte changed
-    j = once(p, [J.T_CRC], 10)
-    eq(tampers(j)[0], struct.pack(">IBHB", 4, J.T_CRC, 0, 4))
+    j = once(p, [T_CRC], 10)
+    eq(tampers(j)[0], struct.pack(">IBHB", 4, T_CRC, 0, 4))
     eq(j.read(4), None)
     kept(j, [1, 2, 3, 5, 6, 7, 8, 9, 10])
     true(jfix.peek(p, slot(0, 4), 64) != b"\xff" * 64, "the evidence stays")
@@ -55,7 +57,7 @@ def test_a_bad_crc_in_the_middle_is_tamper_not_a_cut():
 def test_a_forged_record_with_a_wrong_seq():
     p, j = fresh()
     jfix.rewrite(p, slot(0, 4), 8, struct.pack(">I", 40))
-    j = once(p, [J.T_SEQ, J.T_SEQ], 40)  # the jump, and the return after it
+    j = once(p, [T_SEQ, T_SEQ], 40)  # the jump, and the return after it
     kept(j, [1, 2, 3, 5, 6, 7, 8, 9, 10, 40])
     eq(j.append(J.BOOT), 43)  # no seq is ever reused
 
@@ -65,35 +67,35 @@ def test_swapped_records():
     a, b = jfix.peek(p, slot(0, 4), 64), jfix.peek(p, slot(0, 5), 64)
     jfix.poke(p, slot(0, 4), b)
     jfix.poke(p, slot(0, 5), a)
-    j = once(p, [J.T_SEQ, J.T_SEQ], 10)
+    j = once(p, [T_SEQ, T_SEQ], 10)
     kept(j, range(1, 11))
 
 
 def test_a_record_of_another_epoch():
     p, j = fresh()
     jfix.rewrite(p, slot(0, 7), 4, struct.pack(">I", 99))
-    j = once(p, [J.T_EPOCH], 10)
+    j = once(p, [T_EPOCH], 10)
     kept(j, [1, 2, 3, 4, 5, 6, 8, 9, 10])
 
 
 def test_an_erased_slot_between_records():
     p, j = fresh()
     jfix.poke(p, slot(0, 3), b"\xff" * 64)
-    j = once(p, [J.T_HOLE, J.T_SEQ], 10)
+    j = once(p, [T_HOLE, T_SEQ], 10)
     kept(j, [1, 2, 4, 5, 6, 7, 8, 9, 10])
 
 
 def test_unacknowledged_records_erased_from_the_tail():
     p, j = fresh(n=150)
     jfix.dev(p).ioctl(6, 0)  # sector 0 (records 1-63) erased, never acknowledged
-    j = once(p, [J.T_MISSING], 150)
+    j = once(p, [T_MISSING], 150)
     kept(j, range(64, 151))
 
 
 def test_a_damaged_header_over_unacknowledged_records_keeps_them():
     p, j = fresh(n=150)
     jfix.poke(p, slot(1, 0) + 7, b"\x5a")  # sector 1's header (records 64-126)
-    j = once(p, [J.T_HEADER, J.T_SEQ], 150)
+    j = once(p, [T_HEADER, T_SEQ], 150)
     kept(j, list(range(1, 64)) + list(range(127, 151)))
     before = jfix.peek(p, slot(1, 1), 64) + jfix.peek(p, slot(1, 63), 64)
     for i in range(200):  # round the ring and reclaim: sector 1 is never erased or reused
@@ -111,7 +113,7 @@ def test_a_sector_of_another_epoch_is_kept():
     hdr = bytearray(jfix.peek(p, 0, 64))
     jfix.poke(p, slot(2, 0), hdr)
     jfix.rewrite(p, slot(2, 0), 4, struct.pack(">I", 77))
-    j = once(p, [J.T_FOREIGN], 10)
+    j = once(p, [T_FOREIGN], 10)
     for i in range(300):
         j.append(J.BOOT)
         j.ack(j.head)

@@ -179,6 +179,20 @@ def test_full_journal_gets_no_link_events():
     t.eq(j.head, 3)
 
 
+def test_journal_failure_is_an_internal_error_and_the_pad_goes_on():
+    keys, j, s = make(n=3)
+    h = Host(keys, s)
+    h.hello()
+
+    def broken(seq):
+        raise OSError(5)
+    good, j.read = j.read, broken
+    t.eq(error_code(s.feed(P.frame(h.pull_req(7, 1, 3)))), P.E_INTERNAL)
+    j.read = good
+    recs, head = h.pull(7, 1, 3)
+    t.eq(len(recs), 3)
+
+
 def test_pull_answer_is_built_in_preallocated_buffers():
     keys, j, s = make(n=8)
     held = [None] + [j.read(i) for i in range(1, 9)]
