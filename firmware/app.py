@@ -42,10 +42,7 @@ def _drop(name):
 class Pad:
     def __init__(self, board):
         self.board = board
-        import config
-        self.cfg = config.load()[0]
-        _drop("config")
-        board.config_read()
+        self.cfg = board.cfg  # read by the board from its flash (config.py)
         self.tab = M.table(self.cfg["lang"])
         self.keys = _keys(self.cfg)
         self.journal = J.Journal(board.journal_dev, clock=board,
@@ -113,6 +110,7 @@ class Pad:
                 self.session()
             except CardRemoved:
                 self.show(M.CARD_PULLED)
+            _drop("secure")  # the session's code: not needed while idle
             while card.present():  # the result stays until the card is taken
                 self.events.wait_key(_IDLE_MS)
             card.deactivate()
@@ -225,11 +223,9 @@ class Pad:
             self.show(M.PIN_WRONG, sw & 15)
 
 
-def crashed(board, exc):
+def crashed(pad, exc):
     """An uncaught exception: journal it (best effort) before the restart."""
     try:
-        k = _keys(__import__("config").load()[0])
-        J.Journal(board.journal_dev, clock=board, mac=k.journal_mac if k else None).append(
-            J.CRASH, data=type(exc).__name__.encode()[:8])
+        pad.journal.append(J.CRASH, data=type(exc).__name__.encode()[:8])
     except Exception:
         pass

@@ -2,6 +2,10 @@
 # so a sync runs while the pad waits for a card or a PIN.
 import select
 
+from micropython import const
+
+_QUIET_MS = const(5000)  # a host silent this long has finished: the link's RAM is freed
+
 
 class Events:
     def __init__(self, ui, host=None, link_factory=None):
@@ -20,6 +24,8 @@ class Events:
             self._poll.unregister(self.host.pollable)
             self.host = None
             return
+        import time
+        self.heard = time.ticks_ms()
         if self.link is None and self.link_factory is not None:
             self.link = self.link_factory()
         if self.link is not None:
@@ -35,7 +41,13 @@ class Events:
             left = time.ticks_diff(end, time.ticks_ms())
             if left <= 0:
                 return None
-            for obj, ev in self._poll.poll(left):
+            ready = self._poll.poll(left)
+            if not ready and self.link is not None and \
+                    time.ticks_diff(time.ticks_ms(), self.heard) > _QUIET_MS:
+                self.link = None  # the host went quiet: free the link's RAM until it speaks
+                import sys
+                sys.modules.pop("link", None)
+            for obj, ev in ready:
                 if obj is self.ui.pollable or obj == self.ui.pollable:
                     if ev & (select.POLLHUP | select.POLLERR):
                         raise OSError("ui gone")

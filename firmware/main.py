@@ -1,5 +1,8 @@
-# Composition root: build the board, run the pad; an uncaught exception is journaled and
-# the pad restarts (never a REPL).
+# Composition root: build the board, run the pad. An uncaught exception is journaled and
+# the pad restarts (never a REPL): board.reset() is a hard reset (on the simulator, the
+# process exits with 75 and the simulated world powers it up again). If the board cannot
+# even reset, the pad retries in place, slower and slower.
+import gc
 import sys
 import time
 
@@ -10,19 +13,23 @@ def main():
     import micropython
     micropython.kbd_intr(-1)  # the console is the host link: 0x03 is data, never a break
     import app
+    pause = 200
     while True:
-        b = None
+        b = pad = None
         try:
             b = B.Board()
-            app.Pad(b).run()
-        except KeyboardInterrupt:
-            raise
+            pad = app.Pad(b)
+            pause = 200
+            pad.run()
         except Exception as e:
             sys.print_exception(e, sys.stderr)
+            app.crashed(pad, e)
             if b is not None:
-                app.crashed(b, e)
                 b.reset()
-            time.sleep_ms(200)
+        b = pad = None
+        gc.collect()
+        time.sleep_ms(pause)
+        pause = min(pause * 2, 5000)  # a pad that cannot start retries, slower and slower
 
 
 main()

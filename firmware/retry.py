@@ -43,10 +43,6 @@ _KINDS = const(0x133F0)  # bit k set: kind k bears on the counter (4-9, 12, 13, 
 _NONE = const(31)  # packed "no pending attempt"
 
 
-class Locked(Error):
-    """The pad holds this card's PIN locked (its limit or the card's was reached)."""
-
-
 class Retry:
     """Retry counters of every card, from `journal`; pad_limit: the pad's own limit;
     max_cards: the index size (more open cards than that: the others are found by a scan).
@@ -159,15 +155,15 @@ class Retry:
 
     def begin(self, card_id, tries_left):
         """Journals PENDING with the tries the card just reported, before the VERIFY goes
-        out; returns its seq.  Refused (Error) while an attempt is pending, Locked,
-        JournalFull without room for the attempt's records."""
+        out; returns its seq.  Refused (Error) while an attempt is pending (resolve() it) or
+        the PIN is locked, JournalFull without room for the attempt's records."""
         if not 0 <= tries_left <= 15:
             raise ValueError("tries left")
         f, p, lk = self.state(card_id)
         if p is not None:
-            raise Error("pending")  # resolve() it first
+            raise Error("pending")
         if lk or tries_left == 0:
-            raise Locked("PIN locked")
+            raise Error("PIN locked")
         if not self.j.fits(3):  # PENDING, PIN_WRONG, LOCK
             raise JournalFull("sync first")
         if self.skip_pending_write:  # the test switch: the attempt in RAM only

@@ -25,8 +25,8 @@ journal.Journal.format(jd, 5)
 """
 
 WRITER = """
-import flash, journal as J
-jd = flash.mount()
+import os, flash, journal as J
+jd = flash.mount(os.getenv("PAD_FLASH"))
 j = J.Journal(jd)
 for i in range(%d):
     if i %% 25 == 0:
@@ -44,8 +44,8 @@ print("done")
 CHECK = """
 import os, binascii, flash, journal as J
 for n in (1, 2):
-    jd = flash.mount()
-    print("mount", flash.mount_error)
+    jd = flash.mount(os.getenv("PAD_FLASH"))
+    print("mount", jd.mount_error)
     print("state", open("/flash/state.txt").read())
     j = J.Journal(jd)
     print("open", j.head, j.acked, len(j.problems))

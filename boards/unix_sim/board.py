@@ -11,6 +11,7 @@ import time
 from errors import CardRemoved, NoCard, Timeout
 
 NAME = "unix_sim"
+RESET_EXIT = 75  # exit status meaning "reset me" to the simulated world
 
 
 def _env(name, default=None):
@@ -164,9 +165,19 @@ class Board:
     clock = None  # the journal asks clock.now(): the board itself
 
     def __init__(self):
+        import config
         import flash
         self.journal_dev = flash.mount(_env("PAD_FLASH", "pad-flash.img"))
-        sys.modules.pop("flash", None)  # mounted: the driver's set-up code is not needed again
+        self.cfg, self.cfg_problem = config.load()
+        # littlefs holds only the configuration on this board (the firmware files live on
+        # the host's filesystem): unmount it, and drop the set-up modules, to free their RAM
+        try:
+            os.umount("/flash")
+        except OSError:
+            pass
+        del config, flash
+        sys.modules.pop("flash", None)
+        sys.modules.pop("config", None)
         self.card = SocketSlot(_env("PAD_CARD", "127.0.0.1:7816"), "card")
         self.psam = SocketSlot(_env("PAD_PSAM", "127.0.0.1:7817"), "PSAM")
         self.ui = Ui(_env("PAD_UI", "127.0.0.1:7818"))
@@ -182,15 +193,9 @@ class Board:
         t = int(time.time())
         return t if t > 1600000000 else None
 
-    def config_read(self):
-        """The app has read its configuration: littlefs is not needed again on this board
-        (the firmware files live on the host's filesystem), so unmount it and free its RAM."""
-        try:
-            os.umount("/flash")
-        except OSError:
-            pass
-
     def reset(self):
-        """Soft restart: close the slots; main.py builds a new board."""
+        """Hard reset: the process exits with 75 and the simulated world (padctl.sim)
+        starts it again, as the ESP32 restarts on machine.reset(): a clean heap."""
         self.card.deactivate()
         self.psam.deactivate()
+        sys.exit(RESET_EXIT)

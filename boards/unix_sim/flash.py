@@ -12,8 +12,6 @@ _LFS_BLOCKS = const(128)  # 512 KB
 _JOURNAL_BLOCKS = const(168)  # 168 * 63 records: 10,000 + the journal's reserve + spares
 MOUNT_POINT = "/flash"
 
-mount_error = None  # None, or why littlefs did not mount (the pad runs on without it)
-
 
 def partitions(path, counters=None):
     """(littlefs block device, journal block device) over the image at path."""
@@ -31,14 +29,11 @@ def create_image(path):
 
 
 def mount(path):
-    """Mounts littlefs at /flash, never formatting; returns the journal block device (its
-    .counters count the whole flash's operations).
-
-    The test switches PAD_TEAR_AT, PAD_TEAR_KEEP, PAD_FLASH_STATS and PAD_FLASH_TRACE set
-    up the counters.  A failed mount leaves its OSError in mount_error and the pad runs on
-    with the journal alone: the image is only ever formatted by provisioning (create_image).
-    """
-    global mount_error
+    """Mounts littlefs at /flash, never formatting; returns the journal block device: its
+    .counters count the whole flash's operations, its .mount_error is None or the OSError
+    of a littlefs that did not mount (the pad runs on with the journal alone: the image is
+    only ever formatted by provisioning, create_image).  The test switches PAD_TEAR_AT,
+    PAD_TEAR_KEEP, PAD_FLASH_STATS and PAD_FLASH_TRACE set up the counters."""
     try:
         os.stat(path)
     except OSError:
@@ -51,9 +46,9 @@ def mount(path):
     lfs, journal = partitions(path, Counters(
         int(os.getenv("PAD_TEAR_AT") or 0), keep and int(keep), None, stats,
         trace and open(trace, "ab"), stats and list(map(int, stats.read().split()))))
-    mount_error = None
+    journal.mount_error = None
     try:
         os.mount(os.VfsLfs2(lfs), MOUNT_POINT)
     except OSError as e:
-        mount_error = e
+        journal.mount_error = e
     return journal

@@ -110,6 +110,9 @@ def run(lang="en", heap="64k", workdir=None, say=print):
             try:
                 story(sim, say)
                 sync_and_show(sim, say)
+                log = (sim.dir / "pad.log").read_text(errors="replace")
+                if sim.resets or "Traceback" in log:
+                    raise DemoFailed("the pad crashed and restarted %d time(s)" % sim.resets)
             except DemoFailed as e:
                 sim.stop()
                 log = (sim.dir / "pad.log").read_text(errors="replace").strip().splitlines()

@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from .slot import SlotServer
 from .ui_server import UiServer
 from .vcard import VirtualCard, card_state
 from .vpsam import VirtualPsam
+
+
+RESET_EXIT = 75  # boards/unix_sim/board.py: the pad asks to be reset
 
 
 class SimError(RuntimeError):
@@ -89,15 +93,26 @@ class Sim:
             stdin = stdout = master
         else:
             stdin, stdout = subprocess.DEVNULL, self._log
-        self.proc = popen_mp("-m main", env=self.env(e), heap=heap,
-                             stdin=stdin, stdout=stdout, stderr=self._log)
+        self._args = dict(env=self.env(e), heap=heap, stdin=stdin, stdout=stdout, stderr=self._log)
+        self.proc = popen_mp("-m main", **self._args)
+        self.resets = 0
+        threading.Thread(target=self._supervise, args=(self.proc,), daemon=True).start()
         return self.proc
+
+    def _supervise(self, proc):
+        """The board's reset line: a pad that exits with RESET_EXIT is powered up again."""
+        while proc.wait() == RESET_EXIT and self.proc is proc:
+            self.resets += 1
+            proc = popen_mp("-m main", **self._args)
+            self.proc = proc
 
     def kill(self):
         """Power cut: SIGKILL the firmware."""
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        proc, self.proc = self.proc, None  # first: the supervisor must not power it up again
+        if proc and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        self.proc = proc
 
     def stop(self):
         self.kill()

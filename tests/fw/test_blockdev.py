@@ -161,7 +161,7 @@ def test_image_layout_and_mount():
        (0, LFS_BLOCKS, JOURNAL_START, JOURNAL_BLOCKS))
     true(lfs.counters is jd.counters, "one flash, one set of counters")
     jd = flash.mount(p)
-    eq((flash.mount_error, jd.nblocks, jd.start_block), (None, JOURNAL_BLOCKS, JOURNAL_START))
+    eq((jd.mount_error, jd.nblocks, jd.start_block), (None, JOURNAL_BLOCKS, JOURNAL_START))
     with open("/flash/config.json", "w") as f:
         f.write("{}")
     os.umount("/flash")
@@ -178,7 +178,7 @@ def test_mount_never_formats():
     d.ioctl(6, 0)  # the littlefs superblocks gone
     d.ioctl(6, 1)
     jd = flash.mount(p)
-    true(isinstance(flash.mount_error, OSError), flash.mount_error)
+    true(isinstance(jd.mount_error, OSError), jd.mount_error)
     eq(jd.counters.totals, [0, 0, 0])  # nothing formatted
     true(jfix.blank(p, 0, 8192))
     jd.writeblocks(0, b"still here", 0)  # the journal partition works on
