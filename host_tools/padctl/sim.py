@@ -58,6 +58,7 @@ class Sim:
         self.provision()
         self.proc = None
         self._log = None
+        self._lock = threading.RLock()
 
     # --- the pad ------------------------------------------------------------------------
     def provision(self, epoch=None):
@@ -94,25 +95,28 @@ class Sim:
         else:
             stdin, stdout = subprocess.DEVNULL, self._log
         self._args = dict(env=self.env(e), heap=heap, stdin=stdin, stdout=stdout, stderr=self._log)
-        self.proc = popen_mp("-m main", **self._args)
+        with self._lock:
+            self.proc = popen_mp("-m main", **self._args)
         self.resets = 0
         threading.Thread(target=self._supervise, args=(self.proc,), daemon=True).start()
         return self.proc
 
     def _supervise(self, proc):
         """The board's reset line: a pad that exits with RESET_EXIT is powered up again."""
-        while proc.wait() == RESET_EXIT and self.proc is proc:
-            self.resets += 1
-            proc = popen_mp("-m main", **self._args)
-            self.proc = proc
+        while proc.wait() == RESET_EXIT:
+            with self._lock:
+                if self.proc is not proc:
+                    return
+                self.resets += 1
+                proc = self.proc = popen_mp("-m main", **self._args)
 
     def kill(self):
-        """Power cut: SIGKILL the firmware."""
-        proc, self.proc = self.proc, None  # first: the supervisor must not power it up again
-        if proc and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        self.proc = proc
+        """Power cut: SIGKILL the firmware (safe from any thread)."""
+        with self._lock:
+            proc, self.proc = self.proc, None  # the supervisor must not power it up again
+            if proc and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
 
     def stop(self):
         self.kill()
