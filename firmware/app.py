@@ -8,7 +8,7 @@ from micropython import const
 import journal as J
 import messages as M
 import retry as R
-from errors import CardRemoved, Error, NoCard, Refused, SecurityError, StatusError
+from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError, StatusError
 from events import Events
 
 _IDLE_MS = const(300)
@@ -124,8 +124,8 @@ class Pad:
             j.append(J.PIN_ERROR, data=bytes((_R_PSAM,)))
             return self.show(M.PSAM_ERROR)
         from card import Card
-        c = Card(self._t0(self.board.card))
         try:
+            c = Card(self._t0(self.board.card))
             c.identify()
         except Refused:
             j.append(J.CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
@@ -143,6 +143,11 @@ class Pad:
             self.verify(c, sam)
         except CardRemoved:
             raise
+        except PsamError:
+            self.sam = None  # cold-reset it before the next card
+            self.board.psam.deactivate()
+            j.append(J.PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
+            self.show(M.PSAM_ERROR)
         except Error:
             j.append(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO,)))
             self.show(M.CARD_ERROR)
@@ -176,7 +181,7 @@ class Pad:
             tries = self.cfg["card_limit"]
         if tries == 0 or self.retry.state(cid)[2]:
             if not self.retry.state(cid)[2]:
-                j.append(J.LOCK, cid, bytes((R.LOCK_CARD, 0)))  # locked elsewhere
+                j.append(J.LOCK, cid, bytes((0, self.retry.state(cid)[0])))  # found locked
             return self.show(M.LOCKED)
         if not j.fits(self.retry.worst_case("verify")):
             j.append(J.FULL, cid)
@@ -219,8 +224,9 @@ class Pad:
             self.show(M.PIN_OK)
         elif what == R.LOCKED:
             self.show(M.LOCKED)
-        else:
-            self.show(M.PIN_WRONG, sw & 15)
+        else:  # the tries left: the card's, or fewer where the pad's own limit is lower
+            f = self.retry.state(cid)[0]
+            self.show(M.PIN_WRONG, min(sw & 15, self.cfg["pad_limit"] - f))
 
 
 def crashed(pad, exc):

@@ -35,3 +35,7 @@ class SecurityError(Error):
 
 class Refused(Error):
     """The card is not one this pad may serve (wrong region, keys, application)."""
+
+
+class PsamError(Error):
+    """The PSAM is absent, silent or answered wrongly: the pad cannot work until it is back."""

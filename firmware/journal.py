@@ -44,9 +44,8 @@ _RMAGIC = const(0x4A)  # 'J'
 _SNAP_RESERVE = const(64)  # slots only SNAPSHOT, ACK and CUT may use: a reclaim always runs
 _RESERVE = const(96)  # the snapshot reserve + 32 kept back for events (BOOT, TAMPER, ...)
 _ERASE = const(6)
-_FREE = const(0)  # sector states (Journal._state; jscan.py adds _KEEP = 3)
+_FREE = const(0)  # sector states (Journal._state): erased; in the ring; (jscan.py) kept
 _LIVE = const(1)
-_DIRTY = const(2)
 
 
 class JournalFull(Error):
@@ -87,9 +86,9 @@ class Journal:
     clock: None, or an object whose now() returns RTC seconds (None while the RTC is not
     set).  mac: None (MAC field all zeros), or mac(prev_mac, body44) -> 16 bytes.
     keeper: None, or the one object told of appends and reclaims (retry.Retry): keeper.
-    _seen(raw) after each append; keeper._carry(lo, hi) before records lo..hi are reclaimed
-    (it appends the SNAPSHOT records that carry their state forward); keeper._reclaimed()
-    after a reclaim.
+    _seen(raw) after each append; keeper._carry(start, end) before records start..end are
+    reclaimed (it appends the SNAPSHOT records that carry their state forward);
+    keeper._reclaimed() after a reclaim.  problems: what opening found (strings).
     """
 
     def __init__(self, bdev, clock=None, mac=None):
@@ -136,18 +135,16 @@ class Journal:
             raise ValueError("bad record")
         if not self.free(0 if kind == SNAPSHOT or kind == ACK or kind == CUT else _SNAP_RESERVE):
             raise JournalFull("journal full: sync")
-        b, st, o, seq = self._buf, self._state, self._order, self.head + 1
-        m = self._mac
+        b, st, o = self._buf, self._state, self._order  # (three at a time: no tuple built)
+        m, seq = self._mac, self.head + 1
         prev = m and b[44:60]  # the MAC of the last record
-        if self._hslot >= self._spb:  # head sector full: the next one round the ring that
-            n = len(st)  # holds nothing to keep, erased if need be, gets its header
+        if self._hslot >= self._spb:  # head sector full: the next free one round the ring
+            n = len(st)  # (free() says there is one) gets its header
             s = o[-1] if o else n - 1
             while True:
                 s = (s + 1) % n
-                if st[s] == _FREE or st[s] == _DIRTY:
+                if st[s] == _FREE:
                     break
-            if st[s] == _DIRTY:
-                self.bdev.ioctl(_ERASE, s)
             n = 1  # its sector seq: the head sector's + 1
             if o:
                 self.bdev.readblocks(o[-1], b, 0)
@@ -173,10 +170,14 @@ class Journal:
             self.keeper._seen(b)
         return seq
 
-    def iter_from(self, seq=0, direct=False):
-        """Yields the records with seq >= `seq` in ring order, in one reused Record.
-        direct: start at the slot where record `seq` is if no cut or damage came before it
-        in its sector (read())."""
+    def _ok(self, b, body):
+        """Is the slot in b (body: a memoryview of its bytes 0..59) a record of this epoch
+        with the right CRC?"""
+        return (b[0] == _RMAGIC and struct.unpack_from(">I", b, 4)[0] == self.epoch
+                and binascii.crc32(body) == struct.unpack_from(">I", b, 60)[0])
+
+    def iter_from(self, seq=0):
+        """Yields the records with seq >= `seq` in ring order, in one reused Record."""
         rec = Record(bytearray(_SLOT))
         b = rec.raw
         body = memoryview(b)[:60]
@@ -184,25 +185,27 @@ class Journal:
         k = 0
         while k < h and first[k + 1] <= seq:
             k += 1
-        slot = max(1, 1 + seq - first[k]) if direct and o else 1
         while k <= h:
-            while slot < (self._hslot if k == h else self._spb):
+            for slot in range(1, self._hslot if k == h else self._spb):
                 self.bdev.readblocks(o[k], b, slot * _SLOT)
-                slot += 1
-                if (b[0] == _RMAGIC and struct.unpack_from(">I", b, 4)[0] == self.epoch
-                        and binascii.crc32(body) == struct.unpack_from(">I", b, 60)[0]
-                        and rec.seq >= seq):
+                if self._ok(b, body) and rec.seq >= seq:
                     yield rec
             k += 1
-            slot = 1
 
     def read(self, seq):
         """The record `seq` (a copy), or None if it is not (or no longer) in the journal."""
-        for direct in (True, False):  # its own slot first, then the whole sector
-            for r in self.iter_from(seq, direct):
-                if r.seq == seq:
-                    return r  # the generator is dropped: its Record is the caller's
-                break
+        o, first = self._order, self._first
+        k = len(o) - 1
+        while k >= 0 and first[k] > seq:
+            k -= 1
+        r = Record(bytearray(_SLOT))
+        slot = seq - first[k] + 1 if k >= 0 else 0
+        if 0 < slot < (self._hslot if k == len(o) - 1 else self._spb):
+            self.bdev.readblocks(o[k], r.raw, slot * _SLOT)  # its own slot: right unless a
+            if self._ok(r.raw, memoryview(r.raw)[:60]) and r.seq == seq:  # cut or damage
+                return r  # came before it in the sector
+        for r in self.iter_from(seq):  # else a scan from the sector it should be in
+            return r if r.seq == seq else None  # (the generator is dropped: r is ours)
         return None
 
     def ack(self, seq):

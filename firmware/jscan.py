@@ -20,9 +20,9 @@ _RMAGIC = const(0x4A)
 _CUT = const(2)  # record kinds, as in journal.py
 _TAMPER = const(3)
 _ACK = const(19)
-_FREE = const(0)  # sector states, as in journal.py
-_LIVE = const(1)
-_DIRTY = const(2)
+_FREE = const(0)  # sector states, as in journal.py; after the scan every sector is one of
+_LIVE = const(1)  # free, live (in the ring) or kept
+_DIRTY = const(2)  # (while scanning) a damaged or erased header over something: looked at
 _KEEP = const(3)  # evidence of tampering: never erased, never reused
 _T_CRC = const(1)  # TAMPER reasons (protocol.md 8.5)
 _T_SEQ = const(2)
@@ -161,7 +161,8 @@ def scan(j):
                 if r == ff64:
                     continue
                 newest = max(newest, 0)
-                if r[0] == _RMAGIC and binascii.crc32(r[:60]) == struct.unpack_from(">I", r, 60)[0]:
+                if (r[0] == _RMAGIC
+                        and binascii.crc32(r[:60]) == struct.unpack_from(">I", r, 60)[0]):
                     ep, sq = struct.unpack_from(">II", r, 4)
                     if ep != j.epoch:
                         foreign = True

@@ -20,7 +20,6 @@ PIN_LENGTH = const(13)
 NOT_GENUINE = const(14)
 CHECKING = const(15)
 CARD_PULLED = const(16)
-RESTARTED = const(17)
 
 _DIR = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 

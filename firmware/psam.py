@@ -2,7 +2,7 @@
 from micropython import const
 
 from card import xfer
-from errors import ProtocolError, Refused
+from errors import Error, PsamError, Refused
 
 T_PIN = const(0x01)
 T_IA = const(0x02)
@@ -13,12 +13,23 @@ class Psam:
     def __init__(self, t0):
         """SELECT the PSAM application; read its terminal number and issuer info."""
         self.t0 = t0
-        xfer(t0, b"\x00\xa4\x00\x00\x02\x10\x01", "PSAM SELECT")
-        self.terminal = xfer(t0, b"\x00\xb0\x96\x00\x06", "PSAM terminal")
-        info = xfer(t0, b"\x00\xb0\x97\x00\x08", "PSAM issuer")
-        if len(info) != 8 or not 1 <= info[3] <= 3:
-            raise ProtocolError("PSAM issuer info")
+        self._x(b"\x00\xa4\x00\x00\x02\x10\x01", 0)
+        self.terminal = self._x(b"\x00\xb0\x96\x00\x06", 6)
+        info = self._x(b"\x00\xb0\x97\x00\x08", 8)
+        if not 1 <= info[3] <= 3:
+            raise PsamError("PSAM issuer info")
         self.info = info  # region (3 BCD), level, suite, key versions PIN, IA, MAC
+
+    def _x(self, apdu, n=None):
+        """One PSAM command: its data (n bytes if given). Any failure is a PsamError, so
+        the flows tell a PSAM fault from a card fault."""
+        try:
+            out = xfer(self.t0, apdu, "PSAM %02X%02X" % (apdu[0], apdu[1]))
+        except Error as e:
+            raise PsamError(str(e))
+        if n is not None and len(out) != n:
+            raise PsamError("PSAM answer: %d bytes" % len(out))
+        return out
 
     def check(self, card):
         """Refused unless this PSAM serves the card's region, suite and key versions:
@@ -43,14 +54,11 @@ class Psam:
         """INIT FOR DESCRYPT: P1 = number of factors << 5 | key type, P2 = key version."""
         cmd = bytearray((0x80, 0x1A, (len(factors) >> 3 << 5) | ktype, kver, len(factors)))
         cmd.extend(factors)
-        xfer(self.t0, cmd, "PSAM INIT")
+        self._x(cmd)
 
     def cipher(self, p1, data, n):
         """CIPHER DATA (p1 0: encrypt, 5: MAC with the IV leading data); n bytes back."""
         cmd = bytearray((0x80, 0xFA, p1, 0, len(data)))
         cmd.extend(data)
         cmd.append(0)
-        out = xfer(self.t0, cmd, "PSAM CIPHER")
-        if len(out) != n:
-            raise ProtocolError("PSAM answer: %d bytes" % len(out))
-        return out
+        return self._x(cmd, n)

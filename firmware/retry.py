@@ -103,7 +103,8 @@ class Retry:
         if f == 0 and p == _NONE and not lk:
             if old is not None:
                 del idx[cid]
-        elif old is not None or keys is not None or not self.overflow and len(idx) < self.max_cards:
+        elif (old is not None or keys is not None
+              or not self.overflow and len(idx) < self.max_cards):
             idx[cid] = min(f, 31) | p << 5 | lk << 10 | since << 11
         else:
             self.overflow = True  # never start an entry mid-history: this card is scanned for

@@ -6,7 +6,8 @@ file), and the pad's record (its journal, read by the firmware's journal.py, and
 firmware's TRACE lines of its per-card state). Nothing may be spent that the cardholder
 did not spend, and pad and card must agree afterwards.
 
-Tests marked xfail(strict=True) show firmware bugs found here; their reasons say what.
+Five firmware bugs these tests found (PSAM error handling, a malformed ATR, unread bytes
+after a pull, the tries shown under a lower pad limit) are fixed; the tests keep them fixed.
 """
 import socket
 import time
@@ -322,9 +323,6 @@ def test_psam_absent_or_broken_says_so_and_spends_nothing(pad, how):
     assert pad.alive()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after a PSAM error the pad hangs on that screen: "
-                   "the card's ATR stays unread in SocketSlot's buffer, so present() stays "
-                   "True after the card is pulled")
 @pytest.mark.parametrize("how", ["absent", "garbage"])
 def test_pad_serves_again_after_a_psam_error(pad, how):
     _break_psam(pad, how)
@@ -359,8 +357,6 @@ def test_psam_failing_mid_attempt_spends_nothing_and_is_settled(pad):
     pad.assert_no_crash()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a PSAM error during the flow is shown as "
-                   "'Card error' and journaled as a card I/O error (reason 4), not the PSAM's")
 def test_psam_failing_mid_attempt_says_security_module_error(pad):
     pad.insert()
     pad.expect(ENTER)
@@ -370,9 +366,6 @@ def test_psam_failing_mid_attempt_says_security_module_error(pad):
     assert records(pad, "PIN_ERROR", pad.card_id) == [R_PSAM]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the pad never resets the PSAM after it answered "
-                   "garbage: its leftover bytes answer the next commands, every card then "
-                   "gets 'Card error' until a restart")
 def test_pad_recovers_when_the_psam_answers_again(pad):
     pad.insert()
     pad.expect(ENTER)
@@ -482,8 +475,6 @@ def test_pad_limit_lower_than_the_cards(make_pad):
     pad.assert_no_crash()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: with a pad limit below the card's the pad shows "
-                   "the card's tries left (2) though it will lock after one more failure")
 def test_pad_limit_tries_left_shown_are_the_pads(make_pad):
     pad = make_pad(pad_limit=2, limit=3)
     assert pad.attempt(WRONG) == ("Wrong PIN", "Tries left: 1")
@@ -558,9 +549,6 @@ def test_card_with_a_malformed_atr_then_a_good_card(pad):
     assert pad.alive()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a malformed ATR (ProtocolError from atr.read in "
-                   "session(), outside its try) is an uncaught exception: the pad restarts, and "
-                   "while the card stays in it loops, journaling BOOT and CRASH each time")
 def test_card_with_a_malformed_atr_gets_card_error(pad):
     pad.card_slot.atr = b"\x12\x34\x56"
     pad.insert()
@@ -569,9 +557,6 @@ def test_card_with_a_malformed_atr_gets_card_error(pad):
     assert "CRASH" not in pad.kinds()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a card answering garbage leaves unread bytes in "
-                   "SocketSlot's buffer: present() stays True after the pull, the pad hangs "
-                   "on 'Card error'")
 def test_card_answering_garbage_then_pulled(pad):
     pad.card_slot.garbage = True
     pad.insert()

@@ -3,8 +3,9 @@
 # FileBlockDev is one partition (start_block, nblocks) of the image.  Writes go straight to
 # the file (seek, write: one write(2) each, no RAM cache), so a killed process loses nothing
 # it wrote: killing it is a power cut.  It behaves like SPI NOR: a program only clears bits
-# (new = old & data), an erase sets the block to 0xFF.  A Counters object, shared by the partitions of one flash, counts their
-# programs and erases and can tear or cut the Nth operation (boards/unix_sim/README.md).
+# (new = old & data), an erase sets the block to 0xFF.  A Counters object, shared by the
+# partitions of one flash, counts their programs and erases and can tear or cut the Nth
+# operation (boards/unix_sim/README.md).
 import os
 from micropython import const
 

@@ -99,7 +99,9 @@ class SocketSlot:
             mv = mv[n:]
 
     def present(self):
-        """Still in the slot? (The world closes the connection when the card is pulled.)"""
+        """Still in the slot? (The world closes the connection when the card is pulled.)
+        Asked between exchanges only: what is left of an answer is dropped first."""
+        self.i = self.n = 0
         try:
             self._fill(0)
         except Timeout:

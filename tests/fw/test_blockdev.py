@@ -108,9 +108,9 @@ def test_the_default_cut_kills_the_process():
     p = jfix.image(1)
     out = p + ".out"
     jfix.made.append(out)
-    code = ("import blockdev; d = blockdev.FileBlockDev(\"%s\", 4096, 0, 1, blockdev.Counters(2, 3)); "
-            "d.writeblocks(0, b\"AAAA\", 0); print(\"one\"); d.writeblocks(0, b\"BBBB\", 64); "
-            "print(\"two\")" % p)
+    code = ("import blockdev; c = blockdev.Counters(2, 3); "
+            "d = blockdev.FileBlockDev(\"%s\", 4096, 0, 1, c); d.writeblocks(0, b\"AAAA\", 0); "
+            "print(\"one\"); d.writeblocks(0, b\"BBBB\", 64); print(\"two\")" % p)
     rc = os.system("%s -c '%s' >%s 2>&1" % (sys.executable, code, out))
     text = open(out).read()
     true(rc & 127 == 9 or rc >> 8 == 128 + 9, "killed by SIGKILL: status %d, %s" % (rc, text))

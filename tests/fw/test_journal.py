@@ -42,11 +42,13 @@ def test_append_read_iterate():
     eq(j.append(J.BOOT), 2)
     j.append(J.PIN_ERROR, A, b"12345678")
     r = j.read(1)
-    eq((r.seq, fields(r)[:3], r.kind, r.card_id, r.data), (1, (0x01020304, 1, 1), J.PENDING, A, b"\x03\x03"))
+    eq((r.seq, fields(r)[:3], r.kind, r.card_id, r.data),
+       (1, (0x01020304, 1, 1), J.PENDING, A, b"\x03\x03"))
     eq((r.raw[2] & FLAG_RTC, j.read(2).raw[2], fields(j.read(2))[3]), (0, FLAG_RTC, 1234567))
     eq((j.read(2).card_id, j.read(3).data, r.mac), (bytes(16), b"12345678", bytes(16)))
     raw = r.raw  # the layout of protocol.md 8.1, byte by byte
-    eq((raw[0], raw[1], raw[3], raw[14:16], raw[36:44]), (0x4A, J.PENDING, 2, b"\0\0", b"\x03\x03" + bytes(6)))
+    eq((raw[0], raw[1], raw[3], raw[14:16], raw[36:44]),
+       (0x4A, J.PENDING, 2, b"\0\0", b"\x03\x03" + bytes(6)))
     eq(struct.unpack(">I", raw[60:64])[0], binascii.crc32(raw[:60]))
     eq([x.seq for x in j.iter_from(2)], [2, 3])
     eq([x.seq for x in j.iter_from(0)], [1, 2, 3])

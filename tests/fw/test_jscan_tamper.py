@@ -60,6 +60,8 @@ def test_a_forged_record_with_a_wrong_seq():
     j = once(p, [T_SEQ, T_SEQ], 40)  # the jump, and the return after it
     kept(j, [1, 2, 3, 5, 6, 7, 8, 9, 10, 40])
     eq(j.append(J.BOOT), 43)  # no seq is ever reused
+    eq([j.read(s).seq for s in (5, 40, 43)], [5, 40, 43])  # read() finds them off their slot
+    eq(j.read(4), None)
 
 
 def test_swapped_records():
@@ -118,6 +120,21 @@ def test_a_sector_of_another_epoch_is_kept():
         j.append(J.BOOT)
         j.ack(j.head)
     eq(jfix.peek(p, slot(2, 0), 8)[4:], struct.pack(">I", 77))
+
+
+def test_at_most_8_tamper_records_per_opening():
+    p, j = fresh(n=25)
+    for i in range(10):  # records 2, 4, .. 20 damaged: ten places, good records after each
+        jfix.poke(p, slot(0, 2 + 2 * i) + 30, b"\x5a")
+    j = J.Journal(jfix.dev(p))
+    eq((len(tampers(j)), j.head), (8, 33))
+    eq(len([x for x in j.problems if "next opening" in x]), 2)
+    j = J.Journal(jfix.dev(p))  # the other two now, the first eight not again
+    eq((len(tampers(j)), j.head), (10, 35))
+    eq(len([x for x in j.problems if "journaled before" in x]), 8)
+    j = J.Journal(jfix.dev(p))
+    eq((j.head, len(j.problems)), (35, 10))
+    kept(j, [i for i in range(1, 26) if i % 2 or i > 20])
 
 
 def test_an_empty_or_garbage_partition_still_opens():
