@@ -1,6 +1,7 @@
 """Power cuts on the unix board's flash: a firmware-side script appends journal records
 (and rewrites a littlefs file) under micropython and is killed with SIGKILL at the Nth
-flash operation (PAD_TEAR_AT, boards/unix_sim/README.md "Flash"); then the image is
+flash operation (PAD_TEAR_AT, boards/unix_sim/README.md "Flash"); an uncut run, its flash
+operations noted (jfix.Traced, TEAR_TRACE here), says where to cut.  Then the image is
 reopened: littlefs mounts, the journal opens, every record reported durable before the
 kill is there, a torn record is cut and the cut journaled (once), nothing reads as tamper.
 """
@@ -27,6 +28,14 @@ journal.Journal.format(jd, 5)
 WRITER = """
 import os, flash, journal as J
 jd = flash.mount(os.getenv("PAD_FLASH"))
+if os.getenv("TEAR_TRACE"):  # the uncut run: every flash operation noted, littlefs's too
+    import jfix
+    trace = open(os.getenv("TEAR_TRACE"), "w")
+    note = lambda line: trace.write(line + "\\n")
+    lfs = flash.partitions(os.getenv("PAD_FLASH"), jd.counters)[0]
+    os.umount("/flash")
+    os.mount(os.VfsLfs2(jfix.Traced(lfs, note)), "/flash")
+    jd = jfix.Traced(jd, note)
 j = J.Journal(jd)
 for i in range(%d):
     if i %% 25 == 0:
@@ -58,7 +67,7 @@ for n in (1, 2):
 
 
 def mp(code, env=None):
-    return run_code(code, env=env, timeout=30, tests=False)
+    return run_code(code, env=env, timeout=30, tests=True)  # tests/fw: jfix
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +79,7 @@ def base(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     run = d / "run.img"
     shutil.copy(img, run)
-    r = mp(WRITER, {"PAD_FLASH": run, "PAD_FLASH_TRACE": d / "trace"})
+    r = mp(WRITER, {"PAD_FLASH": run, "TEAR_TRACE": d / "trace"})
     assert r.returncode == 0 and "done" in r.stdout, r.stderr
     ops = (d / "trace").read_text().split("\n")[:-1]
     return img, ops, d

@@ -20,18 +20,16 @@ class Counters:
     itself with SIGKILL, a power cut).  keep: the bytes of it that happen (a program's first
     bytes; an erase sets its first bytes to 0xFF); None: half, 0: a cut just before the
     operation, >= its length: just after.  stats: None, or a file opened "r+b" that gets
-    "programs erases bytes" (the totals) rewritten at every operation.  trace: None, or a
-    file opened "ab" that gets a line per operation: "P block offset length" or "E block".
-    Counts: ops (this process), totals [programs, erases, bytes] (from `totals`: those of
-    earlier processes), overprograms (programs that tried to set a bit: a caller's bug).
+    "programs erases bytes" (the totals) rewritten at every operation.  Counts: ops (this
+    process), totals [programs, erases, bytes] (from `totals`: those of earlier processes),
+    overprograms (programs that tried to set a bit: a caller's bug).
     """
 
-    def __init__(self, tear_at=0, keep=None, cut=None, stats=None, trace=None, totals=None):
+    def __init__(self, tear_at=0, keep=None, cut=None, stats=None, totals=None):
         self.tear_at = tear_at
         self.keep = keep
         self.cut = cut
         self.stats = stats
-        self.trace = trace
         self.totals = totals or [0, 0, 0]
         self.ops = self.overprograms = 0
 
@@ -45,8 +43,6 @@ class FileBlockDev:
         self._f = open(path, "r+b")  # closed when the device is collected
         if nblocks is None:
             nblocks = self._f.seek(0, 2) // block_size - start_block
-        if nblocks <= 0:
-            raise ValueError("bad flash geometry")
         self.block_size = block_size
         self.start_block = start_block
         self.nblocks = nblocks
@@ -76,9 +72,6 @@ class FileBlockDev:
         if c.stats:
             c.stats.seek(0)
             c.stats.write(b"%12d %12d %14d\n" % tuple(t))
-        if c.trace:
-            c.trace.write(b"E %d\n" % (self.start_block + n) if buf is None else
-                          b"P %d %d %d\n" % (self.start_block + n, offset, size))
         if c.ops == c.tear_at:  # torn: only the first `keep` bytes happen
             size = min(max(size // 2 if c.keep is None else c.keep, 0), size)
         over = 0

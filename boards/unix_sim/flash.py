@@ -33,19 +33,18 @@ def mount(path):
     .counters count the whole flash's operations, its .mount_error is None or the OSError
     of a littlefs that did not mount (the pad runs on with the journal alone: the image is
     only ever formatted by provisioning, create_image).  The test switches PAD_TEAR_AT,
-    PAD_TEAR_KEEP, PAD_FLASH_STATS and PAD_FLASH_TRACE set up the counters."""
+    PAD_TEAR_KEEP and PAD_FLASH_STATS set up the counters."""
     try:
         os.stat(path)
     except OSError:
         raise ValueError("no flash image %r" % path)  # provision the pad first
-    keep, stats, trace = os.getenv("PAD_TEAR_KEEP"), os.getenv("PAD_FLASH_STATS"), \
-        os.getenv("PAD_FLASH_TRACE")
+    keep, stats = os.getenv("PAD_TEAR_KEEP"), os.getenv("PAD_FLASH_STATS")
     if stats:  # the totals so far, then the file is rewritten in place at every operation
         open(stats, "ab").close()
         stats = open(stats, "r+b")
-    lfs, journal = partitions(path, Counters(
-        int(os.getenv("PAD_TEAR_AT") or 0), keep and int(keep), None, stats,
-        trace and open(trace, "ab"), stats and list(map(int, stats.read().split()))))
+    lfs, journal = partitions(path, Counters(int(os.getenv("PAD_TEAR_AT") or 0),
+                                             keep and int(keep), None, stats,
+                                             stats and list(map(int, stats.read().split()))))
     journal.mount_error = None
     try:
         os.mount(os.VfsLfs2(lfs), MOUNT_POINT)

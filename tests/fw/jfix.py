@@ -28,11 +28,29 @@ def cut():
     raise PowerCut("cut")
 
 
-def dev(path, tear_at=0, keep=None, start=0, blocks=None, trace=None):
-    """A block device over the image; tear_at / keep as in Counters, the cut raises PowerCut;
-    trace: a file to get the flash's operations, a line each."""
-    return FileBlockDev(path, 4096, start, blocks,
-                        Counters(tear_at, keep, cut, None, trace and open(trace, "ab")))
+def dev(path, tear_at=0, keep=None, start=0, blocks=None):
+    """A block device over the image; tear_at / keep as in Counters, the cut raises PowerCut."""
+    return FileBlockDev(path, 4096, start, blocks, Counters(tear_at, keep, cut))
+
+
+class Traced:
+    """A block device that passes each program and erase of the device d under it to note():
+    "P block offset length" or "E block", block numbers of the whole image."""
+
+    def __init__(self, d, note):
+        self.d, self.note = d, note
+
+    def readblocks(self, n, buf, offset=0):
+        self.d.readblocks(n, buf, offset)
+
+    def writeblocks(self, n, buf, offset=0):
+        self.note("P %d %d %d" % (self.d.start_block + n, offset, len(buf)))
+        self.d.writeblocks(n, buf, offset)
+
+    def ioctl(self, op, arg):
+        if op == 6:
+            self.note("E %d" % (self.d.start_block + arg))
+        return self.d.ioctl(op, arg)
 
 
 def card(i):
