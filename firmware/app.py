@@ -12,6 +12,7 @@ from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError
 from events import Events
 
 _IDLE_MS = const(300)
+_LINK_BUF = const(1094)  # link.py's frame buffer (8-record PULL answers)
 # reasons (data byte 0) of CARD_REFUSED and PIN_ERROR records
 _R_NOT_SSC = const(1)
 _R_REGION = const(2)
@@ -52,14 +53,18 @@ class Pad:
         kw = {"skip_pending_write": True} if board.skip_pending else {}
         self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"], **kw)
         self.events = Events(board.ui, board.host if self.keys else None, self._link)
+        # allocated now, while the heap is whole: the link is loaded only when the host
+        # speaks, by then the heap is fragmented
+        self.linkbuf = bytearray(_LINK_BUF) if self.keys else None
         self.sam = None
         self.pin = bytearray(12)
         self.trace = board.trace  # simulator test hook (None on a real pad)
 
     def _link(self):
         """The host link's server, loaded when the host first speaks."""
+        gc.collect()
         import link
-        return link.LinkServer(self.journal, self.keys, {"version": VERSION})
+        return link.LinkServer(self.journal, self.keys, {"version": VERSION}, buf=self.linkbuf)
 
     def show(self, msg, arg=""):
         self.board.ui.show(*M.lines(self.tab, msg, arg))

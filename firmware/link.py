@@ -65,10 +65,14 @@ class LinkServer:
     # Answers the host from the journal. info: {"version": str}. max_batch: records per
     # PULL answer (at most 8).
 
-    def __init__(self, journal, keys, info=None, max_batch=_BATCH):
+    def __init__(self, journal, keys, info=None, max_batch=_BATCH, buf=None):
+        # buf: the frame buffer (BUF bytes), allocated by the caller at boot so that a
+        # link loaded later finds it in a fragmented heap
         self.j = journal
         self._id = keys.pad_id
-        self._b = memoryview(bytearray(_BUF))  # memoryviews: their slices are no copies
+        if buf is None or len(buf) < _BUF:
+            buf = bytearray(_BUF)
+        self._b = memoryview(buf)  # memoryviews: their slices are no copies
         self._s = s = memoryview(bytearray(112))
         for i in range(5):
             t = b"hpaPA"[i]

@@ -50,7 +50,9 @@ def build(board="unix_sim"):
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(dst.name + ".%d.tmp" % os.getpid())
         if src.suffix == ".py":
-            r = subprocess.run([mpy_cross(), "-O2", "-s", str(rel), "-o", str(tmp), str(src)],
+            # -s the module's own name: already a qstr on the pad, so the source name costs
+            # no RAM (tracebacks read `File "journal", line N`)
+            r = subprocess.run([mpy_cross(), "-O3", "-s", rel.stem, "-o", str(tmp), str(src)],
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError("mpy-cross %s: %s" % (src, r.stderr or r.stdout))
@@ -90,4 +92,9 @@ def run_code(code, env=None, heap=HEAP, timeout=60, input=None, tests=True):
 
 
 def popen_mp(script, args=(), env=None, heap=HEAP, tests=False, **kw):
-    return subprocess.Popen(mp_cmd(script, heap, args), env=mp_env(env, tests), cwd=str(ROOT), **kw)
+    """Start the firmware as a pad runs it: from its build folder, the only path entry
+    (short module file names: each is a qstr in the pad's RAM)."""
+    e = mp_env(env, tests)
+    if not tests:
+        e["MICROPYPATH"] = ""
+    return subprocess.Popen(mp_cmd(script, heap, args), env=e, cwd=str(build()), **kw)
