@@ -51,11 +51,19 @@ class Pad:
         # board.skip_pending: the simulator's test switch that removes the durable write
         # before the VERIFY, to prove the power-cut test catches that bug
         kw = {"skip_pending_write": True} if board.skip_pending else {}
-        self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"], **kw)
+        # RAM holds at most 8 cards with an open run; the others are found by a scan
+        self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"], max_cards=8, **kw)
         self.events = Events(board.ui, board.host if self.keys else None, self._link)
         # allocated now, while the heap is whole: the link is loaded only when the host
         # speaks, by then the heap is fragmented
         self.linkbuf = bytearray(_LINK_BUF) if self.keys else None
+        # the session's resident code, loaded once while the heap is whole (loading it
+        # per card would scatter it through a fragmented heap)
+        gc.collect()
+        import iso7816.t0  # noqa: F401
+        import card  # noqa: F401
+        import psam  # noqa: F401
+        import secure  # noqa: F401
         self.sam = None
         self.pin = bytearray(12)
         self.trace = board.trace  # simulator test hook (None on a real pad)
@@ -91,6 +99,8 @@ class Pad:
             from psam import Psam
             try:
                 b.psam.activate()
+                if self.trace:
+                    self.trace("mem psam %d %d" % (gc.mem_alloc(), gc.mem_free()))
                 self.sam = Psam(self._t0(b.psam))
             except Error:
                 b.psam.deactivate()
@@ -102,6 +112,8 @@ class Pad:
         j.append(J.BOOT, data=bytes((len(j.problems),)))
         if self.trace:
             self.trace("boot %d %r" % (j.head, j.problems))
+            gc.collect()
+            self.trace("mem boot %d %d" % (gc.mem_alloc(), gc.mem_free()))
         card = self.board.card
         while True:
             self.show(M.IDLE)
@@ -115,7 +127,6 @@ class Pad:
                 self.session()
             except CardRemoved:
                 self.show(M.CARD_PULLED)
-            _drop("secure")  # the session's code: not needed while idle
             while card.present():  # the result stays until the card is taken
                 self.events.wait_key(_IDLE_MS)
             card.deactivate()
