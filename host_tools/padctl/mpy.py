@@ -92,9 +92,11 @@ def run_code(code, env=None, heap=HEAP, timeout=60, input=None, tests=True):
 
 
 def popen_mp(script, args=(), env=None, heap=HEAP, tests=False, **kw):
-    """Start the firmware as a pad runs it: from its build folder, the only path entry
-    (short module file names: each is a qstr in the pad's RAM)."""
+    """Start a firmware-side script; "-m main" starts the pad as a pad runs it: from its
+    build folder, the only path entry (short module file names: each is a qstr in RAM)."""
     e = mp_env(env, tests)
-    if not tests:
+    cwd = ROOT
+    if isinstance(script, str) and script.startswith("-m ") and not tests:
         e["MICROPYPATH"] = ""
-    return subprocess.Popen(mp_cmd(script, heap, args), env=e, cwd=str(build()), **kw)
+        cwd = build()
+    return subprocess.Popen(mp_cmd(script, heap, args), env=e, cwd=str(cwd), **kw)
