@@ -46,24 +46,25 @@ class Pad:
         self.cfg = board.cfg  # read by the board from its flash (config.py)
         self.tab = M.table(self.cfg["lang"])
         self.keys = _keys(self.cfg)
+        # Long-lived allocations first, while the heap is whole: the link's buffer (the
+        # link itself is loaded only when the host speaks), the journal (its recovery code
+        # is dropped after opening), then the session's code (loaded per card it would be
+        # scattered through a fragmented heap).
+        self.linkbuf = bytearray(_LINK_BUF) if self.keys else None
         self.journal = J.Journal(board.journal_dev, clock=board,
                                  mac=self.keys.journal_mac if self.keys else None)
-        # board.skip_pending: the simulator's test switch that removes the durable write
-        # before the VERIFY, to prove the power-cut test catches that bug
-        kw = {"skip_pending_write": True} if board.skip_pending else {}
-        # RAM holds at most 8 cards with an open run; the others are found by a scan
-        self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"], max_cards=8, **kw)
-        self.events = Events(board.ui, board.host if self.keys else None, self._link)
-        # allocated now, while the heap is whole: the link is loaded only when the host
-        # speaks, by then the heap is fragmented
-        self.linkbuf = bytearray(_LINK_BUF) if self.keys else None
-        # the session's resident code, loaded once while the heap is whole (loading it
-        # per card would scatter it through a fragmented heap)
         gc.collect()
         import iso7816.t0  # noqa: F401
         import card  # noqa: F401
         import psam  # noqa: F401
         import secure  # noqa: F401
+        self.events = Events(board.ui, board.host if self.keys else None, self._link)
+        # board.skip_pending: the simulator's test switch that removes the durable write
+        # before the VERIFY, to prove the power-cut test catches that bug
+        kw = {"skip_pending_write": True} if board.skip_pending else {}
+        # RAM holds at most 8 cards with an open run; the others are found by a scan
+        self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"], max_cards=8, **kw)
+        gc.collect()
         self.sam = None
         self.pin = bytearray(12)
         self.trace = board.trace  # simulator test hook (None on a real pad)

@@ -94,6 +94,8 @@ class Harness:
         self.sim.start(env=env, heap=self.heap)
         outcome = self._play(pin, mark)
         died = not self.sim.alive()
+        if self.sim.resets:
+            raise Violation("the pad crashed and reset itself (%d)" % self.sim.resets)
         self.sim.kill()  # whatever state it is in: the power goes off here too
         self.sim.pull()
         if died and cut:
@@ -117,6 +119,9 @@ class Harness:
                 return self.sim.ui.wait_for(pattern, 0.05, after=after)
             except TimeoutError:
                 if not self.sim.alive():
+                    for kind, args in self._trace():  # a crash is no power cut
+                        if kind == "stderr":
+                            raise Violation("pad error output: %s" % " ".join(args))
                     return None
                 if time.monotonic() > end:
                     raise Violation("screen /%s/ not shown; trace %r" % (pattern, self._trace()))
