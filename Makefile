@@ -28,7 +28,7 @@ bench: setup
 	$(PY) -m padctl.bench
 
 soak: setup
-	PAD_SOAK_CUTS=$(N) $(PYTEST) -q -x tests/test_powercut.py -k soak -s
+	PAD_SOAK_CUTS=$(N) $(PYTEST) -q -x tests/test_powercut.py -k invariant -s
 
 clean:
 	rm -rf $(VENV) build *.egg-info host_tools/*.egg-info

@@ -58,6 +58,8 @@ class Pad:
         import card  # noqa: F401
         import psam  # noqa: F401
         import secure  # noqa: F401
+        import pin_entry  # noqa: F401
+        import pinblock  # noqa: F401
         self.events = Events(board.ui, board.host if self.keys else None, self._link)
         # board.skip_pending: the simulator's test switch that removes the durable write
         # before the VERIFY, to prove the power-cut test catches that bug
@@ -203,7 +205,7 @@ class Pad:
         if not j.fits(self.retry.worst_case("verify")):
             j.append(J.FULL, cid)
             return self.show(M.LOG_FULL)
-        # the PIN, as a PIN block (the modules are dropped before the exchange: RAM)
+        # the PIN, as a PIN block
         import pin_entry
         import pinblock
         try:
@@ -212,15 +214,10 @@ class Pad:
             return self.show(M.CANCELLED)
         except pin_entry.TimedOut:
             return self.show(M.TIMED_OUT)
-        finally:
-            del pin_entry
-            _drop("pin_entry")
         self.show(M.CHECKING)
         block = pinblock.build(self.pin, n, bytearray(c.block))
         wipe = pinblock.wipe
         wipe(self.pin)
-        del pinblock
-        _drop("pinblock")
         # the pending attempt is durable before the VERIFY leaves the pad
         self.retry.begin(cid, tries)
         try:
