@@ -146,3 +146,22 @@ class FakeSlot:
 
 def _show(b):
     return " ".join("%02X" % x for x in bytes(b))
+
+
+WWT = 1001  # WI 10 at 3.57 MHz: the work waiting time the tests' ATRs give
+
+
+def h(s):
+    """Bytes from spaced hex."""
+    return bytes(int(x, 16) for x in s.split())
+
+
+def t0_for(script, **bounds):
+    """A T0 over a scripted slot, on the slot's simulated clock; bounds set as attributes."""
+    from iso7816.t0 import T0
+    s = FakeSlot(script)
+    t = T0(s, WWT)
+    t.clock = s.ticks_ms
+    for k, v in bounds.items():
+        setattr(t, k, v)
+    return s, t

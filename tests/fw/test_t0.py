@@ -4,24 +4,8 @@ import mptest
 from mptest import eq, raises, true
 
 from errors import ProtocolError
-from fakeslot import FakeSlot, R, W
+from fakeslot import WWT, FakeSlot, R, W, h, t0_for  # noqa: F401
 from iso7816.t0 import T0
-
-WWT = 1001  # WI 10 at 3.57 MHz
-
-
-def h(s):
-    return bytes(int(x, 16) for x in s.split())
-
-
-def t0_for(script, **bounds):
-    s = FakeSlot(script)
-    t = T0(s, WWT)
-    t.clock = s.ticks_ms
-    for k, v in bounds.items():
-        setattr(t, k, v)
-    return s, t
-
 
 DATA38 = bytes(range(0x40, 0x40 + 38))
 SELECT_DF01 = h("00 A4 04 00 06 D1 56 00 00 05 90")

@@ -7,24 +7,8 @@ import mptest
 from mptest import eq, raises, true
 
 from errors import CardRemoved, ProtocolError, Timeout
-from fakeslot import D, FakeSlot, R, W, X
+from fakeslot import WWT, D, FakeSlot, R, W, X, h, t0_for  # noqa: F401
 from iso7816.t0 import T0
-
-WWT = 1001  # WI 10 at 3.57 MHz
-
-
-def h(s):
-    return bytes(int(x, 16) for x in s.split())
-
-
-def t0_for(script, **bounds):
-    s = FakeSlot(script)
-    t = T0(s, WWT)
-    t.clock = s.ticks_ms
-    for k, v in bounds.items():
-        setattr(t, k, v)
-    return s, t
-
 
 DATA38 = bytes(range(0x40, 0x40 + 38))
 
