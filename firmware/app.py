@@ -36,7 +36,7 @@ def _keys(cfg):
 
 
 def _drop(name):
-    """Unload a module used only in one phase (boot, card activation): frees its RAM."""
+    """Unload a module used only in one phase (reading an ATR): frees its RAM."""
     sys.modules.pop(name, None)
 
 
@@ -102,8 +102,6 @@ class Pad:
             from psam import Psam
             try:
                 b.psam.activate()
-                if self.trace:
-                    self.trace("mem psam %d %d" % (gc.mem_alloc(), gc.mem_free()))
                 self.sam = Psam(self._t0(b.psam))
             except Error:
                 b.psam.deactivate()
