@@ -10,6 +10,7 @@ after it is, and the error names the pad and the sequence number.
 import json
 import sqlite3
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 
 from . import link as L
@@ -38,21 +39,41 @@ def _stream(stream_or_port):
     return stream_or_port, False
 
 
+E_INTERNAL = 12  # the pad could not answer (its RAM is held by a card session): retry
+
+
 def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None,
-         batch=L.MAX_BATCH, timeout=5.0, quiet=0.05):
+         batch=L.MAX_BATCH, timeout=5.0, quiet=0.05, patience=60.0, busy=None):
     """Sync one pad. stream_or_port: a port path, or a stream whose read() returns b""
     after a short timeout (pyserial, link.FdStream). link_key: 16 bytes, or a callable
     pad id -> key (a keystore's pad_link_key for the pad's region).
     progress(done, total) after every batch. quiet: seconds of silence that end the
-    draining of stale answers before HELLO. Raises SyncError."""
+    draining of stale answers before HELLO. A pad that cannot answer now (error 12: on a
+    64 KB pad, while a card session holds its RAM) is asked again every second for up to
+    `patience` seconds, busy(seconds waited) telling the caller; every re-run goes on
+    from what is stored, so nothing is lost or stored twice. Raises SyncError."""
     try:
         stream, own = _stream(stream_or_port)
     except L.LinkError as e:
         raise SyncError(str(e)) from None
     try:
         with Store(db_path) as store:
-            return _sync(store, L.PadLink(stream, link_key, pad_id, timeout=timeout),
-                         progress, batch, quiet)
+            start, stored = time.monotonic(), 0
+            while True:
+                link = L.PadLink(stream, link_key, pad_id, timeout=timeout)
+                run = []  # the run's SyncResult, as soon as it exists
+                try:
+                    res = _sync(store, link, progress, batch, quiet, run)
+                    res.stored += stored
+                    return res
+                except L.PadRefused as e:
+                    stored += run[0].stored if run else 0
+                    waited = time.monotonic() - start
+                    if e.code != E_INTERNAL or waited > patience:
+                        raise
+                    if busy:
+                        busy(waited)
+                    time.sleep(1.0)
     except StoreError as e:
         raise SyncError(str(e)) from None
     except L.AuthError as e:
@@ -71,7 +92,7 @@ def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None
             stream.close()
 
 
-def _sync(store, link, progress, batch, quiet):
+def _sync(store, link, progress, batch, quiet, run=None):
     link.drain(quiet)  # answers of a broken run may still be on the line
     try:
         h = link.hello()
@@ -80,6 +101,8 @@ def _sync(store, link, progress, batch, quiet):
         h = link.hello()
     pad = h.pad_id.hex()
     res = SyncResult(pad, h.version, h.epoch, head=h.head, acked=h.acked, free=h.free)
+    if run is not None:
+        run.append(res)
     store.note_pad(pad, h.version, h.epoch, h.head, h.acked, h.free)
     top = store.max_epoch(pad)
     if top is not None and h.epoch < top:
@@ -228,7 +251,9 @@ def do_sync(args):
         return _fail("--pad must be 16 hex digits")
     try:
         res = sync(args.port, args.db, _link_key(args), pad, progress=progress_bar(),
-                   batch=max(1, min(args.batch, L.MAX_BATCH)))
+                   batch=max(1, min(args.batch, L.MAX_BATCH)),
+                   busy=lambda t: print("padctl: the pad is busy with a card; asking again "
+                                        "(%.0f s)" % t, file=sys.stderr))
     except (SyncError, ValueError, OSError) as e:
         return _fail(e)
     for w in res.warnings:
