@@ -16,7 +16,8 @@ def test_demo_story_passes_and_ends_with_the_lock_event():
     for screen in ("PIN OK", "Tries left: 2", "Tries left: 1", "Card locked"):
         assert screen in out, screen
     assert "no PIN asked, nothing spent" in out
-    assert "'kind': 'LOCK'" in out or "LOCK" in out.split("padctl events")[-1]
+    listing = out.split("padctl events --kind LOCK")[-1]
+    assert " LOCK " in listing and "110105d156000005" in listing  # the LOCK with its card
 
 
 def test_demo_fails_when_a_screen_is_missing(monkeypatch, tmp_path):

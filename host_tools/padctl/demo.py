@@ -91,12 +91,20 @@ def sync_and_show(sim, say):
         res = sync.sync(sim.port, db, bytes.fromhex(sim.config["link_key"]))
     except sync.SyncError as e:
         raise DemoFailed("sync failed: %s" % e)
-    say("  %s" % res)
+    say("  %d record(s) stored and acknowledged, pad %s, epoch %d"
+        % (res.stored, res.pad, res.epoch))
+    import contextlib
+    import io
+
+    from . import cli
     say("> padctl events --kind LOCK")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = cli.main(["events", "--db", str(db), "--kind", "LOCK"])
+    say("  " + out.getvalue().rstrip().replace("\n", "\n  "))
     rows = [e for e in store.Store(db).events(kind="LOCK")]
-    for e in rows:
-        say("  %s" % (e,))
-    if not any(sim.card_id.lower() in str(e).lower() for e in rows):
+    if rc or not any(e["card"].lower() == sim.card_id.lower() for e in rows) \
+            or sim.card_id.lower() not in out.getvalue().lower():
         raise DemoFailed("the LOCK event of card %s is not in the host's events" % sim.card_id)
 
 
