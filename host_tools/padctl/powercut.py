@@ -13,10 +13,8 @@ trace lines, what the pad had recorded before it settled with the card ("pre") a
   (a torn write is cut, never taken for tampering);
 - after re-insertion the pad and the card agree (post: nothing pending, same count).
 """
-import os
 import random
 import re
-import signal
 import time
 from collections import Counter
 
@@ -165,7 +163,6 @@ class Harness:
                     raise Violation("journal reports tampering after a power cut: %s" % problems)
                 if "cut" in problems or "torn" in problems:
                     self.torn += 1
-        self._pending_lines = []
 
     def _states(self, want):
         deadline = time.monotonic() + 5

@@ -10,11 +10,10 @@ import secrets
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 from . import keys as K
-from .mpy import BOARD, FIRMWARE, HEAP, popen_mp, run_mp
+from .mpy import BOARD, HEAP, popen_mp, run_mp
 from .slot import SlotServer
 from .ui_server import UiServer
 from .vcard import VirtualCard, card_state
@@ -169,11 +168,3 @@ class Sim:
     def __exit__(self, *exc):
         self.close()
 
-
-def wait_until(pred, timeout=10.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.01)
-    raise SimError("timed out waiting for " + what)
