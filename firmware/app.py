@@ -36,8 +36,15 @@ def _keys(cfg):
 
 
 def _drop(name):
-    """Unload a module used only in one phase (reading an ATR): frees its RAM."""
+    """Unload a module used only in one phase (reading an ATR): frees its RAM. A
+    submodule is also an attribute of its package, which would keep it alive."""
     sys.modules.pop(name, None)
+    i = name.rfind(".")
+    if i > 0 and name[:i] in sys.modules:
+        try:
+            delattr(sys.modules[name[:i]], name[i + 1:])
+        except AttributeError:
+            pass
 
 
 class Pad:
@@ -68,14 +75,28 @@ class Pad:
         self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"], max_cards=8, **kw)
         gc.collect()
         self.sam = None
+        self.in_session = False  # a card is being served: its RAM comes first
         self.pin = bytearray(12)
         self.trace = board.trace  # simulator test hook (None on a real pad)
 
     def _link(self):
-        """The host link's server, loaded when the host first speaks."""
-        gc.collect()
-        import link
-        return link.LinkServer(self.journal, self.keys, {"version": VERSION}, buf=self.linkbuf)
+        """The host link's server, loaded when the host first speaks. Between cards the
+        PSAM's session gives way to it when the heap has no room for both (the PSAM is
+        reset at the next card); during a card session a MemoryError tells the host to ask
+        again (events.py)."""
+        for _ in range(2):
+            gc.collect()
+            try:
+                import link
+                return link.LinkServer(self.journal, self.keys, {"version": VERSION},
+                                       buf=self.linkbuf)
+            except MemoryError:
+                _drop("link")
+                if self.in_session or self.sam is None:
+                    raise
+                self.sam = None
+                self.board.psam.deactivate()
+        raise MemoryError("link")
 
     def show(self, msg, arg=""):
         self.board.ui.show(*M.lines(self.tab, msg, arg))
@@ -110,7 +131,7 @@ class Pad:
     # --- main loop --------------------------------------------------------------
     def run(self):
         j = self.journal
-        j.append(J.BOOT, data=bytes((len(j.problems),)))
+        j.event(J.BOOT, data=bytes((len(j.problems),)))  # never refused: reserve, or counted
         if self.trace:
             self.trace("boot %d %r" % (j.head, j.problems))
             gc.collect()
@@ -124,10 +145,15 @@ class Pad:
                 card.activate()
             except NoCard:
                 continue
+            self.events.drop_link()  # the session's RAM first: the host re-runs its sync
+            gc.collect()
+            self.in_session = True
             try:
                 self.session()
             except CardRemoved:
                 self.show(M.CARD_PULLED)
+            finally:
+                self.in_session = False
             while card.present():  # the result stays until the card is taken
                 self.events.wait_key(_IDLE_MS)
             card.deactivate()
@@ -135,17 +161,20 @@ class Pad:
     # --- one card ---------------------------------------------------------------
     def session(self):
         j = self.journal
+        if not j.fits(self.retry.worst_case("verify")):  # full: nothing is spent or asked of
+            j.event(J.FULL)  # the card; the host link is served as ever, a sync makes room
+            return self.show(M.LOG_FULL)
         self.show(M.READING)
         sam = self._psam()
         if sam is None:
-            j.append(J.PIN_ERROR, data=bytes((_R_PSAM,)))
+            j.event(J.PIN_ERROR, data=bytes((_R_PSAM,)))
             return self.show(M.PSAM_ERROR)
         from card import Card
         try:
             c = Card(self._t0(self.board.card))
             c.identify()
         except Refused:
-            j.append(J.CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
+            j.event(J.CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
             return self.show(M.NOT_SSC)
         except CardRemoved:
             raise
@@ -154,7 +183,7 @@ class Pad:
         try:
             sam.check(c)
         except Refused:
-            j.append(J.CARD_REFUSED, c.card_id, bytes((_R_REGION,)))
+            j.event(J.CARD_REFUSED, c.card_id, bytes((_R_REGION,)))
             return self.show(M.OTHER_REGION)
         try:
             self.verify(c, sam)
@@ -163,10 +192,10 @@ class Pad:
         except PsamError:
             self.sam = None  # cold-reset it before the next card
             self.board.psam.deactivate()
-            j.append(J.PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
+            j.event(J.PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
             self.show(M.PSAM_ERROR)
         except Error:
-            j.append(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO,)))
+            j.event(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO,)))
             self.show(M.CARD_ERROR)
 
     def _resolve(self, c):
@@ -190,7 +219,7 @@ class Pad:
         try:
             secure.authenticate(c, sam)
         except SecurityError:
-            j.append(J.CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
+            j.event(J.CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
             return self.show(M.NOT_GENUINE)
         # locked here or on the card: say so, spend nothing
         tries = c.tries_left()
@@ -200,8 +229,8 @@ class Pad:
             if not self.retry.state(cid)[2]:
                 j.append(J.LOCK, cid, bytes((0, self.retry.state(cid)[0])))  # found locked
             return self.show(M.LOCKED)
-        if not j.fits(self.retry.worst_case("verify")):
-            j.append(J.FULL, cid)
+        if not j.fits(self.retry.worst_case("verify")):  # (checked at insertion too)
+            j.event(J.FULL, cid)
             return self.show(M.LOG_FULL)
         # the PIN, as a PIN block
         import pin_entry
@@ -244,6 +273,6 @@ class Pad:
 def crashed(pad, exc):
     """An uncaught exception: journal it (best effort) before the restart."""
     try:
-        pad.journal.append(J.CRASH, data=type(exc).__name__.encode()[:8])
+        pad.journal.event(J.CRASH, data=type(exc).__name__.encode()[:8])
     except Exception:
         pass

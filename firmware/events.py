@@ -5,6 +5,8 @@ import select
 from micropython import const
 
 _QUIET_MS = const(5000)  # a host silent this long has finished: the link's RAM is freed
+# ERROR 0C (protocol.md 9.4), framed: the answer to a frame while the link cannot be loaded
+_BUSY = const(b"#650c50e5c136\n")
 
 
 class Events:
@@ -13,6 +15,7 @@ class Events:
         self.host = host
         self.link = None  # built by link_factory when the host first speaks
         self.link_factory = link_factory
+        self._refused = False  # the link could not be loaded for the frame coming in
         self._poll = select.poll()
         self._poll.register(ui.pollable, select.POLLIN)
         if host is not None:
@@ -27,11 +30,29 @@ class Events:
         import time
         self.heard = time.ticks_ms()
         if self.link is None and self.link_factory is not None:
-            self.link = self.link_factory()
+            if not self._refused:  # (tried once a frame: a failed load is not cheap)
+                try:
+                    self.link = self.link_factory()
+                except MemoryError:  # a card session holds the RAM: "cannot answer now"
+                    self.drop_link()  # at the frame's end; the host asks again (9.5)
+                    self._refused = True
+            if self.link is None:
+                if b == b"\n" or b == b"\r":
+                    self.host.write(_BUSY)
+                    self._refused = False
+                return
         if self.link is not None:
             out = self.link.feed(b)
             if out:
                 self.host.write(out)
+
+    def drop_link(self):
+        """Frees the link's RAM (a card session is starting); it is loaded again when the
+        host next speaks, and a sync in flight is re-run by the host."""
+        if self.link is not None:
+            self.link = None
+            import sys
+            sys.modules.pop("link", None)
 
     def wait_key(self, timeout_ms):
         """The next key within timeout_ms (None if none), serving the host link meanwhile."""
@@ -44,9 +65,7 @@ class Events:
             ready = self._poll.poll(left)
             if not ready and self.link is not None and \
                     time.ticks_diff(time.ticks_ms(), self.heard) > _QUIET_MS:
-                self.link = None  # the host went quiet: free the link's RAM until it speaks
-                import sys
-                sys.modules.pop("link", None)
+                self.drop_link()  # the host went quiet: free the link's RAM until it speaks
             for obj, ev in ready:
                 if obj is self.ui.pollable or obj == self.ui.pollable:
                     if ev & (select.POLLHUP | select.POLLERR):

@@ -14,6 +14,7 @@ import binascii
 import struct
 import sys
 import time
+from array import array
 from micropython import const
 
 from errors import Error
@@ -43,6 +44,8 @@ _SLOT = const(64)
 _RMAGIC = const(0x4A)  # 'J'
 _SNAP_RESERVE = const(64)  # slots only SNAPSHOT, ACK and CUT may use: a reclaim always runs
 _RESERVE = const(96)  # the snapshot reserve + 32 kept back for events (BOOT, TAMPER, ...)
+_F_OUT = const(1)  # FULL data byte 0: the event reserve is used up, events are counted
+_F_MISSED = const(2)  # FULL data byte 0: events counted while full (count, boots)
 _ERASE = const(6)
 _FREE = const(0)  # sector states (Journal._state): erased; in the ring; (jscan.py) kept
 _LIVE = const(1)
@@ -73,10 +76,10 @@ class Record:
         raise AttributeError(name)
 
 
-def _header(buf, epoch, n, seq):
+def _header(buf, epoch, n, seq, acked=0):
     """Sector header (protocol.md 8.2) into buf[0:64]: magic, version, epoch, sector seq n,
-    seq of the first record, zeros, CRC."""
-    struct.pack_into(">BBHIII44s", buf, 0, 0x53, 1, 0, epoch, n, seq, b"")
+    seq of the first record, the acknowledged mark when the sector opened, zeros, CRC."""
+    struct.pack_into(">BBHIIII40s", buf, 0, 0x53, 1, 0, epoch, n, seq, acked, b"")
     struct.pack_into(">I", buf, 60, binascii.crc32(memoryview(buf)[:60]))
 
 
@@ -104,6 +107,13 @@ class Journal:
         self._buf = b = bytearray(_SLOT)  # the record being written; 44..59: the MAC chain
         self._body = memoryview(b)[:60]  # what its CRC covers
         self.problems = []  # what opening found
+        self.missed = 0  # events not journaled (event reserve used up) since this boot
+        self.missed_boots = 0  # of them, BOOT records
+        # the ring's arrays, as large as the partition, made once while the heap is whole:
+        # sector states, the ring's sectors oldest first, the seq of each one's first record
+        self._state = bytearray(n)
+        self._order = array("H", bytes(2 * n))
+        self._first = array("I", bytes(4 * n))
         import jscan  # sets epoch, head, acked, boot_count, the ring and the write position
 
         try:
@@ -140,21 +150,24 @@ class Journal:
         prev = m and b[44:60]  # the MAC of the last record
         if self._hslot >= self._spb:  # head sector full: the next free one round the ring
             n = len(st)  # (free() says there is one) gets its header
-            s = o[-1] if o else n - 1
+            nr = self._nr
+            s = o[(self._o0 + nr - 1) % n] if nr else n - 1
             while True:
                 s = (s + 1) % n
                 if st[s] == _FREE:
                     break
-            n = 1  # its sector seq: the head sector's + 1
-            if o:
-                self.bdev.readblocks(o[-1], b, 0)
-                n += struct.unpack_from(">I", b, 8)[0]
-            _header(b, self.epoch, n, seq)
+            k = 1  # its sector seq: the head sector's + 1
+            if nr:
+                self.bdev.readblocks(o[(self._o0 + nr - 1) % n], b, 0)
+                k += struct.unpack_from(">I", b, 8)[0]
+            _header(b, self.epoch, k, seq, self.acked)
             self.bdev.writeblocks(s, b, 0)
             st[s] = _LIVE
             self._nfree -= 1
-            o.append(s)
-            self._first.append(seq)
+            i = (self._o0 + nr) % n  # the ring arrays are preallocated: nothing allocated
+            o[i] = s
+            self._first[i] = seq
+            self._nr = nr + 1
             self._hslot = 1
         t = self.clock and self.clock.now()
         struct.pack_into(">BBBBIIHHI16s8s16s", b, 0, _RMAGIC, kind, t is not None, len(data),
@@ -163,7 +176,7 @@ class Journal:
         if m:
             b[44:60] = m(prev, b[:44])
         struct.pack_into(">I", b, 60, binascii.crc32(self._body))
-        self.bdev.writeblocks(o[-1], b, self._hslot * _SLOT)
+        self.bdev.writeblocks(o[(self._o0 + self._nr - 1) % len(o)], b, self._hslot * _SLOT)
         self.head = seq
         self._hslot += 1
         if self.keeper:
@@ -176,34 +189,60 @@ class Journal:
         return (b[0] == _RMAGIC and struct.unpack_from(">I", b, 4)[0] == self.epoch
                 and binascii.crc32(body) == struct.unpack_from(">I", b, 60)[0])
 
+    def event(self, kind, card_id=None, data=b""):
+        """Journals an event of the pad (BOOT, CRASH, FULL, TAMPER notes, refusals: what it
+        needs in order to keep running) from the event reserve; never raises JournalFull.
+        When the reserve has one slot left a FULL record (data 01) takes it: from then on
+        events are counted in RAM (missed), and the first event once a sync has made room
+        is preceded by one FULL record (data 02, count (2), boots (2)).  Returns the seq,
+        or None when the event was only counted."""
+        self._counted()
+        left = self.free(_SNAP_RESERVE)
+        if left > 1:
+            return self.append(kind, card_id, data)
+        if left == 1 and not self.missed:
+            self.append(FULL, None, bytes((_F_OUT,)))
+        self.missed += 1
+        if kind == BOOT:
+            self.missed_boots += 1
+        return None
+
+    def _sector(self, k):
+        """The k-th sector of the ring (0: the oldest) and the seq of its first record."""
+        i = (self._o0 + k) % len(self._order)
+        return self._order[i], self._first[i]
+
     def iter_from(self, seq=0):
         """Yields the records with seq >= `seq` in ring order, in one reused Record."""
         rec = Record(bytearray(_SLOT))
         b = rec.raw
         body = memoryview(b)[:60]
-        o, first, h = self._order, self._first, len(self._order) - 1
+        h = self._nr - 1
         k = 0
-        while k < h and first[k + 1] <= seq:
+        while k < h and self._sector(k + 1)[1] <= seq:
             k += 1
         while k <= h:
+            s = self._sector(k)[0]
             for slot in range(1, self._hslot if k == h else self._spb):
-                self.bdev.readblocks(o[k], b, slot * _SLOT)
+                self.bdev.readblocks(s, b, slot * _SLOT)
                 if self._ok(b, body) and rec.seq >= seq:
                     yield rec
             k += 1
+            h = self._nr - 1  # (a reclaim while iterating moves the ring on)
 
     def read(self, seq):
         """The record `seq` (a copy), or None if it is not (or no longer) in the journal."""
-        o, first = self._order, self._first
-        k = len(o) - 1
-        while k >= 0 and first[k] > seq:
+        k = self._nr - 1
+        while k >= 0 and self._sector(k)[1] > seq:
             k -= 1
         r = Record(bytearray(_SLOT))
-        slot = seq - first[k] + 1 if k >= 0 else 0
-        if 0 < slot < (self._hslot if k == len(o) - 1 else self._spb):
-            self.bdev.readblocks(o[k], r.raw, slot * _SLOT)  # its own slot: right unless a
-            if self._ok(r.raw, memoryview(r.raw)[:60]) and r.seq == seq:  # cut or damage
-                return r  # came before it in the sector
+        if k >= 0:
+            s, first = self._sector(k)
+            slot = seq - first + 1
+            if 0 < slot < (self._hslot if k == self._nr - 1 else self._spb):
+                self.bdev.readblocks(s, r.raw, slot * _SLOT)  # its own slot: right unless a
+                if self._ok(r.raw, memoryview(r.raw)[:60]) and r.seq == seq:  # cut or damage
+                    return r  # came before it in the sector
         for r in self.iter_from(seq):  # else a scan from the sector it should be in
             return r if r.seq == seq else None  # (the generator is dropped: r is ours)
         return None
@@ -219,20 +258,30 @@ class Journal:
             if not (r and r.kind == ACK):
                 self.append(ACK, None, struct.pack(">I", seq))
             self.acked = seq
-        o, first, kp = self._order, self._first, self.keeper
+        kp = self.keeper
         done = 0
-        try:
-            while len(o) > 1 and first[1] - 1 <= self.acked:
+        try:  # (the ring arrays move in place: a reclaim allocates nothing)
+            while self._nr > 1 and self._sector(1)[1] - 1 <= self.acked:
+                s, first = self._sector(0)
                 if kp:  # card states carried forward (SNAPSHOT records), then the erase
-                    kp._carry(first[0], first[1] - 1)
-                self.bdev.ioctl(_ERASE, o[0])
-                self._state[o[0]] = _FREE
+                    kp._carry(first, self._sector(1)[1] - 1)
+                self.bdev.ioctl(_ERASE, s)
+                self._state[s] = _FREE
                 self._nfree += 1
-                o = self._order = o[1:]
-                first = self._first = first[1:]
+                self._o0 = (self._o0 + 1) % len(self._order)
+                self._nr -= 1
                 done += 1
         except JournalFull:
             self.problems.append("reclaim stopped: no room for snapshots")
         if done and kp:
             kp._reclaimed()
+        if done:
+            self._counted()
         return done
+
+    def _counted(self):
+        """Room again after events were only counted: one FULL record with the count."""
+        if self.missed and self.free(_SNAP_RESERVE) > 1:
+            self.append(FULL, None, struct.pack(">BHH", _F_MISSED, min(self.missed, 0xFFFF),
+                                                min(self.missed_boots, 0xFFFF)))
+            self.missed = self.missed_boots = 0

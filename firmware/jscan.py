@@ -10,10 +10,10 @@
 # on after the last good record.
 import binascii
 import struct
-from array import array
 from micropython import const
 
 from journal import JournalFull
+
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)
@@ -43,58 +43,92 @@ def _found(buf, n, seq, s, pos):
 def scan(j):
     """Reads every sector header, then the ring oldest first, then the sectors outside it;
     sets up j (epoch, head, acked, boot_count, sectors, write position, MAC chain) and
-    journals what it found."""
-    bd, spb, pr = j.bdev, j._spb, j.problems
-    n = bd.ioctl(4, 0)
+    journals what it found.  (Four functions: each one's code is a smaller block to find
+    in the heap than one large function's.)"""
     b = bytearray(256)  # 4 slots at a time, or one in b[:64]
+    found = bytearray()  # the anomalies, as TAMPER data (8 bytes each)
+    _ring(j, b, found)
+    bad, at, seen = _records(j, b, found)
+    _outside(j, b, found)
+    _report(j, found, bad, at, seen)
+
+
+def _ring(j, b, found):
+    """The ring: the valid headers of the newest one's epoch (the highest sector seq)."""
+    bd = j.bdev
+    n = bd.ioctl(4, 0)
     one = memoryview(b)[:_SLOT]
     body = memoryview(b)[:60]  # what the CRC of the slot in b[:64] covers
-    ff = b"\xff" * 256
-    ff64 = ff[:_SLOT]
-    st = j._state = bytearray(n)
-    first = array("I", bytes(4 * n))
-    sseq = array("I", bytes(4 * n))
-    found = bytearray()  # the anomalies, as TAMPER data (8 bytes each)
-
-    # the ring: the valid headers of the newest one's epoch, in sector-seq order
+    ff64 = b"\xff" * _SLOT
+    st, first, o = j._state, j._first, j._order  # made by Journal() before this module
     top = -1
     j.epoch = 0
     for s in range(n):
         bd.readblocks(s, one, 0)
         if b[0] == 0x53 and binascii.crc32(body) == struct.unpack_from(">I", b, 60)[0]:
-            sseq[s], first[s] = struct.unpack_from(">II", b, 8)
+            q, first[s] = struct.unpack_from(">II", b, 8)
             st[s] = _LIVE
-            if top < 0 or sseq[s] > sseq[top]:
-                top = s
+            if top < 0 or q > top:
+                top = q
                 j.epoch = struct.unpack_from(">I", b, 4)[0]
         else:
             st[s] = _FREE if one == ff64 else _DIRTY
     if top < 0:
-        pr.append("journal empty: no sector header (not provisioned?)")
-    o = []
+        j.problems.append("journal empty: no sector header (not provisioned?)")
+    # the ring sectors and the seq of their first record, compacted to the front of the
+    # arrays (o[k], first[k]; k <= s, so nothing unread is overwritten), then in order of
+    # first seq (sectors open with seqs that only grow): rotate the oldest to the front (a
+    # ring that wrapped round the partition is then in order already), insertion sort.
+    # The arrays are as large as the partition and made once: appends and reclaims move
+    # in them and never allocate (a heap fragmented by a long run has no large block).
+    nr = 0
     for s in range(n):
         if st[s] == _LIVE:
             bd.readblocks(s, one, 0)
             if struct.unpack_from(">I", b, 4)[0] == j.epoch:
-                o.append(s)
+                o[nr] = s
+                first[nr] = first[s]
+                nr += 1
             else:
                 st[s] = _KEEP
                 _found(found, _T_FOREIGN, 0, s, 0)
-    o.sort(key=lambda s: sseq[s])
-    j._order = array("H", o)  # the ring, oldest first: its sectors
-    first = j._first = array("I", [first[s] for s in o])  # and the seq of their first record
-    sseq = None
+    if nr:
+        m = 0
+        for k in range(nr):
+            if first[k] < first[m]:
+                m = k
+        for lo, hi in ((0, m - 1), (m, nr - 1), (0, nr - 1)):
+            while lo < hi:
+                o[lo], o[hi] = o[hi], o[lo]
+                first[lo], first[hi] = first[hi], first[lo]
+                lo += 1
+                hi -= 1
+        for k in range(1, nr):
+            s, f = o[k], first[k]
+            i = k - 1
+            while i >= 0 and first[i] > f:
+                o[i + 1], first[i + 1] = o[i], first[i]
+                i -= 1
+            o[i + 1], first[i + 1] = s, f
+    j._o0, j._nr = 0, nr
 
-    # the records of the ring, oldest first: head, acked, write position, MAC chain
+
+def _records(j, b, found):
+    """The records of the ring, oldest first: head, acked, write position, MAC chain.
+    Returns the torn tail (bad slots, first one's position) and the TAMPER records seen."""
+    bd, spb, nr, o, first = j.bdev, j._spb, j._nr, j._order, j._first
+    one = memoryview(b)[:_SLOT]
+    body = memoryview(b)[:60]
+    ff64 = b"\xff" * _SLOT
     seen = []  # (reason, sector, slot) named by TAMPER records: journaled before
-    oldest = first[0] if o else 1
+    oldest = first[0] if nr else 1
     expected = oldest  # the seq the next record should have: the last one's + 1
     top = oldest - 1  # the highest seq seen: the head (a seq is never reused)
     allow = 0  # unexplained slots just before: the next seq may skip that many
     acked = boot = bad = 0  # bad: the length of a run of bad slots
     at = hole = last = 0  # sector * spb + slot of the run's first bad slot, of an erased
     # slot with nothing after it yet; ring index * spb + slot of the last slot used
-    for k in range(len(o)):
+    for k in range(nr):
         s = o[k]
         for slot in range(1, spb):
             bd.readblocks(s, one, slot * _SLOT)
@@ -138,14 +172,21 @@ def scan(j):
             boot = bt
             j._buf[44:60] = b[44:60]  # the MAC chain goes on from here
     j.head = top
-    j._hslot = spb if not o else last % spb + 1 if last // spb == len(o) - 1 else 1
+    j._hslot = spb if not nr else last % spb + 1 if last // spb == nr - 1 else 1
     if oldest > acked + 1:
         _found(found, _T_MISSING, acked + 1, o[0], 0)
     j.acked = min(acked, top)
     j.boot_count = (boot + 1) & 0xFFFF or 1
+    return bad, at, seen
 
-    # sectors outside the ring: erased ones are free; a torn header or a torn erase (only
-    # acknowledged records left) is erased; unacknowledged or foreign records are kept
+
+def _outside(j, b, found):
+    """Sectors outside the ring: erased ones are free; a torn header or a torn erase (only
+    acknowledged records left) is erased; unacknowledged or foreign records are kept."""
+    bd, spb, st, pr = j.bdev, j._spb, j._state, j.problems
+    n = len(st)
+    ff = b"\xff" * 256
+    ff64 = ff[:_SLOT]
     j._nfree = 0
     for s in range(n):
         if st[s] == _LIVE or st[s] == _KEEP:
@@ -181,7 +222,10 @@ def scan(j):
             pr.append(("torn sector header (sector %d): erased" if newest < 0 else
                        "torn sector erase (sector %d), acknowledged records only: erased") % s)
 
-    # what to journal: the cut of a torn tail, then each new piece of damage
+
+def _report(j, found, bad, at, seen):
+    """What to journal: the cut of a torn tail, then each new piece of damage."""
+    spb, pr, nr, o, first = j._spb, j.problems, j._nr, j._order, j._first
     todo = []
     if bad:
         pr.append("torn record cut: seq %d (sector %d slot %d, %d slot(s))"
@@ -193,9 +237,9 @@ def scan(j):
         sq, reason, s, slot = struct.unpack_from(">IBHB", e)
         what = "reason %d at seq %d (sector %d slot %d)" % (reason, sq, s, slot)
         k = 0  # is s a ring sector, not the head, whose records are all acknowledged?
-        while k < len(o) - 1 and o[k] != s:
+        while k < nr - 1 and o[k] != s:
             k += 1
-        if reason != _T_FOREIGN and reason != _T_HEADER and k < len(o) - 1 \
+        if reason != _T_FOREIGN and reason != _T_HEADER and k < nr - 1 \
                 and first[k + 1] - 1 <= j.acked:
             pr.append("damage in acknowledged records (torn erase?): " + what)
         elif bytes(e[4:]) in seen:
@@ -206,8 +250,11 @@ def scan(j):
             n += 1
         else:
             pr.append("tamper, to journal at the next opening: " + what)
-    for kind, data in todo:
-        try:
-            j.append(kind, None, data)
-        except JournalFull:
-            pr.append("journal full: could not journal kind %d" % kind)
+    for kind, data in todo:  # a CUT may use the snapshot reserve; TAMPER is an event
+        if kind == _CUT:
+            try:
+                j.append(kind, None, data)
+            except JournalFull:  # not one slot left: the torn slots stay, reported
+                pr.append("journal full: the cut is not journaled")
+        elif j.event(kind, None, data) is None:
+            pr.append("journal full: kind %d counted, not journaled" % kind)

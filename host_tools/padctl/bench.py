@@ -491,7 +491,8 @@ class CountingStream:
 
 
 def fill_journal(sim, events, heap="256k", progress=None):
-    """Appends `events` records to the pad's flash image (tests/fw/bench_fill.py)."""
+    """Appends `events` records to the pad's flash image (tests/fw/bench_fill.py);
+    events "full": fills the ring as a pad that is never synced does. Returns the head."""
     progress = progress or Progress(quiet=True)
     cmd = mp_cmd(FWTESTS / "bench_fill.py", heap, (sim.flash, events))
     p = subprocess.Popen(cmd, env=mp_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -500,9 +501,12 @@ def fill_journal(sim, events, heap="256k", progress=None):
     for line in p.stdout:
         out.append(line)
         if line.startswith("progress "):
-            progress("journal records", int(line.split()[1]), events)
-    if p.wait() != 0 or not out or not out[-1].startswith("filled %d " % events):
+            progress("journal records", int(line.split()[1]),
+                     10500 if events == "full" else events)
+    if p.wait() != 0 or not out or not out[-1].startswith(
+            "filled " if events == "full" else "filled %d " % events):
         raise BenchError("filling the journal failed: " + "".join(out[-6:]))
+    return int(out[-1].split()[1])
 
 
 def bench_sync(events, heap, workdir, progress=None):

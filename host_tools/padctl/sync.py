@@ -69,7 +69,8 @@ def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None
                 except L.PadRefused as e:
                     stored += run[0].stored if run else 0
                     waited = time.monotonic() - start
-                    if e.code != E_INTERNAL or waited > patience:
+                    # busy, or the pad dropped the session's link for a card: re-run
+                    if e.code not in (E_INTERNAL, L.E_REPLAY) or waited > patience:
                         raise
                     if busy:
                         busy(waited)

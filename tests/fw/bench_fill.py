@@ -3,7 +3,9 @@
 # pad's journal key exactly as firmware/app.py builds it, as if the pad had done that
 # many PIN verifications: PENDING (tries, pad limit) then PIN_OK, or for every 7th
 # first attempt of a card PIN_WRONG (tries, run), the data retry.py journals.
-# usage: micropython bench_fill.py IMAGE COUNT
+# usage: micropython bench_fill.py IMAGE COUNT|full
+# "full": the ring filled as a pad fills it when nobody syncs: verifications while a
+# transaction fits, then pad events (BOOT) until the event reserve is used up too.
 # prints "progress <head>" every 1000 records, then "filled <head> <epoch>"
 import sys
 import time
@@ -33,7 +35,10 @@ def fill(path, count):
     cid = bytearray(16)
     cid[0:3] = b"\x11\x01\x05"
     i = 0
-    while j.head < count:
+    full = count is None
+    if full:
+        count = 1 << 30
+    while j.head < count and not (full and not j.fits(2)):
         k = i % _CARDS
         cid[15] = k
         c = bytes(cid)
@@ -51,8 +56,10 @@ def fill(path, count):
         i += 1
         if j.head % 1000 < 2:
             print("progress", j.head)
+    while full and j.event(J.BOOT, None, b"\0") is not None:
+        pass
     print("filled", j.head, j.epoch)
 
 
 if __name__ == "__main__":
-    fill(sys.argv[1], int(sys.argv[2]))
+    fill(sys.argv[1], None if sys.argv[2] == "full" else int(sys.argv[2]))
