@@ -235,19 +235,20 @@ class Pad:
         # the PIN, as a PIN block
         import pin_entry
         import pinblock
-        try:
+        wipe = pinblock.wipe
+        block = bytearray(c.block)  # before the entry: no allocation between PIN and wipe
+        try:  # enter_pin wipes self.pin on Cancel, time-out, a pulled card, any exception
             n = pin_entry.enter_pin(self, self.pin, self.cfg["pin_timeout_s"] * 1000)
         except pin_entry.Cancelled:
             return self.show(M.CANCELLED)
         except pin_entry.TimedOut:
             return self.show(M.TIMED_OUT)
-        self.show(M.CHECKING)
-        block = pinblock.build(self.pin, n, bytearray(c.block))
-        wipe = pinblock.wipe
-        wipe(self.pin)
-        # the pending attempt is durable before the VERIFY leaves the pad
-        self.retry.begin(cid, tries)
-        try:
+        try:  # from here on every path ends in the finally: self.pin and block wiped
+            self.show(M.CHECKING)
+            pinblock.build(self.pin, n, block)
+            wipe(self.pin)
+            # the pending attempt is durable before the VERIFY leaves the pad
+            self.retry.begin(cid, tries)
             sw = secure.verify(c, sam, block)
         except secure.NotDelivered:
             self.retry.not_delivered(cid)
@@ -257,6 +258,7 @@ class Pad:
             self._resolve(c)
             return self.show(M.CARD_ERROR)
         finally:
+            wipe(self.pin)
             wipe(block)
         # the outcome
         what = self.retry.outcome(cid, sw)

@@ -57,8 +57,19 @@ class Psam:
         self._x(cmd)
 
     def cipher(self, p1, data, n):
-        """CIPHER DATA (p1 0: encrypt, 5: MAC with the IV leading data); n bytes back."""
-        cmd = bytearray((0x80, 0xFA, p1, 0, len(data)))
-        cmd.extend(data)
-        cmd.append(0)
-        return self._x(cmd, n)
+        """CIPHER DATA (p1 0: encrypt, 5: MAC with the IV leading data); n bytes back.
+        The command holds a copy of data (the clear PIN block): one buffer, allocated at
+        its final size (a bytearray grown by extend leaves its old copy in freed heap),
+        wiped on every path before it is dropped."""
+        ln = len(data)
+        cmd = bytearray(ln + 6)
+        cmd[0] = 0x80
+        cmd[1] = 0xFA
+        cmd[2] = p1
+        cmd[4] = ln
+        cmd[5:5 + ln] = data
+        try:
+            return self._x(cmd, n)
+        finally:
+            for i in range(5, 5 + ln):
+                cmd[i] = 0

@@ -137,9 +137,11 @@ class Ui:
 
     def read_key(self):
         """The key waiting (after poll said so), None for a byte that is not a key."""
-        if not self.pollable.readinto(self.key):
+        key = self.key
+        if not self.pollable.readinto(key):
             raise OSError("ui closed")
-        k = chr(self.key[0])
+        k = chr(key[0])  # one character: an interned string, never a sequence of digits
+        key[0] = 0  # the buffer does not keep the last digit
         return k if k in "0123456789CXE" else None
 
 

@@ -96,9 +96,13 @@ class T0:
                     step = todo - done if b == ins else 1
                     if not nc:
                         want = step
-                    elif step == 1:
-                        self._one[0] = apdu[5 + done]
-                        slot.write(self._one)
+                    elif step == 1:  # the byte may be the PIN block's: wiped once sent
+                        one = self._one
+                        one[0] = apdu[5 + done]
+                        try:
+                            slot.write(one)
+                        finally:
+                            one[0] = 0
                     else:
                         slot.write(memoryview(apdu)[5 + done:5 + nc])
                     done += step
