@@ -230,6 +230,47 @@ class Journal:
             k += 1
             h = self._nr - 1  # (a reclaim while iterating moves the ring on)
 
+    def raw_from(self, seq):
+        """For the host link: the slots from record `seq` on, in ring order, as stored:
+        valid records, and damaged slots raw (tampering: the host keeps them as evidence
+        and goes on after them). Starts after the last valid record below `seq`; skips
+        erased slots and the torn slots a CUT right after them accounts for. Nothing
+        (the records are reclaimed) when `seq` is below the oldest record held."""
+        if not self._nr or seq < self._sector(0)[1]:
+            return
+        rec = Record(bytearray(_SLOT))
+        b = rec.raw
+        body = memoryview(b)[:60]
+        ff = b"\xff" * _SLOT
+        spb, k = self._spb, 0
+        while k < self._nr - 1 and self._sector(k + 1)[1] <= seq:
+            k += 1
+        run = rk = rslot = 0  # bad slots since the last valid record, the first one's place
+        while k < self._nr:
+            s = self._sector(k)[0]
+            for slot in range(1, self._hslot if k == self._nr - 1 else spb):
+                self.bdev.readblocks(s, b, slot * _SLOT)
+                if b == ff:
+                    continue
+                if not self._ok(b, body):
+                    if not run:
+                        rk, rslot = k, slot
+                    run += 1
+                    continue
+                if run and rec.seq >= seq and not (
+                        b[1] == CUT and struct.unpack_from(">HB", b, 40)
+                        == (self._sector(rk)[0], rslot)):
+                    for i in range(run):  # the damaged slots, then this record again
+                        x = rslot - 1 + i
+                        self.bdev.readblocks(self._sector(rk + x // (spb - 1))[0], b,
+                                             (x % (spb - 1) + 1) * _SLOT)
+                        yield rec
+                    self.bdev.readblocks(s, b, slot * _SLOT)
+                run = 0
+                if rec.seq >= seq:
+                    yield rec
+            k += 1
+
     def read(self, seq):
         """The record `seq` (a copy), or None if it is not (or no longer) in the journal."""
         k = self._nr - 1

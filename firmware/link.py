@@ -172,13 +172,14 @@ class LinkServer:
                 count = b[9] << 8 | b[10]
                 if seq < 1 or count < 1:
                     return self._err(_E_RANGE)
-                o = _P + 14
-                for q in range(seq, min(seq + min(count, self._max), head + 1)):
-                    r = j.read(q)
-                    if r is None:
-                        break
-                    b[o:o + 64] = r.raw
-                    o += 64
+                o = _P + 14  # the slots as stored, damaged ones too (protocol.md 9.3)
+                e = o + 64 * min(count, self._max)
+                if seq <= head:
+                    for r in j.raw_from(seq):
+                        b[o:o + 64] = r.raw
+                        o += 64
+                        if o >= e:
+                            break
                 if seq <= head and o == _P + 14:
                     return self._err(_E_GONE)
                 struct.pack_into(">BIIBI", b, _P, _RECORDS, epoch, seq, (o - _P) >> 6, head)

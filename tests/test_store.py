@@ -65,15 +65,15 @@ def seqs(store, pad):
 def test_genuine_records_are_stored_once(made, tmp_path):
     pad, jmac, raws = made
     with Store(tmp_path / "ev.db") as s:
-        good, err = s.ingest(pad, 1, raws[:4], jmac)
-        assert err is None and [r.seq for r in good] == [1, 2, 3, 4]
-        good, err = s.ingest(pad, 1, raws[4:], jmac, first=5)
-        assert err is None and len(good) == 6
+        good, err, nxt = s.ingest(pad, 1, raws[:4], jmac)
+        assert err == [] and [r.seq for r in good] == [1, 2, 3, 4] and nxt == 5
+        good, err, nxt = s.ingest(pad, 1, raws[4:], jmac, first=5)
+        assert err == [] and len(good) == 6 and nxt == 11
         c = s.chain(pad, 1)
         assert (c.head_seq, c.head_mac) == (10, raws[9][44:60])
-        good, err = s.ingest(pad, 1, raws[8:], jmac)  # the same records again
-        assert good == [] and "replayed or reordered: seq 9 where 11 was due" in str(err)
-        assert seqs(s, pad) == list(range(1, 11))
+        good, err, nxt = s.ingest(pad, 1, raws[8:], jmac)  # the same records again
+        assert good == [] and "replayed or reordered: seq 9 where 11 was due" in str(err[0])
+        assert seqs(s, pad) == list(range(1, 11)) and nxt == 11
 
 
 @pytest.mark.parametrize("name,edit,seq,stored,reason", [
@@ -89,18 +89,44 @@ def test_genuine_records_are_stored_once(made, tmp_path):
     ("other epoch", lambda r: r[:1] + [reseal(r[1], 7, 2)] + r[2:], 2, 1, "epoch 2 in epoch 1"),
     ("spliced", lambda r: r[:4] + [r[5]], 5, 4, "dropped: seq 6 where 5 was due"),
 ])
-def test_tampering_is_refused_naming_pad_and_seq(made, tmp_path, name, edit, seq, stored,
-                                                 reason):
+def test_tampering_is_reported_then_passed(made, tmp_path, name, edit, seq, stored,
+                                           reason):
+    """DESIGN 6: the bad record is kept raw with a TAMPERING alert naming pad, epoch, seq
+    and reason; the chain is re-anchored after it (an alert too) and every genuine record
+    after it is stored: nothing after a bad record is lost."""
     pad, jmac, raws = made
     with Store(tmp_path / "ev.db") as s:
-        good, err = s.ingest(pad, 1, edit(list(raws)), jmac)
-        assert err is not None, name
-        assert (err.pad_id, err.seq) == (pad, seq)
-        assert reason in err.reason
-        assert str(err).startswith("pad %s: record %d: " % (pad, seq))
-        # the records before it are stored; nothing from it on
-        assert seqs(s, pad) == list(range(1, stored + 1))
-        assert [r.seq for r in good] == list(range(1, stored + 1))
+        tampered = edit(list(raws))
+        good, err, nxt = s.ingest(pad, 1, tampered, jmac)
+        assert err, name
+        assert (err[0].pad_id, err[0].seq) == (pad, seq)
+        assert reason in err[0].reason
+        assert str(err[0]).startswith("pad %s: record %d: " % (pad, seq))
+        # every genuine record is stored (the dropped one is not there to store)
+        missing = {"dropped": {7}, "spliced": {5}, "reordered": {5}}.get(name, set())
+        bad_seq = {"forged": 6, "forged card": 4, "corrupted": 8, "other epoch": 2}.get(name)
+        want = [q for q in range(1, 11) if q not in missing and q != bad_seq]
+        if name == "truncated":
+            want = [1, 2]
+        if name == "spliced":
+            want = [1, 2, 3, 4, 6]
+        got = seqs(s, pad)
+        assert got == want, (name, got)
+        assert [r.seq for r in good] == want
+        alerts = s.alerts(pad)
+        assert alerts[0]["kind"] == "tampering" and alerts[0]["seq"] == seq
+        assert alerts[0]["reason"].startswith("TAMPERING: pad %s: record %d" % (pad, seq))
+        if bad_seq is not None:  # the bad record itself: kept raw, then a re-anchor alert
+            q = s.quarantined(pad)
+            assert [x["seq"] for x in q] == [bad_seq] and len(q[0]["raw"]) == 128
+            assert any(a["kind"] == "re-anchor" and a["seq"] == bad_seq + 1 for a in alerts)
+    if bad_seq is not None:  # a pull that ends on the bad record, and the next one that
+        with Store(tmp_path / "ev2.db") as s:  # starts with it again (the pad starts
+            s.ingest(pad, 1, tampered[:bad_seq], jmac)  # after the last good record)
+            good, err, nxt = s.ingest(pad, 1, tampered[bad_seq - 1:], jmac)
+            assert seqs(s, pad) == want and nxt == 11
+            assert len([a for a in s.alerts(pad) if a["kind"] == "tampering"]) == 1
+            assert len(s.quarantined(pad)) == 1
 
 
 def test_a_pull_is_one_transaction(made, tmp_path):
@@ -126,8 +152,8 @@ def test_a_new_chain_starts_at_one_or_is_anchored(made, tmp_path):
     with Store(tmp_path / "ev.db") as s:
         with pytest.raises(ValueError):
             s.ingest(pad, 1, raws[4:], jmac, first=5)
-        good, err = s.ingest(pad, 1, raws[4:], jmac, first=5, anchor=True)
-        assert err is None and good[0].seq == 5 and s.chain(pad, 1).anchor == 5
+        good, err, _ = s.ingest(pad, 1, raws[4:], jmac, first=5, anchor=True)
+        assert err == [] and good[0].seq == 5 and s.chain(pad, 1).anchor == 5
     good, err = verify_records(raws[4:], pad, 1, 4, None, jmac)
     assert err is None  # the anchor's own MAC is taken, the rest chain from it
     good, err = verify_records([raws[4], reseal(raws[5], 40, 9)], pad, 1, 4, None, jmac)

@@ -52,9 +52,15 @@ CREATE TABLE IF NOT EXISTS chains (
     anchor INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (pad_id, epoch));
 CREATE TABLE IF NOT EXISTS alerts (
-    pad_id TEXT NOT NULL, epoch INTEGER, seq INTEGER, reason TEXT NOT NULL, at REAL NOT NULL);
+    pad_id TEXT NOT NULL, epoch INTEGER, seq INTEGER, reason TEXT NOT NULL, at REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'tampering');
+CREATE TABLE IF NOT EXISTS quarantine (
+    pad_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL,
+    reason TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (pad_id, epoch, raw));
 """
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# schema 1 -> 2: alerts get a kind; bad records are kept raw in quarantine
+MIGRATIONS = {"1": ["ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'tampering'"]}
 
 
 class StoreError(Exception):
@@ -64,11 +70,13 @@ class StoreError(Exception):
 class TamperError(Exception):
     """A record that does not verify: forged, replayed, reordered, dropped or truncated."""
 
-    def __init__(self, pad_id, seq, reason, epoch=None):
+    def __init__(self, pad_id, seq, reason, epoch=None, code="tamper"):
         self.pad_id = pad_id
         self.seq = seq
         self.reason = reason
         self.epoch = epoch
+        self.code = code  # what failed: crc, magic, epoch, length, truncated, replay, gap,
+        # mac (a record), or tamper (the journal as a whole)
         Exception.__init__(self, "pad %s: record %s: %s" % (pad_id, seq, reason))
 
 
@@ -117,29 +125,34 @@ def verify_records(raws, pad_id, epoch, prev_seq, prev_mac, journal_mac):
     for raw in raws:
         expected = prev_seq + 1 if prev_seq is not None else None
         if len(raw) != RECORD:
-            return good, TamperError(pad_id, expected, "truncated record (%d bytes)" % len(raw), epoch)
+            return good, TamperError(pad_id, expected, "truncated record (%d bytes)" % len(raw), epoch, "truncated")
         r = parse_record(raw)
         if raw[0] != MAGIC:
-            return good, TamperError(pad_id, r.seq, "not a record (magic %02x)" % raw[0], epoch)
+            return good, TamperError(pad_id, r.seq, "not a record (magic %02x)" % raw[0], epoch, "magic")
         if zlib.crc32(raw[:60]) != struct.unpack_from(">I", raw, 60)[0]:
-            return good, TamperError(pad_id, r.seq, "CRC wrong (corrupted or altered)", epoch)
+            return good, TamperError(pad_id, r.seq, "CRC wrong (corrupted or altered)", epoch, "crc")
         if r.epoch != epoch:
             return good, TamperError(pad_id, r.seq, "record of epoch %d in epoch %d (replayed)"
-                                     % (r.epoch, epoch), epoch)
+                                     % (r.epoch, epoch), epoch, "epoch")
         if expected is not None and r.seq < expected:
             return good, TamperError(pad_id, r.seq, "replayed or reordered: seq %d where %d was due"
-                                     % (r.seq, expected), epoch)
+                                     % (r.seq, expected), epoch, "replay")
         if expected is not None and r.seq > expected:
             return good, TamperError(pad_id, expected, "dropped: seq %d where %d was due"
-                                     % (r.seq, expected), epoch)
+                                     % (r.seq, expected), epoch, "gap")
         if r.raw[3] > 8:
-            return good, TamperError(pad_id, r.seq, "data length %d" % r.raw[3], epoch)
+            return good, TamperError(pad_id, r.seq, "data length %d" % r.raw[3], epoch, "length")
         if prev_mac is not None and not ct_equal(journal_mac(prev_mac, raw[:44]), r.mac):
             return good, TamperError(pad_id, r.seq, "MAC does not chain (forged or altered)",
-                                     epoch)
+                                     epoch, "mac")
         good.append(r)
         prev_seq, prev_mac = r.seq, r.mac
     return good, None
+
+
+def err_seq(raw):
+    """The seq field of a raw record slot."""
+    return struct.unpack_from(">I", raw, 8)[0]
 
 
 def default_path():
@@ -182,6 +195,13 @@ class Store:
             self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
             self.db.executescript(SCHEMA)
             row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is not None and row[0] in MIGRATIONS:
+                self.db.execute("BEGIN IMMEDIATE")
+                for stmt in MIGRATIONS[row[0]]:
+                    self.db.execute(stmt)
+                self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (SCHEMA_VERSION,))
+                self.db.execute("COMMIT")
+                row = (SCHEMA_VERSION,)
             if row is None:
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
@@ -218,15 +238,24 @@ class Store:
         self.db.execute("UPDATE chains SET acked=MAX(acked, ?) WHERE pad_id=? AND epoch=?",
                         (acked, pad_id, epoch))
 
-    def alert(self, pad_id, epoch, seq, reason):
-        self.db.execute("INSERT INTO alerts VALUES (?,?,?,?,?)",
-                        (pad_id, epoch, seq, reason, self.clock()))
+    def alert(self, pad_id, epoch, seq, reason, kind="tampering"):
+        """kind: tampering, re-anchor, rollback, re-provisioning, gap."""
+        self.db.execute("INSERT INTO alerts VALUES (?,?,?,?,?,?)",
+                        (pad_id, epoch, seq, reason, self.clock(), kind))
 
     def alerts(self, pad_id=None):
-        q = "SELECT pad_id, epoch, seq, reason, at FROM alerts"
-        rows = self.db.execute(q + (" WHERE pad_id=?" if pad_id else "") + " ORDER BY at",
+        q = "SELECT pad_id, epoch, seq, kind, reason, at FROM alerts"
+        rows = self.db.execute(q + (" WHERE pad_id=?" if pad_id else "") + " ORDER BY at, rowid",
                                (pad_id,) if pad_id else ()).fetchall()
-        return [dict(zip(("pad", "epoch", "seq", "reason", "at"), r)) for r in rows]
+        return [dict(zip(("pad", "epoch", "seq", "kind", "reason", "at"), r)) for r in rows]
+
+    def quarantined(self, pad_id=None):
+        """The bad records kept raw (evidence), oldest first."""
+        q = "SELECT pad_id, epoch, seq, reason, raw, at FROM quarantine"
+        rows = self.db.execute(q + (" WHERE pad_id=?" if pad_id else "") + " ORDER BY at, rowid",
+                               (pad_id,) if pad_id else ()).fetchall()
+        return [{"pad": r[0], "epoch": r[1], "seq": r[2], "reason": r[3], "raw": bytes(r[4]).hex(),
+                 "at": r[5]} for r in rows]
 
     # --- storing --------------------------------------------------------------------------
 
@@ -236,7 +265,14 @@ class Store:
         must start the epoch at `first` (default 1, chained from 16 zero bytes), or, with
         anchor=True, they start a chain at `first` whose first MAC cannot be checked (the
         records before it were acknowledged before this store knew the pad).
-        Returns (stored records, TamperError or None)."""
+
+        A record that fails is reported, then passed (DESIGN 6): kept raw in `quarantine`
+        with a TAMPERING alert naming pad, epoch, seq and reason (once: the same bad slot
+        pulled again is known), and the chain re-anchored at the next good record (an alert
+        too: its own MAC is checked against the bad record's MAC field, which holds when
+        only the bad record's body was altered, else it cannot be). Records dropped from
+        the chain (a gap) are an alert, and the chain goes on from the record after them.
+        Returns (stored records, [TamperError of each new alert], the next seq to pull)."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -249,25 +285,70 @@ class Store:
                 prev_seq, prev_mac = (first or 1) - 1, ZERO_MAC
                 if prev_seq != 0:
                     raise ValueError("a new chain starts at seq 1 unless anchored")
-            good, err = verify_records(raws, pad_id, epoch, prev_seq, prev_mac, journal_mac)
             now = self.clock()
+            stored, alerts, rest = [], [], list(raws)
+            hint = bad_at = None  # after a bad record: its MAC field and position
+            while rest:
+                good, err = verify_records(rest, pad_id, epoch, prev_seq, prev_mac, journal_mac)
+                if good and hint is not None:  # the first record after a bad one: re-anchor
+                    r = good[0]
+                    how = ("its MAC chains from the bad record's MAC field (only that record's "
+                           "body was altered)" if ct_equal(journal_mac(hint, r.raw[:44]), r.mac)
+                           else "its own MAC could not be checked")
+                    alerts.append(TamperError(pad_id, r.seq, "chain re-anchored at seq %d after "
+                                              "the bad record at %d: %s" % (r.seq, bad_at, how),
+                                              epoch, "re-anchor"))
+                    hint = None
+                stored += good
+                if good:
+                    prev_seq, prev_mac = good[-1].seq, good[-1].mac
+                if err is None:
+                    break
+                rest = rest[len(good):]
+                raw = bytes(rest[0])
+                if err.code == "gap":  # records missing: alert, the chain goes on after them
+                    alerts.append(TamperError(pad_id, prev_seq + 1, err.reason + " (records %d..%d"
+                                              " missing; the chain is re-anchored after them)"
+                                              % (prev_seq + 1, err_seq(raw) - 1), epoch, "gap"))
+                    prev_seq, prev_mac = err_seq(raw) - 1, None
+                    continue
+                rest = rest[1:]
+                pos = prev_seq + 1
+                if db.execute("SELECT 1 FROM quarantine WHERE pad_id=? AND epoch=? AND raw=?",
+                              (pad_id, epoch, raw)).fetchone() is None:
+                    db.execute("INSERT INTO quarantine VALUES (?,?,?,?,?,?)",
+                               (pad_id, epoch, pos, raw, err.reason, now))
+                    err.seq = pos if err.code != "replay" else err.seq
+                    alerts.append(err)
+                if err.code != "replay":  # the bad slot took the next seq's place
+                    prev_seq = pos
+                    hint, bad_at = (raw[44:60] if len(raw) == RECORD else None), pos
+                    if hint is None:
+                        hint = bytes(16)
+                prev_mac = None
             db.executemany(
                 "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(pad_id, epoch, r.seq, r.kind, r.flags, r.boot, r.time, r.card_hex, r.data,
-                  r.mac, r.raw, now, r.time if r.flags & FLAG_RTC else now) for r in good])
-            if good:
-                last = good[-1]
+                  r.mac, r.raw, now, r.time if r.flags & FLAG_RTC else now) for r in stored])
+            if stored:
+                last = stored[-1]
                 if c is None:
                     db.execute("INSERT INTO chains VALUES (?,?,?,?,0,?)",
-                               (pad_id, epoch, last.seq, last.mac, good[0].seq if anchor else 0))
+                               (pad_id, epoch, last.seq, last.mac,
+                                stored[0].seq if anchor else 0))
                 else:
                     db.execute("UPDATE chains SET head_seq=?, head_mac=? WHERE pad_id=? AND epoch=?",
                                (last.seq, last.mac, pad_id, epoch))
+            for e in alerts:
+                db.execute("INSERT INTO alerts VALUES (?,?,?,?,?,?)",
+                           (pad_id, epoch, e.seq,
+                            ("TAMPERING: " if e.code not in ("re-anchor",) else "") + str(e),
+                            now, "re-anchor" if e.code == "re-anchor" else "tampering"))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return good, err
+        return stored, alerts, prev_seq + 1
 
     # --- queries --------------------------------------------------------------------------
 

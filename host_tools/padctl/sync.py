@@ -31,6 +31,7 @@ class SyncResult:
     acked: int = 0  # the pad's acknowledged mark at the end
     free: int = 0
     warnings: list = field(default_factory=list)
+    alerts: list = field(default_factory=list)  # tampering found and passed (store alerts)
 
 
 def _stream(stream_or_port):
@@ -143,7 +144,7 @@ def _sync(store, link, progress, batch, quiet, run=None):
             gap = ("records %d..%d were acknowledged elsewhere and are not in this store; "
                    "the chain is anchored at %d" % (nxt, h.acked, h.acked + 1))
             res.warnings.append(gap)
-            store.alert(pad, h.epoch, nxt, gap)
+            store.alert(pad, h.epoch, nxt, gap, "gap")
             nxt, anchor, chain = h.acked + 1, True, None
             store.db.execute("DELETE FROM chains WHERE pad_id=? AND epoch=?", (pad, h.epoch))
             continue
@@ -157,25 +158,26 @@ def _sync(store, link, progress, batch, quiet, run=None):
                                            "record from %d (truncated)" % (b.head, nxt), h.epoch))
             res.head = b.head
             break
-        good, err = store.ingest(pad, h.epoch, b.records, link.keys.journal_mac, first=nxt,
-                                 anchor=anchor)
+        good, alerts, after = store.ingest(pad, h.epoch, b.records, link.keys.journal_mac,
+                                           first=nxt, anchor=anchor)
         anchor = False
+        res.alerts += [str(e) for e in alerts]  # reported, then passed (DESIGN 6)
         if good:
             res.stored += len(good)
             a = link.ack(good[-1].seq, good[-1].mac)
             store.mark_acked(pad, h.epoch, a.acked)
             res.acked, res.free = a.acked, a.free
-            nxt = good[-1].seq + 1
-        if err is not None:
-            _tamper(store, err)
+        if after <= nxt and not good:
+            raise SyncError("pad %s: the pull from %d brought nothing usable; stopped" % (pad, nxt))
+        nxt = after
         total = max(total, res.stored + b.head - nxt + 1)
         if progress:
             progress(res.stored, max(total, res.stored))
     return res
 
 
-def _tamper(store, err):
-    store.alert(err.pad_id, err.epoch, err.seq, err.reason)
+def _tamper(store, err, kind="tampering"):
+    store.alert(err.pad_id, err.epoch, err.seq, "TAMPERING: %s" % err, kind)
     raise SyncError("TAMPERING: %s; nothing after it was acknowledged" % err) from None
 
 
@@ -201,6 +203,11 @@ def add_arguments(subparsers):
     p.add_argument("--until", help="before this time")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=do_events)
+    p = subparsers.add_parser("alerts", help="tampering and other alerts the syncs raised")
+    p.add_argument("--db", help="event store (default %s)" % default_path())
+    p.add_argument("--pad", help="pad id (hex)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=do_alerts)
     p = subparsers.add_parser("cards", help="each card's last known state")
     p.add_argument("--db", help="event store (default %s)" % default_path())
     p.add_argument("--json", action="store_true")
@@ -259,12 +266,32 @@ def do_sync(args):
         return _fail(e)
     for w in res.warnings:
         print("padctl: warning: %s" % w, file=sys.stderr)
+    for a in res.alerts:
+        print("padctl: %s" % a, file=sys.stderr)
     if args.json:
         print(json.dumps(asdict(res), indent=1))
     else:
         print("pad %s (firmware %s, epoch %d): %d record(s) stored; acknowledged up to %d, "
               "head %d, room for %d more" % (res.pad, res.version, res.epoch, res.stored,
                                              res.acked, res.head, res.free))
+    return EXIT_TAMPER if res.alerts else 0
+
+
+EXIT_TAMPER = 3  # a sync that completed but found tampering (see `padctl alerts`)
+
+
+def do_alerts(args):
+    try:
+        with Store(args.db) as store:
+            alerts = store.alerts(args.pad.lower() if args.pad else None)
+    except StoreError as e:
+        return _fail(e)
+    if args.json:
+        print(json.dumps(alerts, indent=1))
+    else:
+        for a in alerts:
+            print("%s pad %s epoch %s seq %s %s: %s" % (_when(a["at"]), a["pad"], a["epoch"],
+                                                       a["seq"], a["kind"], a["reason"]))
     return 0
 
 
