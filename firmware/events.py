@@ -29,9 +29,7 @@ class Events:
         if self.link is None and self.link_factory is not None:
             self.link = self.link_factory()
         if self.link is not None:
-            out = self.link.feed(b)
-            if out:
-                self.host.write(out)
+            self.link.feed(b, self.host.write)  # each answer written as it is made
 
     def wait_key(self, timeout_ms):
         """The next key within timeout_ms (None if none), serving the host link meanwhile."""
