@@ -42,9 +42,7 @@ class Events:
                     self._refused = False
                 return
         if self.link is not None:
-            out = self.link.feed(b)
-            if out:
-                self.host.write(out)
+            self.link.feed(b, self.host.write)  # each answer written as it is made
 
     def drop_link(self):
         """Frees the link's RAM (a card session is starting); it is loaded again when the

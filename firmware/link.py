@@ -1,6 +1,6 @@
 # The pad's side of the host link (DESIGN section 6, docs/protocol.md section 9):
 # LinkServer answers HELLO, PULL and ACK from the journal. Non-blocking: the app's poll
-# loop hands it whatever bytes arrived; feed() returns the bytes to write back.
+# loop hands it whatever bytes arrived, and feed() writes the answers back.
 # Lean on purpose (the whole pad runs in a 64 KB heap): names and codes are consts,
 # and one buffer holds the frame coming in and the answer going out.
 import os
@@ -85,26 +85,38 @@ class LinkServer:
         self._ses = 0  # sessions since boot (HELLOs); 0: none yet
         self._notes = 0
 
-    def feed(self, data):
-        # Take the bytes that arrived; return the bytes to write: b"", or a memoryview of
-        # the buffer, valid until the next feed(). Outside a frame every byte but '#' is
+    def feed(self, data, write=None):
+        # Take the bytes that arrived. write: the pad's writer, called with each answer as
+        # soon as it is made (a memoryview of the buffer, valid during the call), and
+        # feed() returns b"": nothing is held back, so a burst of many frames in one call
+        # needs no more RAM than one frame (each leaves only a few small views, garbage).
+        # Without write the answers are returned: b"", a memoryview of the buffer (valid
+        # until the next feed()), or for several frames in one call a new bytearray
+        # (tests, tools: the pad passes write). Outside a frame every byte but '#' is
         # ignored (noise, Ctrl-C, other control bytes).
         b = self._b
         n = self._n
-        o = 0  # the answer's length in b
-        more = b""  # earlier answers of this call (rare: several frames in one call)
+        o = 0  # the answer's length in b, not yet handed out
+        more = None  # without write: earlier answers of this call
         for i in range(len(data)):
             c = data[i]
             if c == 0x23:  # '#'
                 if n > 0:
                     o = self._err(_E_FRAME)  # a frame cut
-                if o:
-                    more += b[:o]
+                    if write is not None:
+                        write(b[:o])
+                        o = 0
+                if o:  # kept before the next frame is decoded over it
+                    if more is None:
+                        more = bytearray(b[:o])
+                    else:
+                        more += b[:o]
                     o = 0
                 n = 0
-            elif n < 0:
-                pass
-            elif c == 0x0A or c == 0x0D:
+                continue
+            if n < 0:
+                continue
+            if c == 0x0A or c == 0x0D:
                 o = self._frame(n)
                 n = -1
             else:
@@ -113,18 +125,22 @@ class LinkServer:
                     v = (c | 0x20) - 0x57
                     if v < 10:
                         v = 16
-                if not 0 <= v < 16 or n >= _MAX_LINE:
-                    o = self._err(_E_FRAME)
-                    n = -1
-                else:
+                if 0 <= v < 16 and n < _MAX_LINE:
                     if n & 1:
                         b[n >> 1] |= v
                     else:
                         b[n >> 1] = v << 4
                     n += 1
+                    continue
+                o = self._err(_E_FRAME)
+                n = -1
+            if write is not None:
+                write(b[:o])
+                o = 0
         self._n = n
-        if more:
-            return more + b[:o]
+        if more is not None:
+            more += b[:o]
+            return more
         return b[:o] if o else b""
 
     def _frame(self, n):
@@ -136,29 +152,31 @@ class LinkServer:
         p = b[:n]
         if crc32(p) != struct.unpack_from(">I", b, n)[0]:
             return self._err(_E_CRC)
+        # the verdicts on the frame itself come first, outside the try: they need no AES key
+        # schedule, so a malformed frame gets its own code however full the heap (9.4)
         t = b[0]
+        if t == _HELLO:  # H host_nonce
+            m = 1
+        elif t == _PULL:  # P epoch from count(2) pad_nonce MAC
+            m, k = 27, _K_PULL
+        elif t == _ACK:  # A epoch seq record_MAC pad_nonce MAC
+            m, k = 41, _K_ACK
+        else:
+            return self._err(_E_TYPE)
+        if n != m + 16:
+            return self._err(_E_LENGTH)
         j = self.j
         s = self._s
-        try:
-            if t == _HELLO:  # H host_nonce -> h proto pad_id version epoch head acked free
-                if n != 17:  # pad_nonce MAC(.. || host nonce)
-                    return self._err(_E_LENGTH)
-                self._ses += 1  # a new session: pad nonce boot count, session count, random
+        try:  # the MAC and the answer need an AES key schedule (352 bytes): 0C if no RAM
+            if t == _HELLO:  # -> h proto pad_id version epoch head acked free pad_nonce
+                self._ses += 1  # MAC(.. || host nonce); a new session: pad nonce boot
+                # count, session count, random
                 struct.pack_into(">II", s, _NONCE, j.boot_count & 0xFFFFFFFF, self._ses)
                 s[_NONCE + 8:_NONCE + 16] = os.urandom(8)
                 struct.pack_into(">BB8s16sIIII16s", b, _P, _HELLO_ANS, 1, self._id, s[_VER:],
                                  j.epoch, j.head, j.acked, j.free(), s[_NONCE:_VER])
                 return self._out(58, _K_HELLO, p[1:])
-            # P epoch from count(2) pad_nonce MAC, A epoch seq record_MAC pad_nonce MAC:
-            # the length, the MAC, this session's nonce, the epoch, in this order
-            if t == _PULL:
-                m, k = 27, _K_PULL
-            elif t == _ACK:
-                m, k = 41, _K_ACK
-            else:
-                return self._err(_E_TYPE)
-            if n != m + 16:
-                return self._err(_E_LENGTH)
+            # P, A: the MAC, this session's nonce, the epoch, in this order
             # (the MAC due is written where the answer goes: no tag is allocated)
             if not ct_eq(mac(aes(s[k:k + 16], 1), p[:m], b"", b[_P:_P + 16]), p[m:]):
                 return self._err(_E_MAC, _TAMPER)

@@ -136,7 +136,7 @@ def test_read_ef05_t0_style(w):
 
 
 def test_read_ef06_holder_id(w):
-    assert w.c(H("00B0860012")) == (b"110105199001011234", 0x9000)
+    assert w.c(H("00B0860012")) == (b"110105199001011232", 0x9000)
 
 
 def test_reads_need_df01(w):

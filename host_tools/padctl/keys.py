@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from .crypto import CryptoError, Suite, ct_equal, disperse, iv_from_challenge, mac
+from .idnumber import DEFAULT_HOLDER_ID
 from .vcard import (CARD_KEY_TYPES, TEST_MARKER, Identity, StateError, T_LINK, T_RELOAD,
                     T_UNBLOCK, VirtualCard, bcd, new_card_state, read_state, write_state)
 from .vpsam import PSAM_KEY_TYPES, VirtualPsam, new_psam_state, region_at
@@ -176,7 +177,7 @@ def new_identity(suite=Suite.SM4, region="110105", serial=None, number=None, ver
     return Identity(region=region, serial=serial, number=number, suite=Suite.parse(suite), **kw)
 
 
-def personalise_card(ks, path, ident, pin="123456", holder_id="110105199001011234", limit=3,
+def personalise_card(ks, path, ident, pin="123456", holder_id=DEFAULT_HOLDER_ID, limit=3,
                      last_failure_sw=0x6983, clone=False, overwrite=True):
     """Write a virtual card's state file from the keystore; returns the ``VirtualCard``.
 

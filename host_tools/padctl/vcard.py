@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .crypto import (PinBlockError, Suite, ct_equal, decrypt, disperse, encrypt, invert,
                      iv_from_challenge, mac, parse_pin_block)
+from .idnumber import DEFAULT_HOLDER_ID
 
 TEST_MARKER = "TEST MATERIAL - generated, not real keys"
 STATE_FORMAT = "padctl-vcard/1"
@@ -193,7 +194,7 @@ def card_state(path):
 
 
 def new_card_state(ident, keys, pin="123456", limit=3, last_failure_sw=SW_BLOCKED,
-                   holder_id="110105199001011234", clone=False):
+                   holder_id=DEFAULT_HOLDER_ID, clone=False):
     """A fresh state dict; ``keys`` maps key type (int) to the 16-byte card key."""
     if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
         raise ValueError("PIN must be 4-12 digits")

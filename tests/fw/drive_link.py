@@ -278,9 +278,7 @@ def run_stdio(server, idle_ms=-1):
                 n += 1
             if n == 0:
                 return  # hung up: EOF
-            out = server.feed(memoryview(buf)[:n])
-            if out:
-                sys.stdout.buffer.write(out)
+            server.feed(memoryview(buf)[:n], sys.stdout.buffer.write)
     finally:
         micropython.kbd_intr(3)
 

@@ -1,5 +1,6 @@
 # firmware/link.py under micropython: the key schedule, the frame codec, noise and
 # garbage on the line. TEST MATERIAL: keys are generated at run time (os.urandom).
+import gc
 import os
 import random
 
@@ -102,6 +103,45 @@ def test_garbage_frames_with_valid_crc_never_raise():
             p = bytes((typ,)) + os.urandom(n - 1)
             for f in frames(s.feed(P.frame(p))):
                 t.true(f[0] in (P.ERROR, P.HELLO_ANS), "answer to garbage %r" % f[:2])
+
+
+def test_many_frames_in_one_call_answered_through_write_in_order():
+    # the pad's loop passes its writer: each answer is written as soon as it is made,
+    # none is held for the end of the call (a burst of frames in one call needs no more
+    # RAM than one frame: before, answers were joined in a bytes object growing per frame)
+    keys, j, s = make()
+    hello(s)
+    kinds = ((b"#zz\n", P.E_FRAME), (P.frame(b"Z123"), P.E_TYPE),
+             (P.frame(b"H" + bytes(3)), P.E_LENGTH), (b"#4142", P.E_FRAME), (b"#00\n", P.E_FRAME))
+    data = b"".join(kinds[i % 5][0] for i in range(300)) + b"#"
+    codes = bytearray(320)
+    HEXV = {c: int(chr(c), 16) for c in b"0123456789abcdef"}
+    got = [0, 0]  # answers, bytes written
+
+    def write(out):  # one ERROR frame, '#65' code CRC LF: read in place, no allocation
+        t.true(len(out) == 14 and out[0] == 0x23 and out[1] == 0x36 and out[2] == 0x35)
+        codes[got[0]] = (out[3] - 0x30) * 16 + HEXV[out[4]]
+        got[0] += 1
+        got[1] += len(out)
+    s.feed(data[:50], write)  # warm up
+    got[0] = 0
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    try:
+        ret = s.feed(data[50:], write)
+        used = gc.mem_alloc() - before
+    finally:
+        gc.enable()
+    print("%d frames in one feed() call: %d bytes allocated" % (got[0], used))
+    t.eq(ret, b"")
+    due = bytes(kinds[i % 5][1] for i in range(300))
+    t.eq(bytes(codes[:got[0]]), due[-got[0]:])
+    t.true(got[0] > 280, "answers %d" % got[0])
+    # every allocation is per frame and short-lived: a few small memoryviews, never a copy
+    # of the answers written so far (those were 14 bytes each and more per frame)
+    t.true(used < 200 * got[0], "%d bytes for %d frames" % (used, got[0]))
+    hello(s)
 
 
 t.main(globals())

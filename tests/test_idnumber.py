@@ -1,0 +1,49 @@
+"""GB 11643 check digits (padctl.idnumber), and the holder ID number every test card the
+simulator and the demo make carries (EF06): a valid one."""
+import inspect
+
+import pytest
+
+from padctl import keys as K
+from padctl import vcard
+from padctl.idnumber import DEFAULT_HOLDER_ID, gb11643_check_digit, valid_id
+from padctl.sim import Sim
+from padctl.vcard import VirtualCard
+
+
+def test_check_digit_examples():
+    assert gb11643_check_digit("11010519491231002") == "X"  # the standard's own example
+    assert gb11643_check_digit("11010519900101123") == "2"
+    assert gb11643_check_digit("00000000000000000") == "1"  # sum 0
+    assert valid_id("11010519491231002X") and valid_id("11010519491231002x")
+    assert valid_id(b"110105199001011232")
+    assert not valid_id("110105199001011234")  # the old default: check digit 4, due 2
+    assert not valid_id("11010519491231002")  # 17 characters
+    assert not valid_id("1101051990010112X2") and not valid_id("11010519900101123A")
+    assert not valid_id(b"\xff" * 18)
+    for bad in ("1101051990010112", "1101051990010112a", "1101051990010112X3"):
+        with pytest.raises(ValueError):
+            gb11643_check_digit(bad)
+
+
+def test_every_digit_changes_the_check():
+    # a single wrong digit anywhere in the first 17 is always caught
+    for i in range(17):
+        for d in "0123456789":
+            n = DEFAULT_HOLDER_ID[:i] + d + DEFAULT_HOLDER_ID[i + 1:]
+            assert valid_id(n) == (d == DEFAULT_HOLDER_ID[i]), n
+
+
+def test_default_holder_ids_are_valid():
+    assert valid_id(DEFAULT_HOLDER_ID)
+    for fn in (vcard.new_card_state, K.personalise_card):
+        default = inspect.signature(fn).parameters["holder_id"].default
+        assert valid_id(default), (fn.__name__, default)
+
+
+def test_simulator_and_demo_cards_carry_a_valid_holder_id(tmp_path):
+    # the demo's pad is Sim(workdir, lang=...) with its default cards (padctl/demo.py)
+    with Sim(tmp_path / "sim") as sim:
+        ids = [VirtualCard(sim.card_path).holder_id, VirtualCard(sim.new_card()).holder_id]
+    for number in ids:
+        assert len(number) == 18 and valid_id(number), number
