@@ -40,9 +40,23 @@ from pathlib import Path
 
 from . import link as L
 from . import sync as S
-from .mpy import HEAP
+from .mpy import HEAP, run_code
 from .powercut import Harness, Violation
 from .vpsam import VirtualPsam
+
+_STATES = """
+import flash, journal, retry
+j = journal.Journal(flash.partitions(%r)[1])
+r = retry.Retry(j, pad_limit=%d, max_cards=8)
+cid = bytearray(16)
+cid[0:3] = b"\\x11\\x01\\x05"
+for k in range(%d):
+    cid[15] = k
+    f, p, lk = r.state(cid)
+    print("STATE", k, f, "-" if p is None else p, int(lk))
+print("END", j.head, j.acked)
+"""
+_BENCH_CARDS = 40  # the cards tests/fw/bench_fill.py writes records of
 
 KEEPS = (0, 1, 17, 32, 63, None, 4096)  # as Harness.points(): before, torn, half, after
 KINDS = ("right", "wrong", "lock", "sync")
@@ -224,11 +238,23 @@ class Exhaustive:
                             % (len(seqs), res.head, res.acked))
         if chains != [(res.epoch, res.head, res.head)]:
             raise Violation("chain head %r, the pad's head %d" % (chains, res.head))
-        got = {s: bytes(r) for _, s, r in recs if s in ref}
-        if got != ref:
-            bad = sorted(s for s in ref if got.get(s) != ref[s])
+        want = {s: r for s, r in ref.items() if s != "states"}
+        got = {s: bytes(r) for _, s, r in recs if s in want}
+        if got != want:
+            bad = sorted(s for s in want if got.get(s) != want[s])
             raise Violation("records present before the sync differ from the dry run's: %r"
                             % bad[:10])
+
+    def _pad_states(self, h):
+        """The pad's retry state of each card of the filled journal, read by the firmware's
+        own journal.py and retry.py from a copy of the flash image."""
+        copy = h.sim.dir / "states.img"
+        shutil.copyfile(h.sim.flash, copy)
+        r = run_code(_STATES % (str(copy), h.limit, _BENCH_CARDS), heap="512k")
+        if r.returncode != 0 or "END" not in r.stdout:
+            raise Violation("reading the pad's retry states failed: %s %s"
+                            % (r.stdout[-500:], r.stderr[-500:]))
+        return [line for line in r.stdout.splitlines() if line.startswith("STATE ")]
 
     def sync_points(self):
         h, snap = self._sync_setup()
@@ -239,6 +265,13 @@ class Exhaustive:
         if erases < 1:
             raise Violation("the uncut sync reclaimed no sector (%d erases)" % erases)
         ref = {s: bytes(r) for _, s, r in self._stored(db)[0] if s <= SYNC_RECORDS}
+        before = self._pad_states(h)
+        if not any(line.split()[2] != "0" for line in before):
+            raise Violation("no card with failures in the filled journal: %r" % before)
+        self._restore(h, snap)
+        if self._pad_states(h) != before:
+            raise Violation("the uncut sync changed the pad's retry states")
+        ref["states"] = before
         ops = programs + erases
         pts = [("flash", n, keep) for n in range(1, ops + 1) for keep in KEEPS]
         info = "%d flash operations (%d programs, %d erases) from the boot on, %d records " \
@@ -260,6 +293,12 @@ class Exhaustive:
         died = first is None
         res = self._sync_run(h, db)  # power up again, sync to completion
         self._check_store(db, res, ref)
+        states = self._pad_states(h)
+        if states != ref["states"]:
+            raise Violation("the pad's retry states differ after the cut and the re-run sync "
+                            "(a failure run lost in the reclaim?): %r, before %r"
+                            % ([x for x in states if x not in ref["states"]],
+                               [x for x in ref["states"] if x not in states]))
         return died
 
     # --- the campaign ------------------------------------------------------------------
