@@ -293,6 +293,7 @@ class Exhaustive:
         died = first is None
         res = self._sync_run(h, db)  # power up again, sync to completion
         self._check_store(db, res, ref)
+        self.results["sync"]["checks"] = self.results["sync"].get("checks", 0) + 1
         states = self._pad_states(h)
         if states != ref["states"]:
             raise Violation("the pad's retry states differ after the cut and the re-run sync "
@@ -316,6 +317,7 @@ class Exhaustive:
             self.say("%s: %s; %d cut points" % (kind, info, len(pts)))
             r = self.results[kind] = {"listed": pts, "covered": set(), "info": info,
                                       "missed": []}
+            checked = h.checked
             if select:
                 pts = r["listed"] = [p for p in pts if select(p)]
             for p in ([only] if only else pts):
@@ -328,6 +330,9 @@ class Exhaustive:
                     fired = True  # the cut happened; what followed broke a rule
                 (r["covered"].add(p) if fired else r["missed"].append(p))
             r["seconds"] = time.monotonic() - t
+            # PIN kinds: the Harness's insertion checks (invariant, agreement) that passed,
+            # two a point (the cut round's own insertion, when it got there, and the next)
+            r["checks"] = h.checked - checked if kind != "sync" else r.get("checks", 0)
             if only is None:
                 self.say(self.line(kind))
             if kind == "sync":
@@ -336,8 +341,8 @@ class Exhaustive:
 
     def line(self, kind):
         r = self.results[kind]
-        return ("%s: cut points covered: %d of %d listed (%.0f s)%s"
-                % (kind, len(r["covered"]), len(r["listed"]), r["seconds"],
+        return ("%s: cut points covered: %d of %d listed (%.0f s, %d checks passed)%s"
+                % (kind, len(r["covered"]), len(r["listed"]), r["seconds"], r["checks"],
                    "; not reached: " + " ".join(map(point_str, r["missed"][:20]))
                    if r["missed"] else ""))
 
