@@ -5,7 +5,7 @@ PYTEST  := $(VENV)/bin/pytest
 PADCTL  := $(VENV)/bin/padctl
 N       ?= 1000
 
-.PHONY: setup test demo sim bench soak clean
+.PHONY: setup test demo sim bench soak soak-all clean
 
 setup: $(VENV)/.ready
 
@@ -16,7 +16,7 @@ $(VENV)/.ready: pyproject.toml
 	touch $@
 
 test: setup
-	$(PYTEST) -q tests
+	$(PYTEST) -q tests -m "not soak_all"
 
 demo: setup
 	$(PADCTL) demo
@@ -29,6 +29,11 @@ bench: setup
 
 soak: setup
 	PAD_SOAK_CUTS=$(N) $(PYTEST) -q -x tests/test_powercut.py -k invariant -s
+
+# every cut point of one transaction of each kind, in order (padctl.powercut_all);
+# .ci/run calls it after `make test`
+soak-all: setup
+	$(PYTEST) -q tests/test_powercut_all.py -m soak_all -s
 
 clean:
 	rm -rf $(VENV) build *.egg-info host_tools/*.egg-info
