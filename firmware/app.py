@@ -12,7 +12,7 @@ from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError
 from events import Events
 
 _IDLE_MS = const(300)
-_LINK_BUF = const(1094)  # link.py's frame buffer (8-record PULL answers)
+_LINK_BUF = const(582)  # link.py's frame buffer (4-record PULL answers)
 # reasons (data byte 0) of CARD_REFUSED and PIN_ERROR records
 _R_NOT_SSC = const(1)
 _R_REGION = const(2)
@@ -23,6 +23,10 @@ _R_FORGED = const(6)
 
 
 VERSION = "0.1.0"
+# the card session's code: loaded at boot while the heap is whole, dropped between cards
+# when the host link needs the room, loaded again by the next card
+_LINK_ROOM = const(8192)  # free heap a sync needs beside the loaded link
+_SESSION = ("secure", "pin_entry", "pinblock", "psam", "card", "iso7816.t0")
 
 
 def _keys(cfg):
@@ -88,15 +92,29 @@ class Pad:
             gc.collect()
             try:
                 import link
-                return link.LinkServer(self.journal, self.keys, {"version": VERSION},
-                                       buf=self.linkbuf)
+                ls = link.LinkServer(self.journal, self.keys, {"version": VERSION},
+                                     buf=self.linkbuf)
+                gc.collect()
+                if not self.in_session and gc.mem_free() < _LINK_ROOM:
+                    self._give_way()  # room for the answers' MACs and the reclaim
+                return ls
             except MemoryError:
                 _drop("link")
-                if self.in_session or self.sam is None:
+                if self.in_session:
                     raise
-                self.sam = None
-                self.board.psam.deactivate()
+                # between cards the link comes first: the PSAM's session and the card
+                # session's code give way (loaded again at the next card)
+                self._give_way()
         raise MemoryError("link")
+
+    def _give_way(self):
+        """Between cards the link comes first: the PSAM's session and the card session's
+        code give way (loaded again at the next card)."""
+        self.sam = None
+        self.board.psam.deactivate()
+        for m in _SESSION:
+            _drop(m)
+        gc.collect()
 
     def show(self, msg, arg=""):
         self.board.ui.show(*M.lines(self.tab, msg, arg))

@@ -41,6 +41,7 @@ FULL = const(18)
 ACK = const(19)
 
 _SLOT = const(64)
+_ERASED = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"  # an erased slot
 _RMAGIC = const(0x4A)  # 'J'
 _SNAP_RESERVE = const(64)  # slots only SNAPSHOT, ACK and CUT may use: a reclaim always runs
 _RESERVE = const(96)  # the snapshot reserve + 32 kept back for events (BOOT, TAMPER, ...)
@@ -112,8 +113,8 @@ class Journal:
         # the ring's arrays, as large as the partition, made once while the heap is whole:
         # sector states, the ring's sectors oldest first, the seq of each one's first record
         self._state = bytearray(n)
-        self._order = array("H", bytes(2 * n))
-        self._first = array("I", bytes(4 * n))
+        self._order = array("H", range(n))  # (from a range: made at its size, no copy)
+        self._first = array("I", range(n))
         import jscan  # sets epoch, head, acked, boot_count, the ring and the write position
 
         try:
@@ -230,46 +231,49 @@ class Journal:
             k += 1
             h = self._nr - 1  # (a reclaim while iterating moves the ring on)
 
-    def raw_from(self, seq):
-        """For the host link: the slots from record `seq` on, in ring order, as stored:
-        valid records, and damaged slots raw (tampering: the host keeps them as evidence
-        and goes on after them). Starts after the last valid record below `seq`; skips
-        erased slots and the torn slots a CUT right after them accounts for. Nothing
-        (the records are reclaimed) when `seq` is below the oldest record held."""
+    def copy_from(self, seq, buf, o, end):
+        """For the host link: copies the slots from record `seq` on into buf[o:end], in
+        ring order, as stored: valid records, and damaged slots raw (tampering: the host
+        keeps them as evidence and goes on after them). Starts after the last valid record
+        below `seq`; skips erased slots and the torn slots a CUT right after them accounts
+        for. Copies nothing when `seq` is below the oldest record held (reclaimed).
+        Allocates no buffer: slots are read straight into buf. Returns the new o."""
         if not self._nr or seq < self._sector(0)[1]:
-            return
-        rec = Record(bytearray(_SLOT))
-        b = rec.raw
-        body = memoryview(b)[:60]
-        ff = b"\xff" * _SLOT
-        spb, k = self._spb, 0
+            return o
+        spb, k, rd = self._spb, 0, self.bdev.readblocks
         while k < self._nr - 1 and self._sector(k + 1)[1] <= seq:
             k += 1
         run = rk = rslot = 0  # bad slots since the last valid record, the first one's place
-        while k < self._nr:
+        while k < self._nr and o < end:
             s = self._sector(k)[0]
             for slot in range(1, self._hslot if k == self._nr - 1 else spb):
-                self.bdev.readblocks(s, b, slot * _SLOT)
-                if b == ff:
+                b = buf[o:o + _SLOT]
+                rd(s, b, slot * _SLOT)
+                if b == _ERASED:
                     continue
-                if not self._ok(b, body):
+                if not self._ok(b, b[:60]):
                     if not run:
                         rk, rslot = k, slot
                     run += 1
                     continue
-                if run and rec.seq >= seq and not (
-                        b[1] == CUT and struct.unpack_from(">HB", b, 40)
-                        == (self._sector(rk)[0], rslot)):
+                q = struct.unpack_from(">I", b, 8)[0]
+                if run and q >= seq and not (b[1] == CUT and struct.unpack_from(">HB", b, 40)
+                                             == (self._sector(rk)[0], rslot)):
                     for i in range(run):  # the damaged slots, then this record again
                         x = rslot - 1 + i
-                        self.bdev.readblocks(self._sector(rk + x // (spb - 1))[0], b,
-                                             (x % (spb - 1) + 1) * _SLOT)
-                        yield rec
-                    self.bdev.readblocks(s, b, slot * _SLOT)
+                        rd(self._sector(rk + x // (spb - 1))[0], buf[o:o + _SLOT],
+                           (x % (spb - 1) + 1) * _SLOT)
+                        o += _SLOT
+                        if o >= end:
+                            return o
+                    rd(s, buf[o:o + _SLOT], slot * _SLOT)
                 run = 0
-                if rec.seq >= seq:
-                    yield rec
+                if q >= seq:
+                    o += _SLOT
+                    if o >= end:
+                        return o
             k += 1
+        return o
 
     def read(self, seq):
         """The record `seq` (a copy), or None if it is not (or no longer) in the journal."""

@@ -43,7 +43,7 @@ _AUTH_REFUSED = const(15)
 _NOTES = const(8)  # link events journaled per boot: a flood cannot fill the journal
 
 _MAX_LINE = const(256)  # hex digits of one host frame (payload and CRC)
-_BATCH = const(8)  # records in one PULL answer, at most
+_BATCH = const(4)  # records in one PULL answer, at most (RAM: the 64 KB pad)
 # The buffer: a frame coming in is decoded into its start; an answer payload is built at
 # _P, then hexed in place into '#' hex LF from the start. _P is the largest payload (8
 # records, MAC, CRC) + 2, so the hex of payload byte i never reaches byte i + 1.
@@ -185,38 +185,43 @@ class LinkServer:
             epoch, seq = struct.unpack_from(">II", b, 1)
             if epoch != j.epoch:
                 return self._err(_E_EPOCH)
-            head = j.head
-            if t == _PULL:  # -> p epoch from n(1) head n records MAC(.. || P's MAC)
-                count = b[9] << 8 | b[10]
-                if seq < 1 or count < 1:
-                    return self._err(_E_RANGE)
-                o = _P + 14  # the slots as stored, damaged ones too (protocol.md 9.3)
-                e = o + 64 * min(count, self._max)
-                if seq <= head:
-                    for r in j.raw_from(seq):
-                        b[o:o + 64] = r.raw
-                        o += 64
-                        if o >= e:
-                            break
-                if seq <= head and o == _P + 14:
-                    return self._err(_E_GONE)
-                struct.pack_into(">BIIBI", b, _P, _RECORDS, epoch, seq, (o - _P) >> 6, head)
-                return self._out(o - _P, _K_RECS, p[m:])
-            # -> a epoch seq acked free MAC(.. || A's MAC)
-            if seq <= j.acked:
-                return self._err(_E_STALE)
-            if seq > head:
-                return self._err(_E_RANGE)
-            r = j.read(seq)
-            if r is None:
-                return self._err(_E_GONE)
-            if not ct_eq(r.mac, p[9:25]):
-                return self._err(_E_MISMATCH, _TAMPER)
-            j.ack(seq)
-            struct.pack_into(">BIIII", b, _P, _ACK_OK, epoch, seq, j.acked, j.free())
-            return self._out(17, _K_ACK_OK, p[m:])
+            if t == _PULL:
+                return self._pull(p[m:], seq, b[9] << 8 | b[10])
+            return self._ack(p, m, seq)
         except Exception:  # a bad frame never takes the pad down
             return self._err(_E_INTERNAL)
+
+    # (PULL and ACK answered by methods of their own: smaller blocks of code to find in a
+    # fragmented heap when the link is loaded)
+    def _pull(self, mac_in, seq, count):
+        # -> p epoch from n(1) head n records MAC(.. || P's MAC)
+        b, j = self._b, self.j
+        head = j.head
+        if seq < 1 or count < 1:
+            return self._err(_E_RANGE)
+        o = _P + 14  # the slots as stored, damaged ones too (protocol.md 9.3)
+        if seq <= head:  # read straight into the answer (b is a memoryview)
+            o = j.copy_from(seq, b, o, o + 64 * min(count, self._max))
+        if seq <= head and o == _P + 14:
+            return self._err(_E_GONE)
+        struct.pack_into(">BIIBI", b, _P, _RECORDS, j.epoch, seq, (o - _P) >> 6, head)
+        return self._out(o - _P, _K_RECS, mac_in)
+
+    def _ack(self, p, m, seq):
+        # -> a epoch seq acked free MAC(.. || A's MAC)
+        b, j = self._b, self.j
+        if seq <= j.acked:
+            return self._err(_E_STALE)
+        if seq > j.head:
+            return self._err(_E_RANGE)
+        r = j.read(seq)
+        if r is None:
+            return self._err(_E_GONE)
+        if not ct_eq(r.mac, p[9:25]):
+            return self._err(_E_MISMATCH, _TAMPER)
+        j.ack(seq)
+        struct.pack_into(">BIIII", b, _P, _ACK_OK, j.epoch, seq, j.acked, j.free())
+        return self._out(17, _K_ACK_OK, p[m:])
 
     def _err(self, code, kind=0):
         # An ERROR frame. kind: also journal the event (the type of the frame in hand, the
