@@ -12,7 +12,7 @@ from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError
 from events import Events
 
 _IDLE_MS = const(300)
-_LINK_BUF = const(582)  # link.py's frame buffer (4-record PULL answers)
+_LINK_BUF = const(1094)  # link.py's frame buffer (8-record PULL answers)
 # reasons (data byte 0) of CARD_REFUSED and PIN_ERROR records
 _R_NOT_SSC = const(1)
 _R_REGION = const(2)

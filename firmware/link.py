@@ -43,7 +43,7 @@ _AUTH_REFUSED = const(15)
 _NOTES = const(8)  # link events journaled per boot: a flood cannot fill the journal
 
 _MAX_LINE = const(256)  # hex digits of one host frame (payload and CRC)
-_BATCH = const(4)  # records in one PULL answer, at most (RAM: the 64 KB pad)
+_BATCH = const(8)  # records in one PULL answer, at most
 # The buffer: a frame coming in is decoded into its start; an answer payload is built at
 # _P, then hexed in place into '#' hex LF from the start. _P is the largest payload (8
 # records, MAC, CRC) + 2, so the hex of payload byte i never reaches byte i + 1.
