@@ -51,6 +51,7 @@ class Events:
             self.link = None
             import sys
             sys.modules.pop("link", None)
+            sys.modules.pop("jcopy", None)  # the PULL's journal reader (journal.copy_from)
 
     def wait_key(self, timeout_ms):
         """The next key within timeout_ms (None if none), serving the host link meanwhile."""

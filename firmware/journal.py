@@ -41,7 +41,6 @@ FULL = const(18)
 ACK = const(19)
 
 _SLOT = const(64)
-_ERASED = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"  # an erased slot
 _RMAGIC = const(0x4A)  # 'J'
 _SNAP_RESERVE = const(64)  # slots only SNAPSHOT, ACK and CUT may use: a reclaim always runs
 _RESERVE = const(96)  # the snapshot reserve + 32 kept back for events (BOOT, TAMPER, ...)
@@ -77,10 +76,10 @@ class Record:
         raise AttributeError(name)
 
 
-def _header(buf, epoch, n, seq, acked=0):
+def _header(buf, epoch, n, seq):
     """Sector header (protocol.md 8.2) into buf[0:64]: magic, version, epoch, sector seq n,
-    seq of the first record, the acknowledged mark when the sector opened, zeros, CRC."""
-    struct.pack_into(">BBHIIII40s", buf, 0, 0x53, 1, 0, epoch, n, seq, acked, b"")
+    seq of the first record, zeros, CRC."""
+    struct.pack_into(">BBHIII44s", buf, 0, 0x53, 1, 0, epoch, n, seq, b"")
     struct.pack_into(">I", buf, 60, binascii.crc32(memoryview(buf)[:60]))
 
 
@@ -150,18 +149,16 @@ class Journal:
         m, seq = self._mac, self.head + 1
         prev = m and b[44:60]  # the MAC of the last record
         if self._hslot >= self._spb:  # head sector full: the next free one round the ring
-            n = len(st)  # (free() says there is one) gets its header
-            nr = self._nr
-            s = o[(self._o0 + nr - 1) % n] if nr else n - 1
-            while True:
+            n, nr = len(st), self._nr  # (free() says there is one) gets its header
+            h = self._sector(nr - 1)[0] if nr else n - 1
+            s = (h + 1) % n
+            while st[s] != _FREE:
                 s = (s + 1) % n
-                if st[s] == _FREE:
-                    break
             k = 1  # its sector seq: the head sector's + 1
             if nr:
-                self.bdev.readblocks(o[(self._o0 + nr - 1) % n], b, 0)
+                self.bdev.readblocks(h, b, 0)
                 k += struct.unpack_from(">I", b, 8)[0]
-            _header(b, self.epoch, k, seq, self.acked)
+            _header(b, self.epoch, k, seq)
             self.bdev.writeblocks(s, b, 0)
             st[s] = _LIVE
             self._nfree -= 1
@@ -177,7 +174,7 @@ class Journal:
         if m:
             b[44:60] = m(prev, b[:44])
         struct.pack_into(">I", b, 60, binascii.crc32(self._body))
-        self.bdev.writeblocks(o[(self._o0 + self._nr - 1) % len(o)], b, self._hslot * _SLOT)
+        self.bdev.writeblocks(self._sector(self._nr - 1)[0], b, self._hslot * _SLOT)
         self.head = seq
         self._hslot += 1
         if self.keeper:
@@ -229,51 +226,13 @@ class Journal:
                 if self._ok(b, body) and rec.seq >= seq:
                     yield rec
             k += 1
-            h = self._nr - 1  # (a reclaim while iterating moves the ring on)
+            h = self._nr - 1  # (an append while iterating may open a sector)
 
     def copy_from(self, seq, buf, o, end):
-        """For the host link: copies the slots from record `seq` on into buf[o:end], in
-        ring order, as stored: valid records, and damaged slots raw (tampering: the host
-        keeps them as evidence and goes on after them). Starts after the last valid record
-        below `seq`; skips erased slots and the torn slots a CUT right after them accounts
-        for. Copies nothing when `seq` is below the oldest record held (reclaimed).
-        Allocates no buffer: slots are read straight into buf. Returns the new o."""
-        if not self._nr or seq < self._sector(0)[1]:
-            return o
-        spb, k, rd = self._spb, 0, self.bdev.readblocks
-        while k < self._nr - 1 and self._sector(k + 1)[1] <= seq:
-            k += 1
-        run = rk = rslot = 0  # bad slots since the last valid record, the first one's place
-        while k < self._nr and o < end:
-            s = self._sector(k)[0]
-            for slot in range(1, self._hslot if k == self._nr - 1 else spb):
-                b = buf[o:o + _SLOT]
-                rd(s, b, slot * _SLOT)
-                if b == _ERASED:
-                    continue
-                if not self._ok(b, b[:60]):
-                    if not run:
-                        rk, rslot = k, slot
-                    run += 1
-                    continue
-                q = struct.unpack_from(">I", b, 8)[0]
-                if run and q >= seq and not (b[1] == CUT and struct.unpack_from(">HB", b, 40)
-                                             == (self._sector(rk)[0], rslot)):
-                    for i in range(run):  # the damaged slots, then this record again
-                        x = rslot - 1 + i
-                        rd(self._sector(rk + x // (spb - 1))[0], buf[o:o + _SLOT],
-                           (x % (spb - 1) + 1) * _SLOT)
-                        o += _SLOT
-                        if o >= end:
-                            return o
-                    rd(s, buf[o:o + _SLOT], slot * _SLOT)
-                run = 0
-                if q >= seq:
-                    o += _SLOT
-                    if o >= end:
-                        return o
-            k += 1
-        return o
+        """For the host link: the slots from record `seq` on, as stored, copied into
+        buf[o:end]; returns the new o (jcopy.py: loaded with the link, not resident)."""
+        from jcopy import copy_from
+        return copy_from(self, seq, buf, o, end)
 
     def read(self, seq):
         """The record `seq` (a copy), or None if it is not (or no longer) in the journal."""
