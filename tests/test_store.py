@@ -129,6 +129,17 @@ def test_tampering_is_reported_then_passed(made, tmp_path, name, edit, seq, stor
             assert len(s.quarantined(pad)) == 1
 
 
+def test_a_replayed_copy_does_not_break_the_chain(made, tmp_path):
+    """A replayed record is kept raw and skipped; the record after it must still chain
+    from the last good one (a forged one there is caught, not taken as an anchor)."""
+    pad, jmac, raws = made
+    with Store(tmp_path / "ev.db") as s:
+        tampered = raws[:6] + [raws[2], reseal(raws[6], 38, 0x7F)] + raws[7:]
+        good, err, nxt = s.ingest(pad, 1, tampered, jmac)
+        assert [(e.seq, e.code) for e in err][:2] == [(3, "replay"), (7, "mac")], err
+        assert 7 not in seqs(s, pad)
+
+
 def test_a_pull_is_one_transaction(made, tmp_path):
     pad, jmac, raws = made
     calls = []

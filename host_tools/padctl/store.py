@@ -314,18 +314,17 @@ class Store:
                     continue
                 rest = rest[1:]
                 pos = prev_seq + 1
+                replay = err.code == "replay"  # an extra copy of an earlier record
                 if db.execute("SELECT 1 FROM quarantine WHERE pad_id=? AND epoch=? AND raw=?",
                               (pad_id, epoch, raw)).fetchone() is None:
+                    if not replay:
+                        err.seq = pos
                     db.execute("INSERT INTO quarantine VALUES (?,?,?,?,?,?)",
-                               (pad_id, epoch, pos, raw, err.reason, now))
-                    err.seq = pos if err.code != "replay" else err.seq
+                               (pad_id, epoch, err.seq, raw, err.reason, now))
                     alerts.append(err)
-                if err.code != "replay":  # the bad slot took the next seq's place
-                    prev_seq = pos
-                    hint, bad_at = (raw[44:60] if len(raw) == RECORD else None), pos
-                    if hint is None:
-                        hint = bytes(16)
-                prev_mac = None
+                if not replay:  # the bad slot took the next seq's place: a new anchor after it
+                    prev_seq, prev_mac = pos, None  # (a replayed copy leaves the chain as is)
+                    hint, bad_at = bytes(raw[44:60]).ljust(16, b"\0"), pos
             db.executemany(
                 "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(pad_id, epoch, r.seq, r.kind, r.flags, r.boot, r.time, r.card_hex, r.data,
