@@ -176,8 +176,8 @@ def _sync(store, link, progress, batch, quiet, run=None):
     return res
 
 
-def _tamper(store, err, kind="tampering"):
-    store.alert(err.pad_id, err.epoch, err.seq, "TAMPERING: %s" % err, kind)
+def _tamper(store, err):
+    store.alert(err.pad_id, err.epoch, err.seq, "TAMPERING: %s" % err)
     raise SyncError("TAMPERING: %s; nothing after it was acknowledged" % err) from None
 
 
@@ -280,50 +280,40 @@ def do_sync(args):
 EXIT_TAMPER = 3  # a sync that completed but found tampering (see `padctl alerts`)
 
 
-def do_alerts(args):
+def _listing(args, query, line):
+    """A read command: query(store) -> rows, printed as JSON or one line(row) each."""
     try:
         with Store(args.db) as store:
-            alerts = store.alerts(args.pad.lower() if args.pad else None)
-    except StoreError as e:
-        return _fail(e)
-    if args.json:
-        print(json.dumps(alerts, indent=1))
-    else:
-        for a in alerts:
-            print("%s pad %s epoch %s seq %s %s: %s" % (_when(a["at"]), a["pad"], a["epoch"],
-                                                       a["seq"], a["kind"], a["reason"]))
-    return 0
-
-
-def do_events(args):
-    try:
-        with Store(args.db) as store:
-            evs = store.events(args.pad, args.card, args.kind, args.since, args.until)
+            rows = query(store)
     except (StoreError, ValueError) as e:
         return _fail(e)
     if args.json:
-        print(json.dumps(evs, indent=1))
+        print(json.dumps(rows, indent=1))
     else:
-        for e in evs:
-            print("%s %s e%d #%-6d %-14s %s %s" % (_when(e["at"]), e["pad"], e["epoch"], e["seq"],
-                                                   e["kind"], e["card"] or "-", e["data"] or "-"))
+        for r in rows:
+            print(line(r))
     return 0
+
+
+def do_alerts(args):
+    return _listing(args, lambda s: s.alerts(args.pad.lower() if args.pad else None),
+                    lambda a: "%s pad %s epoch %s seq %s %s: %s" % (
+                        _when(a["at"]), a["pad"], a["epoch"], a["seq"], a["kind"], a["reason"]))
+
+
+def do_events(args):
+    return _listing(args, lambda s: s.events(args.pad, args.card, args.kind, args.since,
+                                             args.until),
+                    lambda e: "%s %s e%d #%-6d %-14s %s %s" % (
+                        _when(e["at"]), e["pad"], e["epoch"], e["seq"], e["kind"],
+                        e["card"] or "-", e["data"] or "-"))
 
 
 def do_cards(args):
-    try:
-        with Store(args.db) as store:
-            cards = store.cards()
-    except StoreError as e:
-        return _fail(e)
-    if args.json:
-        print(json.dumps(cards, indent=1))
-    else:
-        for c in cards:
-            print("%s %-8s wrong=%d last=%s pad %s #%d %s" % (c["card"], c["state"], c["wrong"],
-                                                             c["last"], c["pad"], c["seq"],
-                                                             _when(c["at"])))
-    return 0
+    return _listing(args, lambda s: s.cards(),
+                    lambda c: "%s %-8s wrong=%d last=%s pad %s #%d %s" % (
+                        c["card"], c["state"], c["wrong"], c["last"], c["pad"], c["seq"],
+                        _when(c["at"])))
 
 
 def _when(t):
