@@ -80,14 +80,14 @@ class Pad:
         gc.collect()
         self.sam = None
         self.in_session = False  # a card is being served: its RAM comes first
+        self.restart = False  # the session's code gave way to the link: restart to serve
         self.pin = bytearray(12)
         self.trace = board.trace  # simulator test hook (None on a real pad)
 
     def _link(self):
         """The host link's server, loaded when the host first speaks. Between cards the
-        PSAM's session gives way to it when the heap has no room for both (the PSAM is
-        reset at the next card); during a card session a MemoryError tells the host to ask
-        again (events.py)."""
+        card session's code gives way to it when the heap has no room for both (_give_way);
+        during a card session a MemoryError tells the host to ask again (events.py)."""
         for _ in range(2):
             gc.collect()
             try:
@@ -109,12 +109,15 @@ class Pad:
 
     def _give_way(self):
         """Between cards the link comes first: the PSAM's session and the card session's
-        code give way (loaded again at the next card)."""
+        code give way. Loaded again into a heap the sync has fragmented they might not fit,
+        so the pad restarts (a clean heap, as at boot) once the host is quiet, or before it
+        serves the next card (the card stays in its slot)."""
         self.sam = None
         self.board.psam.deactivate()
         for m in _SESSION:
             _drop(m)
         gc.collect()
+        self.restart = True
 
     def show(self, msg, arg=""):
         self.board.ui.show(*M.lines(self.tab, msg, arg))
@@ -159,10 +162,14 @@ class Pad:
             self.show(M.IDLE)
             gc.collect()
             self.events.wait_key(_IDLE_MS)
+            if self.restart and self.events.link is None:  # the host is quiet: restart
+                self.board.reset()
             try:
                 card.activate()
             except NoCard:
                 continue
+            if self.restart:  # a card, and the session's code gave way: restart first
+                self.board.reset()
             self.events.drop_link()  # the session's RAM first: the host re-runs its sync
             gc.collect()
             self.in_session = True
