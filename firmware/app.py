@@ -2,6 +2,7 @@
 # Built by main.py from the board's peripherals; never touches `machine`.
 import gc
 import sys
+import time
 
 from micropython import const
 
@@ -13,7 +14,8 @@ from events import Events
 
 _IDLE_MS = const(300)
 _LINK_BUF = const(1094)  # link.py's frame buffer (8-record PULL answers)
-# reasons (data byte 0) of CARD_REFUSED and PIN_ERROR records
+# reasons (data byte 0) of CARD_REFUSED and PIN_ERROR records; after _R_CARD_IO, data
+# byte 1 is the error's code (errors.py: timeout or wait cap, bad TCK, no T=0, ...)
 _R_NOT_SSC = const(1)
 _R_REGION = const(2)
 _R_NOT_GENUINE = const(3)
@@ -93,7 +95,7 @@ class Pad:
         from iso7816.t0 import T0
         wwt = atr.read(slot).wwt_ms()
         _drop("iso7816.atr")
-        return T0(slot, wwt * self.board.wwt_scale)
+        return T0(slot, wwt * self.board.wwt_scale, self.cfg["cmd_cap_s"] * 1000)
 
     def _psam(self):
         b = self.board
@@ -133,8 +135,19 @@ class Pad:
             card.deactivate()
 
     # --- one card ---------------------------------------------------------------
+    def _card_error(self, e, cid=None):
+        """A card fault: journaled with its code (PIN_ERROR, nothing spent), then shown."""
+        if self.trace:
+            self.trace("card error %d %s" % (e.code, e))
+        try:
+            self.journal.append(J.PIN_ERROR, cid, bytes((_R_CARD_IO, e.code)))
+        except J.JournalFull:
+            pass  # nothing was spent; a full journal is said when a PIN would be asked
+        self.show(M.CARD_ERROR)
+
     def session(self):
         j = self.journal
+        start = time.ticks_ms()  # the card was activated just now: its session cap runs
         self.show(M.READING)
         sam = self._psam()
         if sam is None:
@@ -142,15 +155,17 @@ class Pad:
             return self.show(M.PSAM_ERROR)
         from card import Card
         try:
-            c = Card(self._t0(self.board.card))
+            t0 = self._t0(self.board.card)
+            t0.until = time.ticks_add(start, self.cfg["session_cap_s"] * 1000)
+            c = Card(t0)
             c.identify()
         except Refused:
             j.append(J.CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
             return self.show(M.NOT_SSC)
         except CardRemoved:
             raise
-        except Error:
-            return self.show(M.CARD_ERROR)
+        except Error as e:
+            return self._card_error(e)
         try:
             sam.check(c)
         except Refused:
@@ -165,9 +180,8 @@ class Pad:
             self.board.psam.deactivate()
             j.append(J.PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
             self.show(M.PSAM_ERROR)
-        except Error:
-            j.append(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO,)))
-            self.show(M.CARD_ERROR)
+        except Error as e:
+            self._card_error(e, c.card_id)
 
     def _resolve(self, c):
         """A pending attempt left by a power cut or a pulled card: settle it with the card."""
@@ -206,6 +220,7 @@ class Pad:
         # the PIN, as a PIN block
         import pin_entry
         import pinblock
+        c.t0.until = None  # PIN entry starts: the session cap is over, the command cap stays
         try:
             n = pin_entry.enter_pin(self, self.pin, self.cfg["pin_timeout_s"] * 1000)
         except pin_entry.Cancelled:

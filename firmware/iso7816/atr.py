@@ -5,7 +5,7 @@
 from micropython import const
 import time
 
-from errors import ProtocolError, Timeout
+from errors import BAD_ATR, BAD_TCK, INVERSE, NO_T0, ProtocolError, Timeout
 
 _MAX = const(33)  # TS and at most 32 more characters
 _IWT_MS = const(1001)  # 9600 etu (initial waiting time) at Fi 372, 3.57 MHz, rounded up
@@ -36,7 +36,7 @@ def read(slot, need_t0=True, clock=None):
     def get():
         n = len(raw)
         if n >= _MAX:
-            raise ProtocolError("ATR longer than %d bytes" % _MAX)
+            raise ProtocolError("ATR longer than %d bytes" % _MAX, BAD_ATR)
         left = _ATR_MS - time.ticks_diff(clock(), start)
         try:
             if left <= 0:
@@ -49,8 +49,10 @@ def read(slot, need_t0=True, clock=None):
 
     ts = get()
     if ts != 0x3B:  # 3F, or 03 as it reads in direct convention: inverse convention
+        inv = ts in (0x3F, 0x03)
         raise ProtocolError("TS %02X: %s" % (ts, "inverse convention is not supported"
-                                             if ts in (0x3F, 0x03) else "not an ATR"))
+                                             if inv else "not an ATR"),
+                            INVERSE if inv else BAD_ATR)
     y = get()  # T0: which of TA1..TD1 follow, and K historical bytes
     k = y & 0x0F
     iface = []
@@ -77,7 +79,7 @@ def read(slot, need_t0=True, clock=None):
         for b in raw:  # T0 to TCK XOR to 0
             x ^= b
         if x:
-            raise ProtocolError("ATR check byte TCK %02X is wrong" % raw[-1])
+            raise ProtocolError("ATR check byte TCK %02X is wrong" % raw[-1], BAD_TCK)
     a = Atr()
     a.raw = bytes(raw)
     a.iface = iface
@@ -94,22 +96,23 @@ def read(slot, need_t0=True, clock=None):
         ta1 >> 4] * (93 if ta1 < 0x70 else 256)
     a.di = b"\x00\x01\x02\x04\x08\x10\x20\x40\x0c\x14\x00\x00\x00\x00\x00\x00"[ta1 & 0x0F]
     if not a.fi or not a.di:
-        raise ProtocolError("TA1 %02X: reserved Fi/Di" % ta1)
+        raise ProtocolError("TA1 %02X: reserved Fi/Di" % ta1, BAD_ATR)
     a.wi = 10
     a.specific = ta2 = None
     if len(iface) > 1:
         ta2 = iface[1][0]
         wi = iface[1][2]
         if wi == 0:
-            raise ProtocolError("TC2 00: WI 0 is reserved")
+            raise ProtocolError("TC2 00: WI 0 is reserved", BAD_ATR)
         a.wi = wi or 10
         if ta2 is not None:
             a.specific = ta2 & 0x0F
     if need_t0:
         t = a.protocols[0] if ta2 is None else a.specific
         if t:
-            raise ProtocolError("card speaks T=%d after reset; the pad speaks only T=0" % t)
+            raise ProtocolError("card speaks T=%d after reset; the pad speaks only T=0" % t,
+                                NO_T0)
         if ta2 is not None and (ta2 & 0x10 or a.fi != 372 or a.di != 1):
             raise ProtocolError("card in specific mode (TA2 %02X) at Fi/Di %d/%d; the pad "
-                                "runs at 372/1 and does no PPS" % (ta2, a.fi, a.di))
+                                "runs at 372/1 and does no PPS" % (ta2, a.fi, a.di), NO_T0)
     return a
