@@ -24,9 +24,8 @@ class T0:
 
     def __init__(self, slot, wwt_ms, cap_ms=30000):
         wwt_ms = int(wwt_ms)
-        if wwt_ms <= 0 or cap_ms <= 0:
-            raise ValueError("waiting time %d ms or cap %d ms is not positive"
-                             % (wwt_ms, cap_ms))
+        if wwt_ms <= 0:
+            raise ValueError("work waiting time %d ms is not positive" % wwt_ms)
         self.slot = slot
         self.wwt_ms = wwt_ms
         self.busy_ms = min(30 * wwt_ms, cap_ms)
@@ -58,11 +57,10 @@ class T0:
         for i in range(4):
             hdr[i] = apdu[i]
         hdr[4] = (nc or ne) & 0xFF  # P3: Lc, Le (256 as 00), or 00 for case 1
-        tick = time.ticks_diff
         start = self.clock()
-        end = self.busy_ms  # the deadline, in ms after start: busy_ms or until if sooner
-        if self.until is not None and tick(self.until, start) < end:
-            end = max(tick(self.until, start), 0)
+        end = self.busy_ms  # the deadline, in ms after start: busy_ms, or until if sooner
+        if self.until is not None:
+            end = max(0, min(end, time.ticks_diff(self.until, start)))
         got = 0  # answer bytes in buf
         nulls = 0
         rounds = 0  # GET RESPONSE commands sent
@@ -78,7 +76,7 @@ class T0:
             sw = 0  # SW1 once it came, then the status word
             while not sw >> 8:
                 # one byte within the WWT and before the deadline
-                left = end - tick(self.clock(), start)
+                left = end - time.ticks_diff(self.clock(), start)
                 w = self.wwt_ms
                 try:
                     if left <= 0:

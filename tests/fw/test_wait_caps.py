@@ -5,8 +5,7 @@
 import mptest
 from mptest import eq, raises, true
 
-import errors
-from errors import CardRemoved, ProtocolError, Timeout
+from errors import CardRemoved, Error, ProtocolError, StatusError, Timeout
 from fakeslot import WWT, D, FakeSlot, R, W, X, h, t0_for  # noqa: F401
 from iso7816 import atr
 from iso7816.t0 import T0
@@ -15,6 +14,8 @@ from iso7816.t0 import T0
 # follows, T=0), TC2 FF (WI 255). WWT = 255 * 960 * 2048 / 3.57 MHz = 140,435 ms (rounded up).
 LONG_WWT_ATR = "3B 90 D1 40 FF"
 CAP = 2000
+# the card-fault codes (docs/protocol.md section 4a), as the journal carries them
+TIMEOUT, BAD_TCK, NO_T0, INVERSE, BAD_ATR, BAD_ANSWER, REMOVED, STATUS = range(1, 9)
 
 
 def slow_nulls(n=200, every=1000):
@@ -48,7 +49,7 @@ def test_command_cap_cuts_slow_nulls_whatever_the_atr():
     e = raises(Timeout, t.transmit, h("00 A4 04 00 02 3F 00"))
     took = s.now - t0
     true(CAP - 1000 < took <= CAP, "cut after %d ms, cap %d" % (took, CAP))
-    eq(e.code, errors.TIMEOUT)
+    eq(e.code, TIMEOUT)
     true("%d ms" % CAP in str(e), str(e))
 
 
@@ -57,7 +58,6 @@ def test_command_cap_default_is_30_s():
     eq(t.busy_ms, 30000)
     eq(T0(s, a.wwt_ms()).busy_ms, 30000, "the default cap")
     eq(T0(s, 100).busy_ms, 3000, "30 WWT when that is less")
-    raises(ValueError, T0, s, 100, 0)
 
 
 def test_command_cap_bounds_silence_too():
@@ -66,7 +66,7 @@ def test_command_cap_bounds_silence_too():
     t0 = s.now
     e = raises(Timeout, t.transmit, h("00 B0 85 00 26"))
     eq(s.now - t0, CAP)
-    eq(e.code, errors.TIMEOUT)
+    eq(e.code, TIMEOUT)
 
 
 def test_session_deadline_cuts_sooner_than_the_command_cap():
@@ -75,14 +75,14 @@ def test_session_deadline_cuts_sooner_than_the_command_cap():
     t0 = s.now
     e = raises(Timeout, t.transmit, h("00 A4 04 00 02 3F 00"))
     true(2500 < s.now - t0 <= 3500, "cut after %d ms" % (s.now - t0))
-    eq(e.code, errors.TIMEOUT)
+    eq(e.code, TIMEOUT)
     # past the deadline, the next command gets no wait at all
     s, a, t = long_wwt_t0([W("00 20 00 00 00"), D(5000), R("90 00")], cap_ms=30000)
     t.until = s.now - 1
     t1 = s.now
     e = raises(Timeout, t.transmit, h("00 20 00 00"))
     eq(s.now, t1, "no wait past the deadline")
-    eq(e.code, errors.TIMEOUT)
+    eq(e.code, TIMEOUT)
     # the deadline lifted (PIN entry started): the command cap rules again
     s, a, t = long_wwt_t0([W("00 20 00 00 00"), D(5000), R("90 00")], cap_ms=30000)
     t.until = s.now - 1
@@ -106,34 +106,27 @@ def atr_error(hexatr):
 
 
 def test_atr_error_codes():
-    eq(atr_error("3B 80 01 80").code, errors.BAD_TCK, "T=1, TCK 80 (81 is right)")
-    eq(atr_error("3B 80 01 81").code, errors.NO_T0, "T=1 only")
-    eq(atr_error("3B 90 11 11 01 91").code, errors.NO_T0, "specific mode T=1")  # TA2 11
-    eq(atr_error("3F 90 11 40 0A").code, errors.INVERSE)
-    eq(atr_error("03").code, errors.INVERSE, "3F as a direct UART reads it")
-    eq(atr_error("3B 80 40 00").code, errors.BAD_ATR, "TC2 00")
-    eq(atr_error("3B 10 00").code, errors.BAD_ATR, "TA1 00: reserved Fi/Di")
-    eq(atr_error("42").code, errors.BAD_ATR, "not an ATR")
-    eq(atr_error("").code, errors.TIMEOUT, "no ATR")
-    eq(atr_error("3B 02 14").code, errors.TIMEOUT, "truncated ATR")
+    eq(atr_error("3B 80 01 80").code, BAD_TCK, "T=1, TCK 80 (81 is right)")
+    eq(atr_error("3B 80 01 81").code, NO_T0, "T=1 only")
+    eq(atr_error("3B 90 11 11 01 91").code, NO_T0, "specific mode T=1")  # TA2 11
+    eq(atr_error("3F 90 11 40 0A").code, INVERSE)
+    eq(atr_error("03").code, INVERSE, "3F as a direct UART reads it")
+    eq(atr_error("3B 80 40 00").code, BAD_ATR, "TC2 00")
+    eq(atr_error("3B 10 00").code, BAD_ATR, "TA1 00: reserved Fi/Di")
+    eq(atr_error("42").code, BAD_ATR, "not an ATR")
+    eq(atr_error("").code, TIMEOUT, "no ATR")
+    eq(atr_error("3B 02 14").code, TIMEOUT, "truncated ATR")
 
 
 def test_t0_error_codes():
     s, t = t0_for([W("00 B0 85 00 26"), R("42")])
-    eq(raises(ProtocolError, t.transmit, h("00 B0 85 00 26")).code, errors.BAD_ANSWER)
+    eq(raises(ProtocolError, t.transmit, h("00 B0 85 00 26")).code, BAD_ANSWER)
     s, t = t0_for([W("00 B0 85 00 26"), X])
-    eq(raises(CardRemoved, t.transmit, h("00 B0 85 00 26")).code, errors.REMOVED)
+    eq(raises(CardRemoved, t.transmit, h("00 B0 85 00 26")).code, REMOVED)
     s, t = t0_for([W("00 B0 85 00 26")])
-    eq(raises(Timeout, t.transmit, h("00 B0 85 00 26")).code, errors.TIMEOUT)
-    eq(errors.StatusError(0x6A82, "SELECT").code, errors.STATUS)
-    eq(errors.Error("x").code, 0)
-    eq(str(ProtocolError("msg", errors.BAD_TCK)), "msg")
-
-
-def test_codes_are_distinct_bytes():
-    codes = [errors.TIMEOUT, errors.BAD_TCK, errors.NO_T0, errors.INVERSE, errors.BAD_ATR,
-             errors.BAD_ANSWER, errors.REMOVED, errors.STATUS]
-    eq(codes, list(range(1, 9)))
+    eq(raises(Timeout, t.transmit, h("00 B0 85 00 26")).code, TIMEOUT)
+    eq(StatusError(0x6A82, "SELECT").code, STATUS)
+    eq(Error("x").code, 0)
 
 
 mptest.main(globals())
