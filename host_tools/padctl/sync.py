@@ -277,8 +277,9 @@ def do_events(args):
         print(json.dumps(evs, indent=1))
     else:
         for e in evs:
-            print("%s %s e%d #%-6d %-14s %s %s" % (_when(e["at"]), e["pad"], e["epoch"], e["seq"],
-                                                   e["kind"], e["card"] or "-", e["data"] or "-"))
+            print("%s %s e%d #%-6d %-14s %s %s%s" % (
+                _when(e["at"]), e["pad"], e["epoch"], e["seq"], e["kind"], e["card"] or "-",
+                e["data"] or "-", " (%s)" % e["reason"] if e.get("reason") else ""))
     return 0
 
 
