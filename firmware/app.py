@@ -2,7 +2,6 @@
 # Built by main.py from the board's peripherals; never touches `machine`.
 import gc
 import sys
-import time
 
 from micropython import const
 
@@ -38,8 +37,14 @@ def _keys(cfg):
 
 
 def _drop(name):
-    """Unload a module used only in one phase (reading an ATR): frees its RAM."""
+    """Unload a module used only in one phase (reading an ATR): frees its RAM. A
+    submodule is also an attribute of its package, which would keep it alive."""
     sys.modules.pop(name, None)
+    i = name.rfind(".")
+    if i > 0:
+        pkg = sys.modules.get(name[:i])
+        if pkg is not None and hasattr(pkg, name[i + 1:]):
+            delattr(pkg, name[i + 1:])
 
 
 class Pad:
@@ -135,17 +140,8 @@ class Pad:
             card.deactivate()
 
     # --- one card ---------------------------------------------------------------
-    def _card_error(self, e, cid=None):
-        """A card fault: journaled with its code (PIN_ERROR, nothing spent), then shown."""
-        if self.trace:
-            self.trace("card error %d %s" % (e.code, e))
-        try:
-            self.journal.append(J.PIN_ERROR, cid, bytes((_R_CARD_IO, e.code)))
-        except J.JournalFull:
-            pass  # nothing was spent; a full journal is said when a PIN would be asked
-        self.show(M.CARD_ERROR)
-
     def session(self):
+        import time
         j = self.journal
         start = time.ticks_ms()  # the card was activated just now: its session cap runs
         self.show(M.READING)
@@ -164,8 +160,10 @@ class Pad:
             return self.show(M.NOT_SSC)
         except CardRemoved:
             raise
-        except Error as e:
-            return self._card_error(e)
+        except Error as e:  # the card's fault, with its code (errors.py); nothing spent
+            if j.fits(1):
+                j.append(J.PIN_ERROR, data=bytes((_R_CARD_IO, e.code)))
+            return self.show(M.CARD_ERROR)
         try:
             sam.check(c)
         except Refused:
@@ -181,7 +179,8 @@ class Pad:
             j.append(J.PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
             self.show(M.PSAM_ERROR)
         except Error as e:
-            self._card_error(e, c.card_id)
+            j.append(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO, e.code)))
+            self.show(M.CARD_ERROR)
 
     def _resolve(self, c):
         """A pending attempt left by a power cut or a pulled card: settle it with the card."""

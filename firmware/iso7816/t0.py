@@ -22,6 +22,8 @@ class T0:
     ACK) bytes per transmit(), max_get_response 61xx rounds; clock is the ms tick
     source (tests set a simulated one)."""
 
+    until = None  # a class attribute: set on the card's transport only (RAM)
+
     def __init__(self, slot, wwt_ms, cap_ms=30000):
         wwt_ms = int(wwt_ms)
         if wwt_ms <= 0:
@@ -29,7 +31,6 @@ class T0:
         self.slot = slot
         self.wwt_ms = wwt_ms
         self.busy_ms = min(30 * wwt_ms, cap_ms)
-        self.until = None
         self.max_nulls = 1000
         self.max_get_response = 16
         self.clock = time.ticks_ms
