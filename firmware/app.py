@@ -98,8 +98,10 @@ class Pad:
     def _t0(self, slot):
         from iso7816 import atr
         from iso7816.t0 import T0
-        wwt = atr.read(slot).wwt_ms()
-        _drop("iso7816.atr")
+        try:
+            wwt = atr.read(slot).wwt_ms()
+        finally:  # a refused ATR too: atr must not stay resident
+            _drop("iso7816.atr")
         return T0(slot, wwt * self.board.wwt_scale, self.cfg["cmd_cap_s"] * 1000)
 
     def _psam(self):

@@ -61,9 +61,9 @@ def read(slot, need_t0=True, clock=None):
 
     ts = get()
     if ts != 0x3B:  # 3F, or 03 as it reads in direct convention: inverse convention
-        inv = ts in (0x3F, 0x03)
-        raise _bad("TS %02X: %s" % (ts, "inverse convention is not supported"
-                                    if inv else "not an ATR"), _INVERSE if inv else _BAD_ATR)
+        if ts == 0x3F or ts == 0x03:
+            raise _bad("TS %02X: inverse convention is not supported" % ts, _INVERSE)
+        raise _bad("TS %02X: not an ATR" % ts, _BAD_ATR)
     y = get()  # T0: which of TA1..TD1 follow, and K historical bytes
     k = y & 0x0F
     iface = []
@@ -97,6 +97,14 @@ def read(slot, need_t0=True, clock=None):
     a.protocols = tuple(protocols) if protocols else (0,)
     a.historical = a.raw[len(raw) - k - tck:len(raw) - tck]
     a.tck = raw[-1] if tck else None
+    return _params(a, need_t0)
+
+
+def _params(a, need_t0):
+    """The parsed ATR's parameters (fi, di, wi, specific), checked: read()'s second half,
+    a function of its own so that neither needs a large block of the heap when loaded
+    (the heap is fragmented by the time a card comes)."""
+    iface = a.iface
     # TA1: Fi and Di (ISO 7816-3 tables 7, 8; 0: reserved). Fi by the high nibble is
     # 372 372 558 744 1116 1488 1860 - - 512 768 1024 1536 2048 - -: 93 or 256 times
     # a factor. TC2: WI. TA2: specific mode.
