@@ -13,7 +13,8 @@ from events import Events
 
 _IDLE_MS = const(300)
 _LINK_BUF = const(1094)  # link.py's frame buffer (8-record PULL answers)
-# reasons (data byte 0) of CARD_REFUSED and PIN_ERROR records
+# reasons (data byte 0) of CARD_REFUSED and PIN_ERROR records; after _R_CARD_IO, data
+# byte 1 is the error's code (errors.py: timeout or wait cap, bad TCK, no T=0, ...)
 _R_NOT_SSC = const(1)
 _R_REGION = const(2)
 _R_NOT_GENUINE = const(3)
@@ -44,11 +45,10 @@ def _drop(name):
     submodule is also an attribute of its package, which would keep it alive."""
     sys.modules.pop(name, None)
     i = name.rfind(".")
-    if i > 0 and name[:i] in sys.modules:
-        try:
-            delattr(sys.modules[name[:i]], name[i + 1:])
-        except AttributeError:
-            pass
+    if i > 0:
+        pkg = sys.modules.get(name[:i])
+        if pkg is not None and hasattr(pkg, name[i + 1:]):
+            delattr(pkg, name[i + 1:])
 
 
 class Pad:
@@ -133,9 +133,11 @@ class Pad:
     def _t0(self, slot):
         from iso7816 import atr
         from iso7816.t0 import T0
-        wwt = atr.read(slot).wwt_ms()
-        _drop("iso7816.atr")
-        return T0(slot, wwt * self.board.wwt_scale)
+        try:
+            wwt = atr.read(slot).wwt_ms()
+        finally:  # a refused ATR too: atr must not stay resident
+            _drop("iso7816.atr")
+        return T0(slot, wwt * self.board.wwt_scale, self.cfg["cmd_cap_s"] * 1000)
 
     def _psam(self):
         b = self.board
@@ -185,10 +187,12 @@ class Pad:
 
     # --- one card ---------------------------------------------------------------
     def session(self):
+        import time
         j = self.journal
         if not j.fits(self.retry.worst_case("verify")):  # full: nothing is spent or asked of
             j.event(J.FULL)  # the card; the host link is served as ever, a sync makes room
             return self.show(M.LOG_FULL)
+        start = time.ticks_ms()  # the card was activated just now: its session cap runs
         self.show(M.READING)
         sam = self._psam()
         if sam is None:
@@ -196,14 +200,17 @@ class Pad:
             return self.show(M.PSAM_ERROR)
         from card import Card
         try:
-            c = Card(self._t0(self.board.card))
+            t0 = self._t0(self.board.card)
+            t0.until = time.ticks_add(start, self.cfg["session_cap_s"] * 1000)
+            c = Card(t0)
             c.identify()
         except Refused:
             j.event(J.CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
             return self.show(M.NOT_SSC)
         except CardRemoved:
             raise
-        except Error:
+        except Error as e:  # the card's fault, with its code (errors.py); nothing spent
+            j.event(J.PIN_ERROR, data=bytes((_R_CARD_IO, e.code)))
             return self.show(M.CARD_ERROR)
         try:
             sam.check(c)
@@ -219,8 +226,8 @@ class Pad:
             self.board.psam.deactivate()
             j.event(J.PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
             self.show(M.PSAM_ERROR)
-        except Error:
-            j.event(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO,)))
+        except Error as e:
+            j.event(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO, e.code)))
             self.show(M.CARD_ERROR)
 
     def _resolve(self, c):
@@ -262,6 +269,7 @@ class Pad:
         import pinblock
         wipe = pinblock.wipe
         block = bytearray(c.block)  # before the entry: no allocation between PIN and wipe
+        c.t0.until = None  # PIN entry starts: the session cap is over, the command cap stays
         try:  # enter_pin wipes self.pin on Cancel, time-out, a pulled card, any exception
             n = pin_entry.enter_pin(self, self.pin, self.cfg["pin_timeout_s"] * 1000)
         except pin_entry.Cancelled:

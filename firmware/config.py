@@ -10,6 +10,8 @@ DEFAULTS = {
     "pin_timeout_s": 30,
     "pad_limit": 3,                # the pad's own limit; the card's 63Cx rules if lower
     "card_limit": 3,               # the cards' limit in this region (63Cx at full)
+    "cmd_cap_s": 30,               # the most one card (or PSAM) command may take
+    "session_cap_s": 60,           # the most a card may take from activation to PIN entry
 }
 
 
@@ -31,4 +33,7 @@ def load(path=PATH):
         problem = "config corrupt"
     if not 1 <= cfg["pad_limit"] <= 15:
         cfg["pad_limit"] = DEFAULTS["pad_limit"]
+    for k in ("cmd_cap_s", "session_cap_s"):  # the wait caps (no card's ATR lifts them)
+        if cfg[k] < 1:
+            cfg[k] = DEFAULTS[k]
     return cfg, problem

@@ -1,8 +1,9 @@
 """Whole-pad test fixture: the real firmware on the simulator, and the cardholder's moves.
 
-``PadSim(workdir, **sim options)`` is a ``padctl.sim.Sim`` with the firmware started
-(heap ``padctl.mpy.HEAP``, ``PAD_TRACE=1``) and helpers that read what a cardholder, the
-card and the journal would tell:
+``PadSim(workdir, pin_timeout_s=None, config=None, **sim options)`` is a
+``padctl.sim.Sim`` with the firmware started (heap ``padctl.mpy.HEAP``, ``PAD_TRACE=1``;
+``config``: entries provisioned into the pad's config.json, e.g. ``{"cmd_cap_s": 2}``)
+and helpers that read what a cardholder, the card and the journal would tell:
 
 - screens: ``expect(pattern)`` waits for a screen after the current mark (``mark()``
   moves it to now) and moves the mark past it; ``seen(pattern, since)`` lists screens;
@@ -82,10 +83,12 @@ _READER_HEAP = "512k"
 class PadSim(Sim):
     """A Sim whose firmware is running; see the module docstring."""
 
-    def __init__(self, workdir, pin_timeout_s=None, boot=True, **kw):
+    def __init__(self, workdir, pin_timeout_s=None, boot=True, config=None, **kw):
         super().__init__(workdir, **kw)
-        if pin_timeout_s is not None:
-            self.config["pin_timeout_s"] = pin_timeout_s
+        if pin_timeout_s is not None or config:
+            if pin_timeout_s is not None:
+                self.config["pin_timeout_s"] = pin_timeout_s
+            self.config.update(config or {})  # e.g. small wait caps (cmd_cap_s, session_cap_s)
             self.provision()
         self.at = 0  # the screen mark expect() searches from
         self.idle = IDLE_ZH if self.config["lang"] == "zh" else IDLE

@@ -309,6 +309,18 @@ def test_nulls_are_waits(slot):
     assert ef05[3:8] == H("D156000005")
 
 
+def test_stall_nulls_stretch_every_command(slot):
+    slot.stall_nulls, slot.stall_delay = 3, 0.05
+    t = connect(slot)
+    start = time.monotonic()
+    assert t.transmit(MF) == (b"", 0x9000)
+    took = time.monotonic() - start
+    assert t.seen[:4] == [0x60, 0x60, 0x60, 0xA4]  # the NULLs, then the ACK
+    assert 0.15 <= took < 1.0
+    assert t.transmit(DF01) == (b"", 0x9000)
+    assert t.seen.count(0x60) == 6
+
+
 def test_chunked_answers_with_delays(slot):
     slot.chunks = True
     slot.chunk_delay = 0.003

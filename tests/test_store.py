@@ -344,3 +344,18 @@ def test_kind_names_are_the_journals():
                  % names)
     assert r.returncode == 0, r.stderr
     assert {int(v): n for n, v in (line.split() for line in r.stdout.splitlines())} == KINDS
+
+
+def test_pin_error_and_card_refused_data_in_words():
+    from padctl.store import reason
+    # reason 04 (card I/O) and the card fault's code (docs/protocol.md 4a, 6)
+    assert reason("PIN_ERROR", bytes.fromhex("0401")) == "card I/O: timeout or wait cap"
+    assert reason("PIN_ERROR", bytes.fromhex("0402")) == "card I/O: bad ATR check byte (TCK)"
+    assert reason("PIN_ERROR", bytes.fromhex("0403")) == "card I/O: no T=0 (T=1 only)"
+    assert reason("PIN_ERROR", bytes.fromhex("0404")) == "card I/O: inverse convention"
+    assert reason("PIN_ERROR", bytes.fromhex("04")) == "card I/O"
+    assert reason("PIN_ERROR", bytes.fromhex("05")) == "PSAM absent or failing"
+    # a status word that settled nothing (retry.py), told apart by SW1 6X / 9X
+    assert reason("PIN_ERROR", bytes.fromhex("6a82")) == "card answered SW 6A82"
+    assert reason("CARD_REFUSED", bytes.fromhex("02")) == "card of another region or key version"
+    assert reason("PIN_OK", b"") is None and reason("PIN_ERROR", b"") is None

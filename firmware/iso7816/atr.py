@@ -11,6 +11,18 @@ _MAX = const(33)  # TS and at most 32 more characters
 _IWT_MS = const(1001)  # 9600 etu (initial waiting time) at Fi 372, 3.57 MHz, rounded up
 _ATR_MS = const(2101)  # 20160 etu: the whole ATR (EMV's bound; generous for ISO cards)
 _F_HZ = const(3570000)  # the pad's card clock unless the caller says otherwise
+# the ATR faults' codes (errors.py; docs/protocol.md section 4a), for the journal
+_BAD_TCK = const(2)
+_NO_T0 = const(3)
+_INVERSE = const(4)
+_BAD_ATR = const(5)
+
+
+def _bad(msg, code):
+    """A ProtocolError carrying the fault's code."""
+    e = ProtocolError(msg)
+    e.code = code
+    return e
 
 
 class Atr:
@@ -36,7 +48,7 @@ def read(slot, need_t0=True, clock=None):
     def get():
         n = len(raw)
         if n >= _MAX:
-            raise ProtocolError("ATR longer than %d bytes" % _MAX)
+            raise _bad("ATR longer than %d bytes" % _MAX, _BAD_ATR)
         left = _ATR_MS - time.ticks_diff(clock(), start)
         try:
             if left <= 0:
@@ -49,8 +61,9 @@ def read(slot, need_t0=True, clock=None):
 
     ts = get()
     if ts != 0x3B:  # 3F, or 03 as it reads in direct convention: inverse convention
-        raise ProtocolError("TS %02X: %s" % (ts, "inverse convention is not supported"
-                                             if ts in (0x3F, 0x03) else "not an ATR"))
+        if ts == 0x3F or ts == 0x03:
+            raise _bad("TS %02X: inverse convention is not supported" % ts, _INVERSE)
+        raise _bad("TS %02X: not an ATR" % ts, _BAD_ATR)
     y = get()  # T0: which of TA1..TD1 follow, and K historical bytes
     k = y & 0x0F
     iface = []
@@ -77,13 +90,21 @@ def read(slot, need_t0=True, clock=None):
         for b in raw:  # T0 to TCK XOR to 0
             x ^= b
         if x:
-            raise ProtocolError("ATR check byte TCK %02X is wrong" % raw[-1])
+            raise _bad("ATR check byte TCK %02X is wrong" % raw[-1], _BAD_TCK)
     a = Atr()
     a.raw = bytes(raw)
     a.iface = iface
     a.protocols = tuple(protocols) if protocols else (0,)
     a.historical = a.raw[len(raw) - k - tck:len(raw) - tck]
     a.tck = raw[-1] if tck else None
+    return _params(a, need_t0)
+
+
+def _params(a, need_t0):
+    """The parsed ATR's parameters (fi, di, wi, specific), checked: read()'s second half,
+    a function of its own so that neither needs a large block of the heap when loaded
+    (the heap is fragmented by the time a card comes)."""
+    iface = a.iface
     # TA1: Fi and Di (ISO 7816-3 tables 7, 8; 0: reserved). Fi by the high nibble is
     # 372 372 558 744 1116 1488 1860 - - 512 768 1024 1536 2048 - -: 93 or 256 times
     # a factor. TC2: WI. TA2: specific mode.
@@ -94,22 +115,22 @@ def read(slot, need_t0=True, clock=None):
         ta1 >> 4] * (93 if ta1 < 0x70 else 256)
     a.di = b"\x00\x01\x02\x04\x08\x10\x20\x40\x0c\x14\x00\x00\x00\x00\x00\x00"[ta1 & 0x0F]
     if not a.fi or not a.di:
-        raise ProtocolError("TA1 %02X: reserved Fi/Di" % ta1)
+        raise _bad("TA1 %02X: reserved Fi/Di" % ta1, _BAD_ATR)
     a.wi = 10
     a.specific = ta2 = None
     if len(iface) > 1:
         ta2 = iface[1][0]
         wi = iface[1][2]
         if wi == 0:
-            raise ProtocolError("TC2 00: WI 0 is reserved")
+            raise _bad("TC2 00: WI 0 is reserved", _BAD_ATR)
         a.wi = wi or 10
         if ta2 is not None:
             a.specific = ta2 & 0x0F
     if need_t0:
         t = a.protocols[0] if ta2 is None else a.specific
         if t:
-            raise ProtocolError("card speaks T=%d after reset; the pad speaks only T=0" % t)
+            raise _bad("card speaks T=%d after reset; the pad speaks only T=0" % t, _NO_T0)
         if ta2 is not None and (ta2 & 0x10 or a.fi != 372 or a.di != 1):
-            raise ProtocolError("card in specific mode (TA2 %02X) at Fi/Di %d/%d; the pad "
-                                "runs at 372/1 and does no PPS" % (ta2, a.fi, a.di))
+            raise _bad("card in specific mode (TA2 %02X) at Fi/Di %d/%d; the pad "
+                       "runs at 372/1 and does no PPS" % (ta2, a.fi, a.di), _NO_T0)
     return a

@@ -1,8 +1,10 @@
 # ISO 7816-3 T=0: one short APDU in, (data, sw) out, over a slot's byte read / write.
 # Every byte must come within the work waiting time and a whole transmit() within
-# busy_ms, with at most max_nulls NULL bytes, so a card that only sends NULLs cannot
-# hang the pad. docs/protocol.md section 4a. Its code lives in RAM: one class, two
-# methods, no tables (status word names are in the docs).
+# busy_ms (30 WWT, never more than the pad's cap, whatever WWT the ATR asks for) and
+# before the caller's session deadline, with at most max_nulls NULL bytes, so a card
+# that only sends NULLs, however slowly, cannot hang the pad. docs/protocol.md section
+# 4a. Its code lives in RAM: one class, two methods, no tables (status word names are
+# in the docs).
 from micropython import const
 import time
 
@@ -14,17 +16,21 @@ _MAX = const(256)  # data bytes of one answer, GET RESPONSE rounds included
 
 class T0:
     """T=0 transport over slot; wwt_ms: the work waiting time (Atr.wwt_ms(), scaled by
-    the caller). Bounds, as attributes: busy_ms on one transmit() (30 WWT), max_nulls
-    NULL (or idle ACK) bytes per transmit(), max_get_response 61xx rounds; clock is
-    the ms tick source (tests set a simulated one)."""
+    the caller); cap_ms: the pad's cap on one command. Bounds, as attributes: busy_ms
+    on one transmit() (30 WWT, at most cap_ms), until (None, or a clock tick no
+    transmit() may wait past: the caller's session deadline), max_nulls NULL (or idle
+    ACK) bytes per transmit(), max_get_response 61xx rounds; clock is the ms tick
+    source (tests set a simulated one)."""
 
-    def __init__(self, slot, wwt_ms):
+    until = None  # a class attribute: set on the card's transport only (RAM)
+
+    def __init__(self, slot, wwt_ms, cap_ms=30000):
         wwt_ms = int(wwt_ms)
         if wwt_ms <= 0:
             raise ValueError("work waiting time %d ms is not positive" % wwt_ms)
         self.slot = slot
         self.wwt_ms = wwt_ms
-        self.busy_ms = 30 * wwt_ms
+        self.busy_ms = min(30 * wwt_ms, cap_ms)
         self.max_nulls = 1000
         self.max_get_response = 16
         self.clock = time.ticks_ms
@@ -53,6 +59,9 @@ class T0:
             hdr[i] = apdu[i]
         hdr[4] = (nc or ne) & 0xFF  # P3: Lc, Le (256 as 00), or 00 for case 1
         start = self.clock()
+        end = self.busy_ms  # the deadline, in ms after start: busy_ms, or until if sooner
+        if self.until is not None:
+            end = max(0, min(end, time.ticks_diff(self.until, start)))
         got = 0  # answer bytes in buf
         nulls = 0
         rounds = 0  # GET RESPONSE commands sent
@@ -67,8 +76,8 @@ class T0:
             want = 0  # data bytes the card sends right now
             sw = 0  # SW1 once it came, then the status word
             while not sw >> 8:
-                # one byte within the WWT and within what is left of busy_ms
-                left = self.busy_ms - time.ticks_diff(self.clock(), start)
+                # one byte within the WWT and before the deadline
+                left = end - time.ticks_diff(self.clock(), start)
                 w = self.wwt_ms
                 try:
                     if left <= 0:
@@ -77,7 +86,7 @@ class T0:
                 except Timeout:
                     if left >= w:
                         raise
-                    raise Timeout("card busy for more than %d ms" % self.busy_ms)
+                    raise Timeout("card busy for more than %d ms" % end)
                 if want:
                     buf[got] = b
                     got += 1

@@ -24,6 +24,10 @@ Fault knobs (constructor keywords, also plain attributes; randomness comes from
 - ``chunks``: send answers in random chunks of 1-8 bytes, ``chunk_delay`` s max apart;
 - ``nulls``: probability of a run of 1-3 NULL bytes (each followed by ``null_delay`` s)
   before each procedure byte and each status word;
+- ``stall_nulls``: a card that stretches every command: before answering each header
+  it sends this many NULL bytes, one every ``stall_delay`` s (each within any work
+  waiting time, so only the pad's own cap ends the wait); combine with a long-WWT
+  ``atr`` (``make_atr(ta1=0xD1, wi=0xFF)``: 140 s);
 - ``byte_by_byte``: probability (True = 1) of moving each data byte with ~INS;
 - ``always_61``: answer case-2 commands (not GET RESPONSE) with ``61xx`` too;
 - ``le_mismatch``: answer each case-2 command first with ``6Cxx`` (xx the exact
@@ -103,7 +107,7 @@ class SlotServer:
 
     def __init__(self, processor=None, host="127.0.0.1", port=0, name="card", atr=None,
                  seed=0, chunks=False, chunk_delay=0.002, nulls=0.0, null_delay=0.02,
-                 byte_by_byte=0.0, always_61=False, le_mismatch=False, garbage=False,
+                 stall_nulls=0, stall_delay=1.0, byte_by_byte=0.0, always_61=False, le_mismatch=False, garbage=False,
                  silent_after=None, pull_after=None, truncate=None, truncate_ins=None,
                  on_byte=None, outgoing=DEFAULT_OUTGOING, incoming=DEFAULT_INCOMING):
         self.name = name
@@ -111,6 +115,7 @@ class SlotServer:
         self.rng = random.Random(seed)
         self.chunks, self.chunk_delay = chunks, chunk_delay
         self.nulls, self.null_delay = float(nulls), null_delay
+        self.stall_nulls, self.stall_delay = stall_nulls, stall_delay
         self.byte_by_byte = float(byte_by_byte)
         self.always_61 = always_61
         self.le_mismatch = le_mismatch
@@ -346,6 +351,9 @@ class SlotServer:
 
     def _tpdu(self, conn, proc, hdr):
         ins, p3 = hdr[1], hdr[4]
+        for _ in range(self.stall_nulls):
+            self._send(conn, bytes((NULL,)))
+            time.sleep(self.stall_delay)
         if self.garbage:
             self._send(conn, bytes(self.rng.randrange(256) for _ in range(self.rng.randint(1, 8))))
             return

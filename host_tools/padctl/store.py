@@ -33,6 +33,31 @@ KIND_CODES = {v: k for k, v in KINDS.items()}
 STATE_OF = {"PIN_OK": "ok", "PIN_WRONG": "ok", "CHANGE": "ok", "LOCK": "locked",
             "UNLOCK": "unlocked", "RESET": "reset"}
 
+# the app's reasons in CARD_REFUSED / PIN_ERROR (data byte 0), and after reason 04 (card
+# I/O) the card fault's code (data byte 1): docs/protocol.md sections 4a and 6
+REASONS = {1: "not a social security card", 2: "card of another region or key version",
+           3: "card not genuine", 4: "card I/O", 5: "PSAM absent or failing",
+           6: "forged card answer"}
+CARD_FAULTS = {0: "other", 1: "timeout or wait cap", 2: "bad ATR check byte (TCK)",
+               3: "no T=0 (T=1 only)", 4: "inverse convention", 5: "malformed ATR",
+               6: "malformed answer", 7: "card removed", 8: "status word refused"}
+
+
+def reason(kind, data):
+    """What a CARD_REFUSED or PIN_ERROR record's data says, in words (None for other
+    kinds). PIN_ERROR data is either a reason (byte 0 below 60) or a status word (SW1
+    6X / 9X) that settled nothing."""
+    data = bytes(data)
+    if kind not in ("PIN_ERROR", "CARD_REFUSED") or not data:
+        return None
+    if kind == "PIN_ERROR" and len(data) == 2 and data[0] >= 0x60:
+        return "card answered SW %s" % data.hex().upper()
+    text = REASONS.get(data[0], "reason %02X" % data[0])
+    if data[0] == 4 and len(data) > 1:
+        text += ": " + CARD_FAULTS.get(data[1], "code %02X" % data[1])
+    return text
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pads (
@@ -352,7 +377,8 @@ class Store:
     # --- queries --------------------------------------------------------------------------
 
     def events(self, pad=None, card=None, kind=None, since=None, until=None):
-        """Stored records, oldest first, as dicts. since / until: seconds or ISO dates,
+        """Stored records, oldest first, as dicts (PIN_ERROR and CARD_REFUSED ones with a
+        "reason": their data in words, reason()). since / until: seconds or ISO dates,
         compared with the record's time (RTC seconds when the pad had them, else the
         time the host stored it)."""
         q = ["SELECT pad_id, epoch, seq, kind, flags, boot, time, card_id, data, at"
@@ -365,9 +391,16 @@ class Store:
                 q.append(cond)
                 args.append(value)
         rows = self.db.execute(" AND ".join(q) + " ORDER BY at, pad_id, epoch, seq", args)
-        return [{"pad": r[0], "epoch": r[1], "seq": r[2], "kind": KINDS.get(r[3], str(r[3])),
+        out = []
+        for r in rows:
+            e = {"pad": r[0], "epoch": r[1], "seq": r[2], "kind": KINDS.get(r[3], str(r[3])),
                  "flags": r[4], "boot": r[5], "time": r[6], "card": r[7],
-                 "data": bytes(r[8]).hex(), "at": r[9]} for r in rows]
+                 "data": bytes(r[8]).hex(), "at": r[9]}
+            why = reason(e["kind"], r[8])
+            if why:  # PIN_ERROR and CARD_REFUSED: their data in words
+                e["reason"] = why
+            out.append(e)
+        return out
 
     def cards(self):
         """Each card's last known state (ok, locked, unlocked, reset), from its events."""

@@ -304,9 +304,10 @@ def do_alerts(args):
 def do_events(args):
     return _listing(args, lambda s: s.events(args.pad, args.card, args.kind, args.since,
                                              args.until),
-                    lambda e: "%s %s e%d #%-6d %-14s %s %s" % (
+                    lambda e: "%s %s e%d #%-6d %-14s %s %s%s" % (
                         _when(e["at"]), e["pad"], e["epoch"], e["seq"], e["kind"],
-                        e["card"] or "-", e["data"] or "-"))
+                        e["card"] or "-", e["data"] or "-",
+                        " (%s)" % e["reason"] if e.get("reason") else ""))
 
 
 def do_cards(args):

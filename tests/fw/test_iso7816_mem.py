@@ -61,4 +61,32 @@ def test_t0_does_not_import_atr():
     eq(rc, 0, "importing iso7816.t0 loads iso7816.atr")
 
 
+def test_app_drop_frees_atr():
+    # The app reads an ATR, then drops iso7816.atr. A submodule is also an attribute of
+    # its package: popping sys.modules alone kept all of atr (about 2,500 bytes) alive.
+    # Only its interned names may stay.
+    code = ("import gc, micropython, time, errors, sys, iso7816.t0, app\n"
+            "gc.collect(); a=gc.mem_alloc()\n"
+            "from iso7816 import atr\n"
+            "atr = None\n"
+            "app._drop(\"iso7816.atr\")\n"
+            "import iso7816\n"
+            "gc.collect(); print(gc.mem_alloc()-a, hasattr(iso7816, \"atr\"))")
+    out = "/tmp/iso7816-drop-%s.txt" % hexlify(os.urandom(6)).decode()
+    try:
+        rc = os.system(_mp("-X heapsize=1M -c '%s' >%s 2>&1" % (code, out)))
+        with open(out) as f:
+            text = f.read()
+    finally:
+        try:
+            os.remove(out)
+        except OSError:
+            pass
+    eq(rc, 0, text)
+    n, kept = text.split()
+    print("iso7816.atr read and dropped: %s bytes stay" % n)
+    eq(kept, "False", "the package still holds atr")
+    true(int(n) <= 600, "dropping atr left %s bytes" % n)
+
+
 mptest.main(globals())
