@@ -3,11 +3,18 @@
 import os
 
 import psam as P
+from card import tries
 from errors import ProtocolError, SecurityError, StatusError
 
 
-class NotDelivered(StatusError):
-    """The card refused before spending a try (6984 no valid challenge, 6988 bad MAC)."""
+class Plain(StatusError):
+    """A plain status word where the pad asked for an answer under secure messaging: no
+    evidence (the card does not offer the command, or something on the wire answered)."""
+
+
+class NotDelivered(Plain):
+    """6984 (no valid challenge) or 6988 (bad MAC) to the secure VERIFY: the card says it
+    refused before spending a try, but the word is plain: it proves nothing."""
 
 
 def ct_equal(a, b):
@@ -32,30 +39,25 @@ def authenticate(card, sam):
         raise SecurityError("card authentication failed")
 
 
-def verify(card, sam, block):
-    """One secure VERIFY of the plaintext PIN block; returns the card's authenticated SW.
+def _secured(card, sam, r, f, head, e):
+    """Sends the secured command head || Lc || e || M, M the MAC under SK_mac of the
+    challenge r (factors f) over head || Lc || e; returns the status word inside its SM
+    answer once the PSAM has recomputed M' (protocol.md 4 and 6, steps 6-8).
 
-    NotDelivered: the card refused before spending; SecurityError: its answer is forged;
-    other errors: the exchange broke (the caller resolves the pending attempt)."""
-    r = card.challenge()
-    f = sam.factors(card, r)
-    sam.init(P.T_PIN, card.kv[0], f)
-    e = bytearray(sam.cipher(0, block, len(block)))
+    Plain: the card answered a plain status word; SecurityError: the answer is forged."""
     sam.init(P.T_MAC, card.kv[2], f)
     iv = bytearray(r)
     if card.block == 16:
         iv.extend(bytes(8))
     mac_in = bytearray(iv)
-    mac_in.extend(b"\x04\x20\x00\x00")
+    mac_in.extend(head)
     mac_in.append(len(e) + 4)
     mac_in.extend(e)
     m = sam.cipher(5, mac_in, 4)
     e.extend(m)
-    data, sw = card.command(b"\x04\x20\x00\x00", e)
-    if sw == 0x6984 or sw == 0x6988:
-        raise NotDelivered(sw, "card refused")
+    data, sw = card.command(head, e)
     if sw != 0x9000:
-        raise StatusError(sw, "VERIFY")
+        raise Plain(sw, "plain answer")
     if len(data) != 10 or data[0:2] != b"\x99\x02" or data[4:6] != b"\x8e\x04":
         raise ProtocolError("secure answer malformed")
     mac_in = iv
@@ -64,3 +66,33 @@ def verify(card, sam, block):
     if not ct_equal(sam.cipher(5, mac_in, 4), data[6:10]):
         raise SecurityError("card answer MAC forged")
     return data[2] << 8 | data[3]
+
+
+def tries_left(card, sam):
+    """The card's tries left, authenticated (protocol.md 4): GET CHALLENGE R, then the
+    no-data VERIFY under secure messaging `04 20 00 00 04 M`, its SM answer `63Cx` /
+    `6983` checked through the PSAM.  Spends no try.
+
+    Plain: the card does not offer it (a legacy card answers `6700`), or something on the
+    wire answered plainly; SecurityError: the answer is forged."""
+    r = card.challenge()
+    return tries(_secured(card, sam, r, sam.factors(card, r), b"\x04\x20\x00\x00",
+                            bytearray()))
+
+
+def verify(card, sam, block):
+    """One secure VERIFY of the plaintext PIN block; returns the card's authenticated SW.
+
+    NotDelivered: a plain 6984 / 6988 (the card says it refused before spending; nothing
+    proves it); SecurityError: its answer is forged; other errors: the exchange broke (the
+    caller resolves the pending attempt)."""
+    r = card.challenge()
+    f = sam.factors(card, r)
+    sam.init(P.T_PIN, card.kv[0], f)
+    e = bytearray(sam.cipher(0, block, len(block)))
+    try:
+        return _secured(card, sam, r, f, b"\x04\x20\x00\x00", e)
+    except Plain as x:
+        if x.sw == 0x6984 or x.sw == 0x6988:
+            raise NotDelivered(x.sw, "card refused")
+        raise StatusError(x.sw, "VERIFY")
