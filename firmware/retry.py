@@ -6,6 +6,8 @@
 # small int per card).  When the journal reclaims sectors their states are carried forward
 # as SNAPSHOT records.  Invariant: the failures recorded for a card since its last success,
 # the pending attempt included, are at least those the card has counted since then.
+# Only authenticated evidence lowers the count (a MACed answer checked through the PSAM, or
+# the authenticated tries-left read): a plain word may raise it or leave an attempt pending.
 from micropython import const
 
 from errors import Error
