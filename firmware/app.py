@@ -243,17 +243,20 @@ class Pad:
         self.retry.begin(cid, tries, auth)
         try:
             sw = secure.verify(c, sam, block)
-        except (secure.NotDelivered, SecurityError) as e:
-            sw = e
+        except secure.Plain as e:
+            sw = e.sw | 0x10000
+        except SecurityError:
+            sw = -1
         finally:
             wipe(block)
-        if not isinstance(sw, int):
-            # a plain 6984 / 6988 or a forged answer proves nothing: the attempt stays
-            # pending until the authenticated read settles it (else it counts as failed)
-            if isinstance(sw, SecurityError):
+        if sw >> 16:
+            # a plain word (6984 / 6988: "refused before spending") or a forged answer
+            # proves nothing: the attempt stays pending until the authenticated read
+            # settles it (else it counts as failed)
+            if sw < 0:
                 j.append(J.TAMPER, cid, bytes((_R_FORGED,)))
             else:
-                self.retry.outcome(cid, sw.sw)  # PIN_ERROR with the SW
+                self.retry.outcome(cid, sw & 0xFFFF)  # PIN_ERROR with the SW
             try:
                 self._resolve(c, sam)
             except (SecurityError, StatusError):

@@ -143,8 +143,10 @@ class Retry:
             for r in self.j.iter_from(0):
                 self._seen(r.raw)
 
-    def _get(self, card_id):
-        """The card's index value (None: clear)."""
+    def state(self, card_id):
+        """(failures since the last success, tries left recorded by the pending attempt or
+        None, locked: a LOCK is journaled or the failures reached the pad's limit).  Sets
+        self.authentic: the pending tries were read authenticated (for resolve)."""
         cid = bytes(card_id)
         v = self._idx.get(cid)
         if v is None and self.overflow:  # not in the index: one scan for it
@@ -152,12 +154,7 @@ class Retry:
             for r in self.j.iter_from(0):
                 self._seen(r.raw, tmp, (cid,))
             v = tmp.get(cid)
-        return v
-
-    def state(self, card_id):
-        """(failures since the last success, tries left recorded by the pending attempt or
-        None, locked: a LOCK is journaled or the failures reached the pad's limit)."""
-        v = self._get(card_id)
+        self.authentic = v is not None and v >> 11 & 1
         if v is None:
             return 0, None, False
         f, p = v & 31, v >> 5 & 31
@@ -193,19 +190,15 @@ class Retry:
         f, p, _ = self.state(card_id)
         if p is None:
             raise Error("no pending")
-        tries = None
-        if sw is not None:
-            if sw == 0x6983 or sw & 0xFFF0 == 0x63C0:
-                tries = 0 if sw == 0x6983 else sw & 0xF
-                if not authentic and tries >= p:
-                    tries = None  # plain, and not lower: no evidence
-            elif authentic and sw == 0x9000:
-                self.j.append(_PIN_OK, card_id)
-                return OK
-            elif authentic and (sw == 0x6984 or sw == 0x6988):  # refused before spending
-                self.j.append(_NOT_DELIVERED, card_id, sw.to_bytes(2, "big"))
-                return NOT_DELIVERED
-        if tries is None:
+        if authentic and sw == 0x9000:
+            self.j.append(_PIN_OK, card_id)
+            return OK
+        if authentic and (sw == 0x6984 or sw == 0x6988):  # refused before spending
+            self.j.append(_NOT_DELIVERED, card_id, sw.to_bytes(2, "big"))
+            return NOT_DELIVERED
+        tries = (16 if sw is None else 0 if sw == 0x6983
+                 else sw & 15 if sw & 0xFFF0 == 0x63C0 else 16)  # 16: none
+        if tries >= (16 if authentic else p):  # no evidence: a plain word may only raise
             self.j.append(_PIN_ERROR, card_id,
                           b"" if sw is None else (sw & 0xFFFF).to_bytes(2, "big"))
             return ERROR
@@ -230,7 +223,7 @@ class Retry:
             elif now == 0 and not lk:  # blocked, the LOCK lost to a cut: journal it now
                 self._lock(card_id, 0, f)
             return None
-        both = authentic and self._get(card_id) >> 11 & 1
+        both = authentic and self.authentic  # this figure and the PENDING's
         if now is None:
             out, run = _R_UNKNOWN, f + 1
         elif now < p:

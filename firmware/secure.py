@@ -9,12 +9,10 @@ from errors import ProtocolError, SecurityError, StatusError
 
 class Plain(StatusError):
     """A plain status word where the pad asked for an answer under secure messaging: no
-    evidence (the card does not offer the command, or something on the wire answered)."""
-
-
-class NotDelivered(Plain):
-    """6984 (no valid challenge) or 6988 (bad MAC) to the secure VERIFY: the card says it
-    refused before spending a try, but the word is plain: it proves nothing."""
+    evidence.  To the authenticated tries-left read: the card does not offer it (a legacy
+    card's 6700), or something on the wire answered; to the VERIFY: 6984 / 6988 (the card
+    says it refused before spending a try; a device on the wire can say so too) or any
+    other refusal."""
 
 
 def ct_equal(a, b):
@@ -39,9 +37,9 @@ def authenticate(card, sam):
         raise SecurityError("card authentication failed")
 
 
-def _secured(card, sam, r, f, head, e):
-    """Sends the secured command head || Lc || e || M, M the MAC under SK_mac of the
-    challenge r (factors f) over head || Lc || e; returns the status word inside its SM
+def _secured(card, sam, r, f, e):
+    """Sends the secured VERIFY `04 20 00 00 Lc e M`, M the MAC under SK_mac of the
+    challenge r (factors f) over `04 20 00 00 Lc e`; returns the status word inside its SM
     answer once the PSAM has recomputed M' (protocol.md 4 and 6, steps 6-8).
 
     Plain: the card answered a plain status word; SecurityError: the answer is forged."""
@@ -50,14 +48,14 @@ def _secured(card, sam, r, f, head, e):
     if card.block == 16:
         iv.extend(bytes(8))
     mac_in = bytearray(iv)
-    mac_in.extend(head)
+    mac_in.extend(b"\x04\x20\x00\x00")
     mac_in.append(len(e) + 4)
     mac_in.extend(e)
     m = sam.cipher(5, mac_in, 4)
     e.extend(m)
-    data, sw = card.command(head, e)
+    data, sw = card.command(b"\x04\x20\x00\x00", e)
     if sw != 0x9000:
-        raise Plain(sw, "plain answer")
+        raise Plain(sw, "card refused")
     if len(data) != 10 or data[0:2] != b"\x99\x02" or data[4:6] != b"\x8e\x04":
         raise ProtocolError("secure answer malformed")
     mac_in = iv
@@ -73,26 +71,19 @@ def tries_left(card, sam):
     no-data VERIFY under secure messaging `04 20 00 00 04 M`, its SM answer `63Cx` /
     `6983` checked through the PSAM.  Spends no try.
 
-    Plain: the card does not offer it (a legacy card answers `6700`), or something on the
-    wire answered plainly; SecurityError: the answer is forged."""
+    Plain: the card does not offer it, or something on the wire answered plainly;
+    SecurityError: the answer is forged."""
     r = card.challenge()
-    return tries(_secured(card, sam, r, sam.factors(card, r), b"\x04\x20\x00\x00",
-                            bytearray()))
+    return tries(_secured(card, sam, r, sam.factors(card, r), bytearray()))
 
 
 def verify(card, sam, block):
     """One secure VERIFY of the plaintext PIN block; returns the card's authenticated SW.
 
-    NotDelivered: a plain 6984 / 6988 (the card says it refused before spending; nothing
-    proves it); SecurityError: its answer is forged; other errors: the exchange broke (the
-    caller resolves the pending attempt)."""
+    Plain: a plain status word (6984 / 6988: the card says it refused before spending;
+    nothing proves it); SecurityError: its answer is forged; other errors: the exchange
+    broke (the caller resolves the pending attempt)."""
     r = card.challenge()
     f = sam.factors(card, r)
     sam.init(P.T_PIN, card.kv[0], f)
-    e = bytearray(sam.cipher(0, block, len(block)))
-    try:
-        return _secured(card, sam, r, f, b"\x04\x20\x00\x00", e)
-    except Plain as x:
-        if x.sw == 0x6984 or x.sw == 0x6988:
-            raise NotDelivered(x.sw, "card refused")
-        raise StatusError(x.sw, "VERIFY")
+    return _secured(card, sam, r, f, bytearray(sam.cipher(0, block, len(block))))
