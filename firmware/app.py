@@ -230,31 +230,54 @@ class Pad:
             j.event(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO, e.code)))
             self.show(M.CARD_ERROR)
 
-    def _resolve(self, c):
-        """A pending attempt left by a power cut or a pulled card: settle it with the card."""
-        if self.retry.state(c.card_id)[1] is not None:
+    def _resolve(self, c, sam):
+        """The card's tries left: (tries, authentic).  Read authenticated (protocol.md 4)
+        when the card offers it, else by the plain no-data VERIFY.  With them a pending
+        attempt (a power cut, a pulled card, an answer that settled nothing) is settled and
+        a card authentically back at its maximum ends the run held here: only authenticated
+        evidence lowers the count (DESIGN 5).  A forged answer (journaled TAMPER) or a card
+        that cannot report settles a pending attempt as a failure, then raises."""
+        import secure
+        cid, lim = c.card_id, self.cfg["card_limit"]
+        pending = self.retry.state(cid)[1] is not None
+        auth = True
+        try:
             try:
+                now = secure.tries_left(c, sam)
+            except secure.Plain:  # not offered (or refused on the wire): the plain read
+                auth = False
                 now = c.tries_left()
-            except StatusError:
-                now = None  # a card that cannot report: the attempt counts as failed
-            self.retry.resolve(c.card_id, now, self.cfg["card_limit"])
+        except SecurityError:
+            self.journal.append(J.TAMPER, cid, bytes((_R_FORGED,)))
+            if pending:
+                self.retry.resolve(cid, None, lim)
+            raise
+        except StatusError:
+            if pending:  # a card that cannot report: the attempt counts as failed
+                self.retry.resolve(cid, None, lim)
+            raise
+        if pending or auth and now is not None and now >= lim:
+            self.retry.resolve(cid, now, lim, auth)
+        return now, auth
 
     def verify(self, c, sam):
         """The PIN verification flow for an identified card of this PSAM's region."""
         import secure
         j, cid = self.journal, c.card_id
-        # settle what a power cut left open
         self._state("pre", cid)
-        self._resolve(c)
-        self._state("post", cid)
         # is the card genuine?
         try:
             secure.authenticate(c, sam)
         except SecurityError:
             j.event(J.CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
             return self.show(M.NOT_GENUINE)
+        # its tries left; settle what a power cut left open
+        try:
+            tries, auth = self._resolve(c, sam)
+        except SecurityError:
+            return self.show(M.CARD_ERROR)
+        self._state("post", cid)
         # locked here or on the card: say so, spend nothing
-        tries = c.tries_left()
         if tries is None:
             tries = self.cfg["card_limit"]
         if tries == 0 or self.retry.state(cid)[2]:
@@ -281,20 +304,30 @@ class Pad:
             pinblock.build(self.pin, n, block)
             wipe(self.pin)
             # the pending attempt is durable before the VERIFY leaves the pad
-            self.retry.begin(cid, tries)
+            self.retry.begin(cid, tries, auth)
             sw = secure.verify(c, sam, block)
-        except secure.NotDelivered:
-            self.retry.not_delivered(cid)
-            return self.show(M.CARD_ERROR)
+        except secure.Plain as e:
+            sw = e.sw | 0x10000
         except SecurityError:
-            j.append(J.TAMPER, cid, bytes((_R_FORGED,)))
-            self._resolve(c)
-            return self.show(M.CARD_ERROR)
+            sw = -1
         finally:
             wipe(self.pin)
             wipe(block)
-        # the outcome
-        what = self.retry.outcome(cid, sw)
+        if sw >> 16:
+            # a plain word (6984 / 6988: "refused before spending") or a forged answer
+            # proves nothing: the attempt stays pending until the authenticated read
+            # settles it (else it counts as failed)
+            if sw < 0:
+                j.append(J.TAMPER, cid, bytes((_R_FORGED,)))
+            else:
+                self.retry.outcome(cid, sw & 0xFFFF)  # PIN_ERROR with the SW
+            try:
+                self._resolve(c, sam)
+            except (SecurityError, StatusError):
+                pass  # settled as failed
+            return self.show(M.CARD_ERROR)
+        # the outcome, authenticated by its MAC
+        what = self.retry.outcome(cid, sw, True)
         self._state("out", cid)
         if what == R.OK:
             self.show(M.PIN_OK)

@@ -6,6 +6,8 @@
 # small int per card).  When the journal reclaims sectors their states are carried forward
 # as SNAPSHOT records.  Invariant: the failures recorded for a card since its last success,
 # the pending attempt included, are at least those the card has counted since then.
+# Only authenticated evidence lowers the count (a MACed answer checked through the PSAM, or
+# the authenticated tries-left read): a plain word may raise it or leave an attempt pending.
 from micropython import const
 
 from errors import Error
@@ -64,8 +66,9 @@ class Retry:
         self._reclaimed()
         journal.keeper = self
 
-    # index value: failures (5 bits, capped) | pending tries (5) | locked (1) | since (16):
-    # since is the low 16 bits of the oldest record the state needs (SNAPSHOT before reclaim)
+    # index value: failures (5 bits, capped) | pending tries (5) | locked (1) | the pending
+    # tries were read authenticated (1) | since (16): since is the low 16 bits of the oldest
+    # record the state needs (SNAPSHOT before reclaim)
 
     def _seen(self, raw, idx=None, keys=None):
         """The journal's append hook: applies the record raw (64 bytes) to idx (the index by
@@ -80,11 +83,11 @@ class Retry:
             idx = self._idx
         v = old = idx.get(cid)
         if v is None:  # a new state, since this record
-            v = _NONE << 5 | (raw[10] << 8 | raw[11]) << 11
-        f, p, lk = v & 31, v >> 5 & 31, v >> 10 & 1
-        since = v >> 11
+            v = _NONE << 5 | (raw[10] << 8 | raw[11]) << 12
+        f, p, lk, pa = v & 31, v >> 5 & 31, v >> 10 & 1, v >> 11 & 1
+        since = v >> 12
         if k == _PENDING:
-            p = raw[36] & 15
+            p, pa = raw[36] & 15, raw[38] & 1
         elif k == _PIN_WRONG:
             f, p = raw[37], _NONE
         elif k == _LOCK:
@@ -96,7 +99,7 @@ class Retry:
             if raw[36] == _R_SUCCEEDED:
                 lk = 0
         elif k == _SNAPSHOT:
-            f, p, lk = raw[36], min(raw[37], _NONE), raw[39] & 1
+            f, p, lk, pa = raw[36], min(raw[37], _NONE), raw[39] & 1, raw[39] >> 2 & 1
             since = raw[10] << 8 | raw[11]
         else:  # PIN_OK, UNLOCK, RESET: the run is over
             f, p, lk = 0, _NONE, 0
@@ -105,7 +108,7 @@ class Retry:
                 del idx[cid]
         elif (old is not None or keys is not None
               or not self.overflow and len(idx) < self.max_cards):
-            idx[cid] = min(f, 31) | p << 5 | lk << 10 | since << 11
+            idx[cid] = min(f, 31) | p << 5 | lk << 10 | pa << 11 | since << 12
         else:
             self.overflow = True  # never start an entry mid-history: this card is scanned for
 
@@ -124,12 +127,13 @@ class Retry:
             for r in self.j.iter_from(0):
                 self._seen(r.raw, cards, ids)
         for c, v in idx.items():
-            if h - ((h - (v >> 11)) & 0xFFFF) <= end:
+            if h - ((h - (v >> 12)) & 0xFFFF) <= end:
                 cards[c] = v
         for c, v in cards.items():  # the appends change values in idx, never cards
             p = v >> 5 & 31
             self.j.append(_SNAPSHOT, c, bytes((v & 31, 0xFF if p == _NONE else p,
-                                               0 if p == _NONE else self.pad_limit, v >> 10 & 1)))
+                                               0 if p == _NONE else self.pad_limit,
+                                               v >> 10 & 1 | v >> 9 & 4)))
 
     def _reclaimed(self):
         """(Re)builds the index by one scan: at start, and after a reclaim if it overflowed."""
@@ -141,7 +145,8 @@ class Retry:
 
     def state(self, card_id):
         """(failures since the last success, tries left recorded by the pending attempt or
-        None, locked: a LOCK is journaled or the failures reached the pad's limit)."""
+        None, locked: a LOCK is journaled or the failures reached the pad's limit).  Sets
+        self.authentic: the pending tries were read authenticated (for resolve)."""
         cid = bytes(card_id)
         v = self._idx.get(cid)
         if v is None and self.overflow:  # not in the index: one scan for it
@@ -149,15 +154,17 @@ class Retry:
             for r in self.j.iter_from(0):
                 self._seen(r.raw, tmp, (cid,))
             v = tmp.get(cid)
+        self.authentic = v is not None and v >> 11 & 1
         if v is None:
             return 0, None, False
         f, p = v & 31, v >> 5 & 31
         return f, None if p == _NONE else p, bool(v >> 10 & 1) or f >= self.pad_limit
 
-    def begin(self, card_id, tries_left):
-        """Journals PENDING with the tries the card just reported, before the VERIFY goes
-        out; returns its seq.  Refused (Error) while an attempt is pending (resolve() it) or
-        the PIN is locked, JournalFull without room for the attempt's records."""
+    def begin(self, card_id, tries_left, authentic=False):
+        """Journals PENDING with the tries the card just reported (authentic: read through
+        the PSAM-checked MAC, protocol.md 4), before the VERIFY goes out; returns its seq.
+        Refused (Error) while an attempt is pending (resolve() it) or the PIN is locked,
+        JournalFull without room for the attempt's records."""
         if not 0 <= tries_left <= 15:
             raise ValueError("tries left")
         f, p, lk = self.state(card_id)
@@ -167,58 +174,67 @@ class Retry:
             raise Error("PIN locked")
         if not self.j.fits(3):  # PENDING, PIN_WRONG, LOCK
             raise JournalFull("sync first")
+        a = 1 if authentic else 0
         if self.skip_pending_write:  # the test switch: the attempt in RAM only
-            self._idx[bytes(card_id)] = f | tries_left << 5 | (self.j.head + 1 & 0xFFFF) << 11
+            self._idx[bytes(card_id)] = (f | tries_left << 5 | a << 11
+                                         | (self.j.head + 1 & 0xFFFF) << 12)
             return None
-        return self.j.append(_PENDING, card_id, bytes((tries_left, self.pad_limit)))
+        return self.j.append(_PENDING, card_id, bytes((tries_left, self.pad_limit, a)))
 
-    def outcome(self, card_id, sw):
-        """Journals the card's answer to the pending VERIFY: OK, WRONG, LOCKED,
-        NOT_DELIVERED (6984 / 6988) or ERROR (the attempt stays pending)."""
+    def outcome(self, card_id, sw, authentic=False):
+        """Journals the card's answer to the pending VERIFY (sw None: no answer).  Only an
+        authentic answer (its MAC checked through the PSAM) lowers the count: OK (9000),
+        NOT_DELIVERED (6984 / 6988).  WRONG or LOCKED (63Cx, 6983): authentic, or plain
+        with fewer tries than recorded (a plain word may only raise the count).  Anything
+        else is ERROR: PIN_ERROR journaled, the attempt stays pending (resolve() it)."""
         f, p, _ = self.state(card_id)
         if p is None:
             raise Error("no pending")
-        if sw is None or sw == 0x6984 or sw == 0x6988:  # refused before spending a try
-            self.j.append(_NOT_DELIVERED, card_id, b"" if sw is None else sw.to_bytes(2, "big"))
-            return NOT_DELIVERED
-        if sw == 0x9000:
+        if authentic and sw == 0x9000:
             self.j.append(_PIN_OK, card_id)
             return OK
-        if sw == 0x6983 or sw & 0xFFF0 == 0x63C0:
-            tries = 0 if sw == 0x6983 else sw & 0xF
-            run = f + max(1, p - tries)  # a drop of more than one: failures elsewhere too
-            self.j.append(_PIN_WRONG, card_id, bytes((tries, min(run, 255))))
-            return LOCKED if self._lock(card_id, tries, run) else WRONG
-        self.j.append(_PIN_ERROR, card_id, (sw & 0xFFFF).to_bytes(2, "big"))
-        return ERROR
+        if authentic and (sw == 0x6984 or sw == 0x6988):  # refused before spending
+            self.j.append(_NOT_DELIVERED, card_id, sw.to_bytes(2, "big"))
+            return NOT_DELIVERED
+        tries = (16 if sw is None else 0 if sw == 0x6983
+                 else sw & 15 if sw & 0xFFF0 == 0x63C0 else 16)  # 16: none
+        if tries >= (16 if authentic else p):  # no evidence: a plain word may only raise
+            self.j.append(_PIN_ERROR, card_id,
+                          b"" if sw is None else (sw & 0xFFFF).to_bytes(2, "big"))
+            return ERROR
+        run = f + max(1, p - tries)  # a drop of more than one: failures elsewhere too
+        self.j.append(_PIN_WRONG, card_id, bytes((tries, min(run, 255))))
+        return LOCKED if self._lock(card_id, tries, run) else WRONG
 
-    def not_delivered(self, card_id, sw=None):
-        """The card refused before spending (6984 / 6988, or no answer that counts): no try
-        spent.  Returns NOT_DELIVERED."""
-        return self.outcome(card_id, sw)
-
-    def resolve(self, card_id, tries_left_now, max_tries):
+    def resolve(self, card_id, tries_left_now, max_tries, authentic=False):
         """At insertion or boot: settles a pending attempt against the tries the card reports
-        now (None: it cannot report).  Returns the POWER_RECOVERY outcome journaled (1
-        failed, 2 not delivered, 3 succeeded, 4 unknown: protocol.md 8.3), or None if nothing
-        was pending; then a card back at max_tries ends a run or lock held here, and a
-        blocked card (0) gets the LOCK it lacks."""
+        now (None: it cannot report; authentic: read through the PSAM-checked MAC).
+        Returns the POWER_RECOVERY outcome journaled (1 failed, 2 not delivered, 3
+        succeeded, 4 unknown: protocol.md 8.3), or None if nothing was pending; then a card
+        authentically back at max_tries ends a run or lock held here, and a blocked card (0)
+        gets the LOCK it lacks.  Only authenticated evidence lowers the count: "not
+        delivered" needs both the figure of the PENDING and this one authenticated; a
+        plain figure settles the attempt as failed (delivered if fewer, else unknown)."""
         f, p, lk = self.state(card_id)
         now = tries_left_now
         if p is None:
-            if now is not None and now >= max_tries and (f or lk):  # SNAPSHOT flags bit 1:
-                self.j.append(_SNAPSHOT, card_id, b"\0\xff\0\2")  # the card's run ended
+            if authentic and now is not None and now >= max_tries and (f or lk):
+                self.j.append(_SNAPSHOT, card_id, b"\0\xff\0\2")  # flags bit 1: run ended
             elif now == 0 and not lk:  # blocked, the LOCK lost to a cut: journal it now
                 self._lock(card_id, 0, f)
             return None
+        both = authentic and self.authentic  # this figure and the PENDING's
         if now is None:
             out, run = _R_UNKNOWN, f + 1
         elif now < p:
             out, run = _R_FAILED, f + p - now
-        elif now == p:
+        elif both and now == p:
             out, run = _R_NOT_DELIVERED, f
-        else:  # more than recorded: succeeded, or unblocked elsewhere (and failures since)
+        elif both or authentic and now >= max_tries:
+            # more than recorded: succeeded, or unblocked elsewhere (and failures since)
             out, run = _R_SUCCEEDED, max(0, max_tries - now)
+        else:  # a plain figure, or the PENDING's was: the attempt counts as a failure
+            out, run = _R_UNKNOWN, f + 1
         self.j.append(_POWER_RECOVERY, card_id,
                       bytes((out, 0xFF if now is None else now, min(run, 255))))
         if out != _R_NOT_DELIVERED:

@@ -3,11 +3,16 @@
 import os
 
 import psam as P
+from card import tries
 from errors import ProtocolError, SecurityError, StatusError
 
 
-class NotDelivered(StatusError):
-    """The card refused before spending a try (6984 no valid challenge, 6988 bad MAC)."""
+class Plain(StatusError):
+    """A plain status word where the pad asked for an answer under secure messaging: no
+    evidence.  To the authenticated tries-left read: the card does not offer it (a legacy
+    card's 6700), or something on the wire answered; to the VERIFY: 6984 / 6988 (the card
+    says it refused before spending a try; a device on the wire can say so too) or any
+    other refusal."""
 
 
 def ct_equal(a, b):
@@ -32,15 +37,12 @@ def authenticate(card, sam):
         raise SecurityError("card authentication failed")
 
 
-def verify(card, sam, block):
-    """One secure VERIFY of the plaintext PIN block; returns the card's authenticated SW.
+def _secured(card, sam, r, f, e):
+    """Sends the secured VERIFY `04 20 00 00 Lc e M`, M the MAC under SK_mac of the
+    challenge r (factors f) over `04 20 00 00 Lc e`; returns the status word inside its SM
+    answer once the PSAM has recomputed M' (protocol.md 4 and 6, steps 6-8).
 
-    NotDelivered: the card refused before spending; SecurityError: its answer is forged;
-    other errors: the exchange broke (the caller resolves the pending attempt)."""
-    r = card.challenge()
-    f = sam.factors(card, r)
-    sam.init(P.T_PIN, card.kv[0], f)
-    e = bytearray(sam.cipher(0, block, len(block)))
+    Plain: the card answered a plain status word; SecurityError: the answer is forged."""
     sam.init(P.T_MAC, card.kv[2], f)
     iv = bytearray(r)
     if card.block == 16:
@@ -52,10 +54,8 @@ def verify(card, sam, block):
     m = sam.cipher(5, mac_in, 4)
     e.extend(m)
     data, sw = card.command(b"\x04\x20\x00\x00", e)
-    if sw == 0x6984 or sw == 0x6988:
-        raise NotDelivered(sw, "card refused")
     if sw != 0x9000:
-        raise StatusError(sw, "VERIFY")
+        raise Plain(sw, "card refused")
     if len(data) != 10 or data[0:2] != b"\x99\x02" or data[4:6] != b"\x8e\x04":
         raise ProtocolError("secure answer malformed")
     mac_in = iv
@@ -64,3 +64,26 @@ def verify(card, sam, block):
     if not ct_equal(sam.cipher(5, mac_in, 4), data[6:10]):
         raise SecurityError("card answer MAC forged")
     return data[2] << 8 | data[3]
+
+
+def tries_left(card, sam):
+    """The card's tries left, authenticated (protocol.md 4): GET CHALLENGE R, then the
+    no-data VERIFY under secure messaging `04 20 00 00 04 M`, its SM answer `63Cx` /
+    `6983` checked through the PSAM.  Spends no try.
+
+    Plain: the card does not offer it, or something on the wire answered plainly;
+    SecurityError: the answer is forged."""
+    r = card.challenge()
+    return tries(_secured(card, sam, r, sam.factors(card, r), bytearray()))
+
+
+def verify(card, sam, block):
+    """One secure VERIFY of the plaintext PIN block; returns the card's authenticated SW.
+
+    Plain: a plain status word (6984 / 6988: the card says it refused before spending;
+    nothing proves it); SecurityError: its answer is forged; other errors: the exchange
+    broke (the caller resolves the pending attempt)."""
+    r = card.challenge()
+    f = sam.factors(card, r)
+    sam.init(P.T_PIN, card.kv[0], f)
+    return _secured(card, sam, r, f, bytearray(sam.cipher(0, block, len(block))))

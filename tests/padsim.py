@@ -65,15 +65,22 @@ class RecordingCard(VirtualCard):
     def __init__(self, path):
         super().__init__(path)
         self.log = []
+        self.apdus = []
 
     def process(self, apdu):
         r = super().process(apdu)
         self.log.append((apdu[0], apdu[1], bytes(r)))
+        self.apdus.append(bytes(apdu))
         return r
 
     def got(self, cla, ins):
         """Did the card receive a command with this CLA and INS?"""
         return any(c == cla and i == ins for c, i, _ in self.log)
+
+    def got_verify(self):
+        """Did the card receive a secure VERIFY with a PIN block (not the authenticated
+        tries-left read, `04 20 00 00 04 M`)?"""
+        return any(a[:2] == b"\x04\x20" and len(a) > 5 and a[4] > 4 for a in self.apdus)
 
 
 # the reader is a test tool, not the pad: it gets room (the pad itself runs at HEAP)

@@ -74,11 +74,12 @@ def test_happy_path_english(pad):
     assert pad.wait_state("out", 1) == (0, None, False)
     assert pad.card_fails() == 0
     assert card_state(pad.card_path)["counts"]["verify_ok"] == 1
-    # the durable PENDING (tries 3, pad limit 3) before the VERIFY, then the outcome
+    # the durable PENDING (tries 3, pad limit 3, the tries read authenticated) before the
+    # VERIFY, then the outcome
     assert [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()] == [
-        ("PENDING", "0303"), ("PIN_OK", "")]
+        ("PENDING", "030301"), ("PIN_OK", "")]
     # the PIN went to the card only inside the secure VERIFY, never in clear
-    assert pad.vcard.got(0x04, 0x20)
+    assert pad.vcard.got_verify()
     assert all(len(r) == 2 for cla, ins, r in pad.vcard.log if (cla, ins) == (0, 0x20))
     pad.pull()
     pad.assert_no_crash()
@@ -119,7 +120,7 @@ def test_enter_with_too_few_digits_spends_nothing(pad):
     assert pad.ui.beeps - beeps == 6
     assert pin_hidden(pad.ui.screens[start:], "12345")
     # nothing reached the card or the journal
-    assert not pad.vcard.got(0x04, 0x20) and not pad.vcard.got(0x00, 0x84)
+    assert not pad.vcard.got_verify()
     assert "PENDING" not in pad.kinds()
     assert pad.card_fails() == 0
     # the attempt that follows spends exactly one try
@@ -169,7 +170,7 @@ def test_cancel_at_once_spends_nothing(pad):
     pad.expect(ENTER)
     pad.press("X")
     assert pad.expect(RESULT) == ("Cancelled", "Please remove card")
-    assert not pad.vcard.got(0x04, 0x20)
+    assert not pad.vcard.got_verify()
     assert pad.card_fails() == 0
     assert "PENDING" not in pad.kinds()
     pad.pull()
@@ -205,7 +206,7 @@ def test_pin_entry_times_out_spending_nothing(make_pad):
     pad.expect(r"^\*\*$")
     assert pad.expect(RESULT, timeout=5) == ("Timed out", "Please remove card")
     assert time.monotonic() - t >= 0.7, "timed out before the timeout after the last key"
-    assert not pad.vcard.got(0x04, 0x20)
+    assert not pad.vcard.got_verify()
     assert pad.card_fails() == 0
     assert "PENDING" not in pad.kinds()
     pad.pull()
@@ -224,7 +225,7 @@ def test_card_pulled_during_pin_entry_spends_nothing(pad):
     pad.expect(pad.idle)
     assert pad.card_fails() == 0
     assert "PENDING" not in pad.kinds()
-    assert not pad.vcard.got(0x04, 0x20)
+    assert not pad.vcard.got_verify()
     # inserted again: a fresh entry, no digit kept
     pad.insert()
     assert pad.expect(AFTER_INSERT) == ("Enter PIN", "")
@@ -236,8 +237,9 @@ def test_card_pulled_during_pin_entry_spends_nothing(pad):
 
 class PullInVerify:
     """Card slot hook: pulls the card at the card's n-th byte after the secure VERIFY's
-    header (04 20 00 00) came in: n = 0 is the ACK procedure byte, before the card has the
-    PIN block (nothing spent); n = 1 the first byte of its answer, after it counted."""
+    header (04 20 00 00 Lc, Lc above 04: not the authenticated tries-left read) came in:
+    n = 0 is the ACK procedure byte, before the card has the PIN block (nothing spent);
+    n = 1 the first byte of its answer, after it counted."""
 
     def __init__(self, pad, n):
         self.pad, self.n = pad, n
@@ -249,8 +251,8 @@ class PullInVerify:
         if self.fired:
             return False
         if direction == "rx":
-            self.window = (self.window + bytes((byte,)))[-4:]
-            if self.window == b"\x04\x20\x00\x00":
+            self.window = (self.window + bytes((byte,)))[-5:]
+            if self.window[:4] == b"\x04\x20\x00\x00" and self.window[4] > 4:
                 self.sent = 0
             return False
         if self.sent is None:
@@ -340,7 +342,7 @@ def test_psam_failing_mid_attempt_spends_nothing_and_is_settled(pad):
     pad.psam_slot.truncate = 2
     pad.press(RIGHT + "E")
     assert pad.expect(RESULT)[0] in ("Card error", "Security module error")
-    assert not pad.vcard.got(0x04, 0x20), "a VERIFY went out without its cryptogram"
+    assert not pad.vcard.got_verify(), "a VERIFY went out without its cryptogram"
     assert pad.card_fails() == 0
     assert pad.kinds(pad.card_id) == ["PENDING", "PIN_ERROR"]
     pad.psam_slot.truncate = None
@@ -447,7 +449,7 @@ def test_card_locked_elsewhere_asks_no_pin(pad):
     for _ in range(2):
         pad.insert()
         assert pad.expect(AFTER_INSERT) == ("Card locked", "Unlock at your dept window with ID")
-        assert not pad.vcard.got(0x04, 0x20) and not pad.vcard.got(0x00, 0x84)
+        assert not pad.vcard.got_verify()
         pad.pull()
     assert not pad.seen("^Enter PIN$", 0)
     assert card_state(pad.card_path)["tries"] == 0
@@ -468,7 +470,7 @@ def test_pad_limit_lower_than_the_cards(make_pad):
     # the right PIN now: refused by the pad, nothing spent
     pad.insert()
     assert pad.expect(AFTER_INSERT) == ("Card locked", "Unlock at your dept window with ID")
-    assert not pad.vcard.got(0x04, 0x20)
+    assert not pad.vcard.got_verify()
     pad.pull()
     assert pad.card_fails() == 2
     assert pad.kinds(pad.card_id) == ["PENDING", "PIN_WRONG", "PENDING", "PIN_WRONG", "LOCK"]

@@ -1,8 +1,9 @@
 """The recorded VERIFY transcript of docs/protocol.md section 10, checked three ways.
 
-1. Recomputed: every key, the PIN block, E, M, M' and the INTERNAL AUTHENTICATE
-   cryptogram from the documented roots with padctl.crypto alone (not the devices).
-2. Replayed: the virtual card (GET CHALLENGE fixed to the documented R) and PSAM are
+1. Recomputed: every key, the PIN block, E, M, M', the authenticated tries-left read's
+   Mt and Mt', and the INTERNAL AUTHENTICATE cryptogram from the documented roots with
+   padctl.crypto alone (not the devices).
+2. Replayed: the virtual card (GET CHALLENGE fixed to the documented Rt, then R) and PSAM are
    rebuilt from the documented material; every command goes to them over the slots and
    every answer must be the documented one, byte for byte.
 3. The firmware: tests/fw/drive_verify.py under micropython, with the documented X and
@@ -95,11 +96,15 @@ def test_keys_follow_from_the_roots(doc):
     for t in (1, 4):
         assert h(m, "sk.%02X" % t) == C.sm4_encrypt(h(m, "card.key.%02X" % t), r + C.invert(r))
     assert h(m, "iv") == r + bytes(8)
+    rt = h(m, "Rt")
+    assert h(m, "sk.04t") == C.sm4_encrypt(h(m, "card.key.04"), rt + C.invert(rt))
+    assert h(m, "ivt") == rt + bytes(8)
 
 
 def test_pin_block_cryptograms_and_macs(doc):
     _, _, m, lines = doc
     pin, fill, r, x = m["pin"], h(m, "fill"), h(m, "R"), h(m, "X")
+    rt = h(m, "Rt")
     # the PIN block, format 4 layout (section 3), written out by hand
     block = bytes.fromhex("4%X%s" % (len(pin), pin) + "A" * (14 - len(pin))) + fill
     assert h(m, "block") == block
@@ -117,6 +122,10 @@ def test_pin_block_cryptograms_and_macs(doc):
     assert chain[:4] == mm
     m2 = C.mac(SM4, h(m, "sk.04"), iv, mm + bytes.fromhex("99029000"))
     ia = C.sm4_encrypt(h(m, "card.key.02"), x + C.invert(x))
+    # the authenticated tries-left read: MAC over the header alone, answer 63C3
+    ivt = rt + bytes(8)
+    mt = C.mac(SM4, h(m, "sk.04t"), ivt, bytes.fromhex("0420000004"))
+    mt2 = C.mac(SM4, h(m, "sk.04t"), ivt, mt + bytes.fromhex("990263C3"))
     serial = h(m, "card.serial")
     city = h(m, "card.region") + bytes(5)
 
@@ -128,13 +137,20 @@ def test_pin_block_cryptograms_and_macs(doc):
     assert answer_to(lines, "C", bytes.fromhex("00B0850026")) == ef05 + ok
     assert answer_to(lines, "C", bytes.fromhex("0088000008") + x) == b"\x61\x10"
     assert answer_to(lines, "C", bytes.fromhex("00C0000010")) == ia + ok
-    assert answer_to(lines, "C", bytes.fromhex("0084000008")) == r + ok
-    assert answer_to(lines, "C", head + mm) == b"\x61\x0a"
+    assert answer_to(lines, "C", bytes.fromhex("0084000008")) == rt + ok
+    assert answer_to(lines, "C", bytes.fromhex("0420000004") + mt) == b"\x61\x0a"
     assert answer_to(lines, "C", bytes.fromhex("04C000000A")) == \
+        bytes.fromhex("990263C3") + b"\x8e\x04" + mt2 + ok
+    assert answer_to(lines, "C", bytes.fromhex("0084000008"), 1) == r + ok
+    assert answer_to(lines, "C", head + mm) == b"\x61\x0a"
+    assert answer_to(lines, "C", bytes.fromhex("04C000000A"), 1) == \
         bytes.fromhex("99029000") + b"\x8e\x04" + m2 + ok
     psam = exchanges(lines, "P")
     cmds = [c for c, _ in psam]
     assert bytes.fromhex("801A420110") + city + serial in cmds
+    assert bytes.fromhex("801A640118") + city + serial + rt in cmds
+    assert bytes.fromhex("80FA050015") + ivt + bytes.fromhex("0420000004") in cmds
+    assert bytes.fromhex("80FA050018") + ivt + mt + bytes.fromhex("990263C3") in cmds
     assert bytes.fromhex("801A610118") + city + serial + r in cmds
     assert bytes.fromhex("801A640118") + city + serial + r in cmds
     assert bytes.fromhex("80FA000010") + x + C.invert(x) in cmds
@@ -143,7 +159,8 @@ def test_pin_block_cryptograms_and_macs(doc):
     assert bytes.fromhex("80FA050018") + iv + mm + bytes.fromhex("99029000") in cmds
     got = [a for c, a in psam if c == bytes.fromhex("80C0000010")]
     assert got == [ia + ok, e + ok]
-    assert [a for c, a in psam if c == bytes.fromhex("80C0000004")] == [mm + ok, m2 + ok]
+    assert [a for c, a in psam if c == bytes.fromhex("80C0000004")] == \
+        [mt + ok, mt2 + ok, mm + ok, m2 + ok]
     # the PIN never crosses the card wire in clear
     card_bytes = b"".join(c + a for c, a in exchanges(lines, "C"))
     assert block not in card_bytes and block[:8] not in card_bytes

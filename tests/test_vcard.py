@@ -497,3 +497,54 @@ def test_random_apdus_never_crash_or_spend(w):
         assert len(resp) >= 2
     after = card_state(w.card_path)
     assert after["tries"] == before["tries"] and after["pin"] == before["pin"]
+
+
+# --- the authenticated tries-left read (04 20 00 00 04 M) ---------------------------------
+
+def auth_read(w, r=None, flip=False):
+    """(answer data, SW, iv, M) of the authenticated read under challenge r (fresh)."""
+    r = r or w.challenge()
+    apdu, iv, m = w.secured(H("04200000"), b"", r)
+    if flip:
+        apdu = apdu[:-1] + bytes((apdu[-1] ^ 1,))
+    ans, sw = w.c(apdu)
+    return ans, sw, iv, m
+
+
+def test_authenticated_read_answers_the_counter_under_its_mac(w):
+    ans, sw, iv, m = auth_read(w)
+    assert sw == 0x9000 and w.check_answer(iv, m, ans) == 0x63C3
+    assert w.verify("000000") == 0x63C2
+    ans, sw, iv, m = auth_read(w)
+    assert w.check_answer(iv, m, ans) == 0x63C2
+    assert w.verify("123456") == 0x9000
+    ans, sw, iv, m = auth_read(w)  # after a success in the session: the counter, never 9000
+    assert w.check_answer(iv, m, ans) == 0x63C3
+    assert w.tries == 3 and card_state(w.card_path)["counts"]["verify_fail"] == 1
+
+
+def test_authenticated_read_of_a_blocked_card(tmp_path):
+    w = World(tmp_path, Suite.SM4)
+    for _ in range(3):
+        w.verify("000000")
+    ans, sw, iv, m = auth_read(w)
+    assert w.check_answer(iv, m, ans) == 0x6983
+
+
+def test_authenticated_read_needs_challenge_and_mac_and_spends_nothing(w):
+    apdu, _, _ = w.secured(H("04200000"), b"", w.challenge())
+    w.tries_left()  # any command spends the challenge
+    assert w.c(apdu) == (b"", 0x6984)
+    assert auth_read(w, flip=True)[:2] == (b"", 0x6988)
+    ans, sw, iv, m = auth_read(w)
+    forged = H("99029000") + ans[4:]  # a shim claiming "verified" without the key
+    with pytest.raises(AssertionError, match="does not check out"):
+        w.check_answer(iv, m, forged)
+    assert w.tries == 3 and w.c(H("00200000")) == (b"", 0x63C3)
+
+
+def test_legacy_card_does_not_offer_the_read(tmp_path):
+    w = World(tmp_path, Suite.SM4, auth_tries=False)
+    assert card_state(w.card_path)["auth_tries"] is False
+    assert auth_read(w)[:2] == (b"", 0x6700)  # the Lc of a VERIFY is block + 4
+    assert w.tries == 3 and w.verify("123456") == 0x9000  # the rest as any card

@@ -21,7 +21,7 @@ DRIVER = FWTESTS / "drive_verify.py"
 RIGHT, WRONG = "123456", "000000"
 SUITES = pytest.mark.parametrize("suite", [Suite.SM4, Suite.DES3], ids=lambda s: s.label)
 CARD_ERRORS = {"ProtocolError", "Timeout", "CardRemoved", "StatusError", "Refused",
-               "SecurityError", "NotDelivered"}
+               "SecurityError", "Plain"}
 # a card and a PSAM whose ATR says WI 4: the silent cases end sooner
 FAST = {"card": make_atr(b"\x80\x31\xc0\x53SSC", wi=4),
         "psam": make_atr(b"\x80\x31\xc0\x54PSAM", wi=4)}
@@ -84,6 +84,11 @@ def commands(slot):
     return out
 
 
+def is_verify(c):
+    """A secure VERIFY with a PIN block (not the authenticated tries-left read, Lc 04)."""
+    return c[:2] == b"\x04\x20" and c[4] > 4
+
+
 def ins_seen(cmds):
     return [(c[0], c[1]) for c in cmds]
 
@@ -93,7 +98,8 @@ def outcome(tries, sw):
 
 
 class Shim:
-    """A man in the middle on the card wire: edits the card's answer to a secure VERIFY."""
+    """A man in the middle on the card wire: edits the card's answer to a secure VERIFY
+    (one with a PIN block: not the authenticated tries-left read, Lc 04)."""
 
     def __init__(self, inner, edit):
         self.inner, self.edit = inner, edit
@@ -103,7 +109,7 @@ class Shim:
 
     def process(self, apdu):
         r = self.inner.process(apdu)
-        if bytes(apdu[:2]) == b"\x04\x20" and len(r) == 12:
+        if bytes(apdu[:2]) == b"\x04\x20" and apdu[4] > 4 and len(r) == 12:
             r = self.edit(bytearray(r))
         return bytes(r)
 
@@ -136,9 +142,10 @@ def test_right_pin_then_three_wrong_lock_the_card(tmp_path, suite, faults):
     s = w.state()
     assert s["tries"] == 0 and s["counts"]["verify_ok"] == 1 and s["counts"]["verify_fail"] == 3
     # every VERIFY crossed the wire as a secure one: never a PIN in clear
+    # (each attempt: the authenticated tries-left read, Lc 04: the MAC alone, then the
+    # secure VERIFY, Lc block + 4)
     verifies = [c for c in r.card_commands() if c[1] == 0x20]
-    assert [c[0] for c in verifies] == [0, 4] * 5
-    assert all(len(c) == 5 for c in verifies if c[0] == 0)  # tries left: no data
+    assert [(c[0], c[4]) for c in verifies] == [(4, 4), (4, suite.block + 4)] * 5
     for slot in (r.card_slot, r.psam_slot):  # and the knobs were really on
         assert KNOB_SEEN[faults](slot)
 
@@ -264,7 +271,7 @@ def test_replayed_verify_is_refused(tmp_path, suite):
     w = World(tmp_path, suite)
     first = Run(w, [WRONG])
     assert first.after_setup() == outcome(3, "63c2")
-    verify = [c for c in first.card_commands() if c[:2] == b"\x04\x20"]
+    verify = [c for c in first.card_commands() if is_verify(c)]
     assert len(verify) == 1
     replay = verify[0].hex()
     r = Run(w, ["chal", "raw:" + replay, "raw:" + replay, "chal", "chal", "raw:" + replay])
@@ -280,10 +287,10 @@ def test_replayed_verify_is_refused(tmp_path, suite):
 def test_stale_challenge_spends_no_try(tmp_path, suite):
     w = World(tmp_path, suite)
     r = Run(w, ["stale:" + WRONG, WRONG])
-    assert r.after_setup() == ["tries 3", "err NotDelivered card refused SW 6988"] + \
+    assert r.after_setup() == ["tries 3", "err Plain card refused SW 6988"] + \
         outcome(3, "63c2")
     cmds = r.card_commands()
-    i = [c[:2] for c in cmds].index(b"\x04\x20")
+    i = [is_verify(c) for c in cmds].index(True)
     assert cmds[i - 1][:2] == cmds[i - 2][:2] == b"\x00\x84"  # R replaced before the VERIFY
     assert w.state()["tries"] == 2  # only the second, delivered attempt spent one
 
@@ -292,9 +299,9 @@ def test_stale_challenge_spends_no_try(tmp_path, suite):
 def test_command_between_challenge_and_verify_spends_no_try(tmp_path, suite):
     w = World(tmp_path, suite)
     r = Run(w, ["between:" + WRONG])
-    assert r.after_setup() == ["tries 3", "err NotDelivered card refused SW 6984"]
+    assert r.after_setup() == ["tries 3", "err Plain card refused SW 6984"]
     cmds = [c[:4] for c in r.card_commands()]
-    i = cmds.index(b"\x04\x20\x00\x00")
+    i = [is_verify(c) for c in r.card_commands()].index(True)
     assert cmds[i - 1] == b"\x00\x20\x00\x00" and cmds[i - 2] == b"\x00\x84\x00\x00"
     s = w.state()
     assert s["tries"] == 3 and s["counts"]["verify_fail"] == 0
@@ -379,4 +386,41 @@ def test_garbage_never_crashes(tmp_path, wire):
         last = r.lines[-1].split(" ", 2)
         allowed = {"PsamError"} if wire == "psam" else CARD_ERRORS
         assert last[0] == "err" and last[1] in allowed and last[2].strip(), r.lines
+    assert w.state()["tries"] == 3
+
+
+# --- the authenticated tries-left read ----------------------------------------------
+
+@SUITES
+def test_tries_left_read_is_authenticated(tmp_path, suite):
+    w = World(tmp_path, suite)
+    r = Run(w, [WRONG])
+    assert r.after_setup() == outcome(3, "63c2")
+    cmds = r.card_commands()
+    i = [c[:5] for c in cmds].index(b"\x04\x20\x00\x00\x04")
+    assert cmds[i - 1][:2] == b"\x00\x84"  # its own challenge
+    assert b"\x00\x20\x00\x00" not in [c[:4] for c in cmds]  # no plain read
+    assert w.state()["tries"] == 2
+
+
+@SUITES
+def test_legacy_card_is_read_in_plain(tmp_path, suite):
+    w = World(tmp_path, suite, auth_tries=False)
+    r = Run(w, [WRONG])
+    assert r.after_setup() == ["tries 3 plain", "sw 63c2"]  # 6700 to the read: the plain one
+    assert w.state()["tries"] == 2
+
+
+def test_forged_answer_to_the_read_is_refused(tmp_path):
+    w = World(tmp_path)
+
+    class ReadShim(Shim):
+        def process(self, apdu):
+            r = self.inner.process(apdu)
+            if bytes(apdu[:5]) == b"\x04\x20\x00\x00\x04" and len(r) == 12:
+                r = bytes(flip_mac(bytearray(r)))
+            return r
+
+    r = Run(w, [RIGHT], card=ReadShim(w.card, None))
+    assert r.after_setup() == ["err SecurityError card answer MAC forged"]
     assert w.state()["tries"] == 3

@@ -1,7 +1,8 @@
 """The recorded VERIFY transcript of docs/protocol.md section 10: make it, parse it.
 
 `python tests/transcript_gen.py` generates fresh TEST MATERIAL (roots, card serial,
-challenge R, INTERNAL AUTHENTICATE random X, PIN-block fill: all os.urandom), builds
+challenges Rt (the authenticated tries-left read) and R (the VERIFY), INTERNAL
+AUTHENTICATE random X, PIN-block fill: all os.urandom), builds
 the virtual card and PSAM from it, plays one SM4 insertion and secure VERIFY (right PIN)
 through the simulated slots with the TPDUs written out below from the protocol (not by
 the firmware), and prints the section's fenced block. It was run once to write the
@@ -49,7 +50,8 @@ def new_material():
         "card.number": "A%08d" % (int.from_bytes(serial[:4], "big") % 10 ** 8),
         "card.kv": "01010101", "card.issue": "20240101", "card.expiry": "20340101",
         "psam.region": "110100", "psam.level": "2", "psam.terminal": "000000000001",
-        "X": os.urandom(8).hex().upper(), "R": os.urandom(8).hex().upper(),
+        "X": os.urandom(8).hex().upper(), "Rt": os.urandom(8).hex().upper(),
+        "R": os.urandom(8).hex().upper(),
         "fill": os.urandom(8).hex().upper(),
     }
 
@@ -78,13 +80,16 @@ def derive(m):
         out["card.key.%02X" % t] = disperse(Suite.SM4, k3, serial)
     for t in (1, 4):
         out["sk.%02X" % t] = disperse(Suite.SM4, out["card.key.%02X" % t], r)
+    out["sk.04t"] = disperse(Suite.SM4, out["card.key.04"], H(m, "Rt"))
+    out["ivt"] = iv_from_challenge(Suite.SM4, H(m, "Rt"))
     out["iv"] = iv_from_challenge(Suite.SM4, r)
     out["block"] = pin_block(Suite.SM4, m["pin"], rand=lambda n: H(m, "fill"))
     return {k: v.hex().upper() for k, v in out.items()}
 
 
 def devices(m, workdir):
-    """The virtual card (GET CHALLENGE fixed to R) and PSAM of the documented material."""
+    """The virtual card (GET CHALLENGE gives Rt, then R) and PSAM of the documented
+    material."""
     ident = Identity(region=m["card.region"], serial=H(m, "card.serial"),
                      number=m["card.number"], suite=Suite.parse(m["suite"]),
                      kv_pin=H(m, "card.kv")[0], kv_ia=H(m, "card.kv")[1],
@@ -94,8 +99,8 @@ def devices(m, workdir):
     path = Path(workdir) / "card.json"
     write_state(path, new_card_state(ident, keys, pin=m["pin"], limit=int(m["limit"])))
     card = VirtualCard(path)
-    r = H(m, "R")
-    card.rand = lambda n: r
+    challenges = iter((H(m, "Rt"), H(m, "R")))
+    card.rand = lambda n: next(challenges)
     ppath = Path(workdir) / "psam.json"
     write_state(ppath, new_psam_state(Suite.parse(m["suite"]), m["psam.region"],
                                       int(m["psam.level"]), m["psam.terminal"],
@@ -186,9 +191,9 @@ def record(m, card_slot, psam_slot):
         lines.append((w + "<", ans, ans_note, ans_sizes))
         return ans[:-2]
 
-    X, R, serial = H(m, "X"), H(m, "R"), H(m, "card.serial")
+    X, Rt, R, serial = H(m, "X"), H(m, "Rt"), H(m, "R"), H(m, "card.serial")
     f = factors(m)
-    block, iv = H(k, "block"), H(k, "iv")
+    block, iv, ivt = H(k, "block"), H(k, "iv"), H(k, "ivt")
     b = bytes.fromhex
     # insertion
     atr("C", card_slot, "card ATR: TS (direct) | T0: TD1 follows, 7 historical bytes | "
@@ -228,16 +233,38 @@ def record(m, card_slot, psam_slot):
                "SM4_Kia(X || ~X) | SW: equal to the card's: the card is genuine", [16, 2],
                "9000")
     assert ia == ia2, "the PSAM and the card disagree on INTERNAL AUTHENTICATE"
+    # authenticated tries left
+    init = "INIT FOR DESCRYPT: CLA INS | P1 %s: 3 factors, type %s | P2 key version 01 | " \
+           "Lc | city factor | card serial | %s: the PSAM loads %s"
+    got = tpdu("C", b("0084000008"), "GET CHALLENGE for the authenticated tries-left read | "
+               "Le 08", [4, 1], "Rt | SW", [8, 2], "9000")
+    assert got == Rt
+    tpdu("P", b("801A6401") + b"\x18" + f[2] + serial + Rt,
+         init % ("64", "04", "Rt", "SK_mac = D(D(D(K2, city), serial), Rt)"),
+         [2, 1, 1, 1, 8, 8, 8], "SW", [2], "9000")
+    tpdu("P", b("80FA050015") + ivt + b("0420000004"), "CIPHER DATA MAC with IV: CLA INS | "
+         "P1 05 P2 00 | Lc 15 | IV = Rt || 00*8 | the read's CLA INS P1 P2 Lc (no data)",
+         [2, 2, 1, 16, 5], "SW", [2], "6104")
+    mt = tpdu("P", b("80C0000004"), "GET RESPONSE | Le", [4, 1],
+              "Mt = SM4 CBC-MAC under SK_mac of Rt, IV, 80-padding, first 4 bytes | SW",
+              [4, 2], "9000")
+    tpdu("C", b("0420000004") + mt, "tries left, authenticated: the no-data VERIFY under "
+         "secure messaging: CLA 04 INS P1 P2 | Lc 04 | Mt", [4, 1, 4],
+         "SW: the SM answer waits", [2], "610A")
+    smt = tpdu("C", b("04C000000A"), "GET RESPONSE with the command's CLA 04 | Le", [4, 1],
+               "SM answer: 99 02 | SW1 SW2 63C3: 3 tries left | 8E 04 | Mt' = MAC under SK_mac "
+               "of Rt, IV, over Mt || 99 02 63 C3 | SW", [2, 2, 2, 4, 2], "9000")
+    tpdu("P", b("80FA050018") + ivt + mt + smt[:4], "CIPHER DATA MAC with IV: CLA INS P1 P2 | "
+         "Lc 18 | IV | Mt | 99 02 63 C3", [4, 1, 16, 4, 4], "SW", [2], "6104")
+    tpdu("P", b("80C0000004"), "GET RESPONSE | Le", [4, 1],
+         "MAC | SW: equal to Mt' in constant time: 3 tries left, authenticated (the pad "
+         "journals PENDING with it, flag 01, before the VERIFY)", [4, 2], "9000")
     # secure VERIFY
-    tpdu("C", b("0020000000"), "tries left: VERIFY with no data (case 1, P3 00)", [4, 1],
-         "SW: 3 tries left (the pad journals PENDING with it before the VERIFY)", [2], "63C3")
     got = tpdu("C", b("0084000008"), "GET CHALLENGE | Le 08", [4, 1], "R | SW", [8, 2],
                "9000")
     assert got == R
-    init = "INIT FOR DESCRYPT: CLA INS | P1 %s: 3 factors, type %s | P2 key version 01 | " \
-           "Lc | city factor | card serial | R: the PSAM loads %s"
     tpdu("P", b("801A6101") + b"\x18" + f[2] + serial + R,
-         init % ("61", "01", "SK_pin = D(D(D(K2, city), serial), R)"),
+         init % ("61", "01", "R", "SK_pin = D(D(D(K2, city), serial), R)"),
          [2, 1, 1, 1, 8, 8, 8], "SW", [2], "9000")
     tpdu("P", b("80FA000010") + block, "CIPHER DATA encrypt: CLA INS P1 P2 | Lc | PIN block "
          "(format 4: 4 | N 6 | 123456 | A fill | 8 random bytes), in clear on the PSAM wire "
@@ -245,7 +272,7 @@ def record(m, card_slot, psam_slot):
     e = tpdu("P", b("80C0000010"), "GET RESPONSE | Le", [4, 1], "E = SM4_SKpin(PIN block) | SW",
              [16, 2], "9000")
     tpdu("P", b("801A6401") + b"\x18" + f[2] + serial + R,
-         init % ("64", "04", "SK_mac = D(D(D(K2, city), serial), R)"),
+         init % ("64", "04", "R", "SK_mac = D(D(D(K2, city), serial), R)"),
          [2, 1, 1, 1, 8, 8, 8], "SW", [2], "9000")
     head = b("0420000014") + e
     tpdu("P", b("80FA050025") + iv + head, "CIPHER DATA MAC with IV: CLA INS | P1 05 P2 00 | "
@@ -288,7 +315,8 @@ MATERIAL_NOTES = {
     "card.expiry": "BCD", "psam.region": "the PSAM's region at its level",
     "psam.level": "issued at the prefecture: it disperses the city level itself",
     "psam.terminal": "terminal number", "X": "the pad's INTERNAL AUTHENTICATE random",
-    "R": "the card's challenge (GET CHALLENGE)", "fill": "the PIN block's 8 random bytes",
+    "Rt": "the card's challenge for the authenticated tries-left read (GET CHALLENGE)",
+    "R": "the card's challenge for the VERIFY (GET CHALLENGE)", "fill": "the PIN block's 8 random bytes",
     "iv": "MAC IV: R || 00*8", "block": "plaintext PIN block, format 4 layout",
 }
 
@@ -316,8 +344,10 @@ def render(m, lines):
     for t, what in KEY_NAMES.items():
         kv("card.key.%02X" % t, k["card.key.%02X" % t],
            "Kc = D(K3, serial), %s: held by the card" % what)
-    for name in ("X", "R", "fill"):
+    for name in ("X", "Rt", "R", "fill"):
         kv(name, m[name], MATERIAL_NOTES[name])
+    kv("sk.04t", k["sk.04t"], "SK_mac of the read = D(card.key.04, Rt)")
+    kv("ivt", k["ivt"], "MAC IV of the read: Rt || 00*8")
     kv("sk.01", k["sk.01"], "SK_pin = D(card.key.01, R)")
     kv("sk.04", k["sk.04"], "SK_mac = D(card.key.04, R)")
     kv("iv", k["iv"], MATERIAL_NOTES["iv"])
@@ -378,7 +408,8 @@ if __name__ == "__main__":
     material = None
     if sys.argv[1:2] == ["--from"]:
         m, _ = parse(from_markdown(Path(sys.argv[2]).read_text())[0])
-        material = {k: m[k] for k in new_material()}
+        fresh = new_material()  # a value the document lacks (a new one) is drawn fresh
+        material = {k: m.get(k, v) for k, v in fresh.items()}
     print("```transcript")
     print(generate(material), end="")
     print("```")

@@ -178,17 +178,19 @@ def new_identity(suite=Suite.SM4, region="110105", serial=None, number=None, ver
 
 
 def personalise_card(ks, path, ident, pin="123456", holder_id=DEFAULT_HOLDER_ID, limit=3,
-                     last_failure_sw=0x6983, clone=False, overwrite=True):
+                     last_failure_sw=0x6983, clone=False, overwrite=True, auth_tries=True):
     """Write a virtual card's state file from the keystore; returns the ``VirtualCard``.
 
     ``clone=True`` makes a card with the same identity but random (wrong) keys.
     ``last_failure_sw`` is 0x6983 or 0x63C0 (how the failure reaching zero is answered).
+    ``auth_tries=False`` makes a legacy card without the authenticated tries-left read.
     """
     if Path(path).exists() and not overwrite:
         raise StateError("card state %s exists" % path)
     keys = ({t: os.urandom(16) for t in CARD_KEY_TYPES} if clone else ks.card_keys(ident))
     write_state(path, new_card_state(ident, keys, pin=pin, limit=limit, holder_id=holder_id,
-                                     last_failure_sw=last_failure_sw, clone=clone))
+                                     last_failure_sw=last_failure_sw, clone=clone,
+                                     auth_tries=auth_tries))
     return VirtualCard(path)
 
 

@@ -194,8 +194,10 @@ def card_state(path):
 
 
 def new_card_state(ident, keys, pin="123456", limit=3, last_failure_sw=SW_BLOCKED,
-                   holder_id=DEFAULT_HOLDER_ID, clone=False):
-    """A fresh state dict; ``keys`` maps key type (int) to the 16-byte card key."""
+                   holder_id=DEFAULT_HOLDER_ID, clone=False, auth_tries=True):
+    """A fresh state dict; ``keys`` maps key type (int) to the 16-byte card key.
+    ``auth_tries=False`` makes a legacy card: no authenticated tries-left read (the
+    no-data VERIFY under secure messaging answers ``6700``, protocol.md section 4)."""
     if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
         raise ValueError("PIN must be 4-12 digits")
     if not 1 <= limit <= 15:
@@ -212,6 +214,7 @@ def new_card_state(ident, keys, pin="123456", limit=3, last_failure_sw=SW_BLOCKE
             "keys": {"%02X" % t: bytes(keys[t]).hex().upper() for t in CARD_KEY_TYPES},
             "pin": pin, "limit": limit, "tries": limit,
             "last_failure_sw": "%04X" % last_failure_sw, "clone": bool(clone),
+            "auth_tries": bool(auth_tries),
             "counts": {"verify_ok": 0, "verify_fail": 0, "unblock": 0, "reload": 0, "change": 0}}
 
 
@@ -250,6 +253,8 @@ class VirtualCard:
             self.limit = int(d["limit"])
             self.last_failure_sw = int(d["last_failure_sw"], 16)
             _ = int(d["tries"]), d["pin"]
+            # offers the authenticated tries-left read (absent in older files: it does)
+            self.auth_tries = bool(d.get("auth_tries", True))
         except (KeyError, TypeError, ValueError) as e:
             raise StateError("card state %s malformed: %s" % (self.path, e)) from None
         self._state = d
@@ -395,6 +400,11 @@ class VirtualCard:
     def _verify_secure(self, p1, p2, data, le, apdu, challenge):
         if p1 or p2:
             raise _Bad(SW_WRONG_P1P2)
+        if len(data) == 4 and self.auth_tries:
+            # the authenticated tries-left read: steps 1-2, then the counter in the SM
+            # answer (63Cx, 6983), nothing spent; a legacy card answers 6700 (Lc)
+            sk, iv, m, _ = self._open(apdu, data, 0, T_MAC, challenge)
+            return self._answer(sk, iv, m, self._tries_sw())
         bs = self.suite.block
         sk, iv, m, body = self._open(apdu, data, bs, T_MAC, challenge)
         if self.tries == 0:

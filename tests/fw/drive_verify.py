@@ -8,15 +8,15 @@
 # compared byte for byte with a recorded one (docs/protocol.md section 10).
 # Steps, as the app does them: power on the card, ATR, T=0, identify; open the PSAM;
 # region and key check; INTERNAL AUTHENTICATE through the PSAM; then each OP:
-#   <digits>       tries left, then secure VERIFY of that PIN (PIN block built here)
-#   block:<hex>    tries left, then secure VERIFY of that plaintext PIN block
+#   <digits>       tries left (authenticated, else plain), then secure VERIFY of that PIN
+#   block:<hex>    the same with that plaintext PIN block
 #   stale:<digits> VERIFY computed over a challenge the card has already replaced
 #   between:<digits> VERIFY with another card command between GET CHALLENGE and it
 #   chal           GET CHALLENGE alone
 #   raw:<hex>      one raw command APDU to the card
 # Output, one line each: "card <id> <suite>", "psam <terminal>", "auth ok",
-# "tries <n|->", "sw <SW>", "raw <SW> <data|->", "chal <R>"; a firmware error ends the
-# step as "err <Class> <message>" (a setup step's error ends the run); anything else is
+# "tries <n|->" ("tries <n> plain": the card does not offer the authenticated read),
+# "sw <SW>", "raw <SW> <data|->", "chal <R>"; a firmware error ends the step as "err <Class> <message>" (a setup step's error ends the run); anything else is
 # "crash <Class> <message>", a defect the tests report.
 import binascii
 import os
@@ -75,9 +75,14 @@ def digits(s):
     return bytearray(ord(c) - 48 for c in s)
 
 
-def verify(card, sam, block):
-    t = card.tries_left()
-    print("tries %s" % ("-" if t is None else t))
+def verify(card, sam, block, mode=None):
+    card.mode = None
+    try:  # authenticated when the card offers it (as the app reads it)
+        t, how = secure.tries_left(card, sam), ""
+    except secure.Plain:
+        t, how = card.tries_left(), " plain"
+    print("tries %s%s" % ("-" if t is None else t, how))
+    card.mode = mode  # the fault is for the VERIFY, not the read
     sw = secure.verify(card, sam, block)
     print("sw %04x" % sw)
 
@@ -93,15 +98,14 @@ def op(card, sam, arg):
     elif kind == "block":
         verify(card, sam, bytearray(binascii.unhexlify(val)))
     else:
-        if kind in ("stale", "between"):
-            card.mode = kind
-        else:
+        mode = kind if kind in ("stale", "between") else None
+        if mode is None:
             val = arg
         pin = digits(val)
         block = pinblock.build(pin, len(pin), bytearray(card.block))
         pinblock.wipe(pin)
         try:
-            verify(card, sam, block)
+            verify(card, sam, block, mode)
         finally:
             pinblock.wipe(block)
 

@@ -41,12 +41,12 @@ def kinds(j, card=None):
 
 def test_success_clears_the_run():
     p, j, r = fresh()
-    r.begin(A, 3)
+    r.begin(A, 3, True)
     eq(r.state(A), (0, 3, False))
-    eq(r.outcome(A, 0x63C2), R.WRONG)
+    eq(r.outcome(A, 0x63C2, True), R.WRONG)
     eq(r.state(A), (1, None, False))
-    r.begin(A, 2)
-    eq(r.outcome(A, 0x9000), R.OK)
+    r.begin(A, 2, True)
+    eq(r.outcome(A, 0x9000, True), R.OK)
     eq(r.state(A), (0, None, False))
     eq(kinds(j, A), [J.PENDING, J.PIN_WRONG, J.PENDING, J.PIN_OK])
     eq(j.read(2).data, b"\x02\x01")  # tries left, failures in the run
@@ -56,10 +56,10 @@ def test_63C0_and_6983_both_lock():
     for sw in (0x63C0, 0x6983):
         p, j, r = fresh(pad_limit=9)
         for tries, answer in ((3, 0x63C2), (2, 0x63C1)):
-            r.begin(A, tries)
-            eq(r.outcome(A, answer), R.WRONG)
-        r.begin(A, 1)
-        eq(r.outcome(A, sw), R.LOCKED)
+            r.begin(A, tries, True)
+            eq(r.outcome(A, answer, True), R.WRONG)
+        r.begin(A, 1, True)
+        eq(r.outcome(A, sw, True), R.LOCKED)
         eq(r.state(A), (3, None, True))
         last = j.read(j.head)
         eq((last.kind, last.data), (J.LOCK, bytes((R.LOCK_CARD, 3))))
@@ -69,15 +69,15 @@ def test_63C0_and_6983_both_lock():
 
 def test_pad_limit_lower_than_the_card():
     p, j, r = fresh(pad_limit=2)
-    r.begin(A, 10)
-    eq(r.outcome(A, 0x63C9), R.WRONG)
-    r.begin(A, 9)
-    eq(r.outcome(A, 0x63C8), R.LOCKED)
+    r.begin(A, 10, True)
+    eq(r.outcome(A, 0x63C9, True), R.WRONG)
+    r.begin(A, 9, True)
+    eq(r.outcome(A, 0x63C8, True), R.LOCKED)
     eq(j.read(j.head).data, bytes((LOCK_PAD, 2)))
     eq(r.state(A), (2, None, True))
     true(locked(raises(Error, r.begin, A, 8)))
     eq(r.state(B), (0, None, False))  # another card is not affected
-    r.begin(B, 10)
+    r.begin(B, 10, True)
 
 
 def test_resolve_every_case():
@@ -87,36 +87,36 @@ def test_resolve_every_case():
              (0, R_FAILED, (3, None, True)))
     for now, outcome, after in cases:
         p, j, r = fresh(pad_limit=5)
-        r.begin(A, 3)
-        r.outcome(A, 0x63C2)
-        r.begin(A, 2)
+        r.begin(A, 3, True)
+        r.outcome(A, 0x63C2, True)
+        r.begin(A, 2, True)
         j, r = reopen(p, 5)  # the power cut
         eq(r.state(A), (1, 2, False))
-        eq(r.resolve(A, now, 3), outcome)
+        eq(r.resolve(A, now, 3, True), outcome)
         eq(r.state(A), after)
         rec = j.read(j.head - 1 if after[2] else j.head)
         eq((rec.kind, rec.data[0]), (J.POWER_RECOVERY, outcome))
         eq(reopen(p, 5)[1].state(A), after)
-        eq(r.resolve(A, now, 3), None)  # nothing pending any more
+        eq(r.resolve(A, now, 3, True), None)  # nothing pending any more
 
 
 def test_resolve_locks_at_the_pad_limit():
     p, j, r = fresh(pad_limit=2)
-    r.begin(A, 3)
-    r.outcome(A, 0x63C2)
-    r.begin(A, 2)
-    eq(r.resolve(A, None, 3), R_UNKNOWN)  # counted as a failure: the second one
+    r.begin(A, 3, True)
+    r.outcome(A, 0x63C2, True)
+    r.begin(A, 2, True)
+    eq(r.resolve(A, None, 3, True), R_UNKNOWN)  # counted as a failure: the second one
     eq(r.state(A), (2, None, True))
     eq(j.read(j.head).kind, J.LOCK)
 
 
 def test_card_back_at_its_maximum_ends_the_run():
     p, j, r = fresh()
-    r.begin(A, 3)
-    r.outcome(A, 0x63C2)
-    eq(r.resolve(A, 2, 3), None)  # not at the maximum: the run stays
+    r.begin(A, 3, True)
+    r.outcome(A, 0x63C2, True)
+    eq(r.resolve(A, 2, 3, True), None)  # not at the maximum: the run stays
     eq(r.state(A), (1, None, False))
-    r.resolve(A, 3, 3)
+    r.resolve(A, 3, 3, True)
     eq(r.state(A), (0, None, False))
     eq(reopen(p)[1].state(A), (0, None, False))
 
@@ -124,28 +124,25 @@ def test_card_back_at_its_maximum_ends_the_run():
 def test_not_delivered_spends_nothing():
     p, j, r = fresh()
     for sw in (0x6984, 0x6988):
-        r.begin(A, 3)
-        eq(r.outcome(A, sw), R.NOT_DELIVERED)
+        r.begin(A, 3, True)
+        eq(r.outcome(A, sw, True), R.NOT_DELIVERED)
         eq(r.state(A), (0, None, False))
-    r.begin(A, 3)
-    eq(r.not_delivered(A), R.NOT_DELIVERED)
     eq(kinds(j, A)[-2:], [J.PENDING, J.NOT_DELIVERED])
 
 
 def test_garbage_answer_leaves_the_attempt_pending():
     p, j, r = fresh()
-    r.begin(A, 3)
-    eq(r.outcome(A, 0x6F00), R.ERROR)
+    r.begin(A, 3, True)
+    eq(r.outcome(A, 0x6F00, True), R.ERROR)
     eq(r.state(A), (0, 3, False))
     true(pending(raises(Error, r.begin, A, 3)))
-    eq(r.resolve(A, 2, 3), R_FAILED)
+    eq(r.resolve(A, 2, 3, True), R_FAILED)
     eq(r.state(A), (1, None, False))
 
 
 def test_bad_calls_are_refused_and_change_nothing():
     p, j, r = fresh()
     raises(Error, r.outcome, A, 0x9000)  # nothing pending
-    raises(Error, r.not_delivered, A)
     raises(ValueError, r.begin, A, 16)
     raises(ValueError, r.begin, A, -1)
     true(locked(raises(Error, r.begin, A, 0)))  # the card reports no tries left
@@ -158,18 +155,18 @@ def test_skip_pending_write_keeps_the_attempt_in_ram_only():
     # The test switch of the power-cut harness: no PENDING reaches the flash, so a cut after
     # begin() loses the attempt (the bug the harness must catch); the rest works as usual.
     p, j, r = fresh()
-    r.begin(A, 3)
-    r.outcome(A, 0x63C2)  # one failure, journaled
+    r.begin(A, 3, True)
+    r.outcome(A, 0x63C2, True)  # one failure, journaled
     r = R.Retry(j, 3, 64, skip_pending_write=True)
     head = j.head
-    eq(r.begin(A, 2), None)
+    eq(r.begin(A, 2, True), None)
     eq((j.head, r.state(A)), (head, (1, 2, False)))  # pending in RAM, nothing written
     eq(reopen(p)[1].state(A), (1, None, False))  # reopened: no pending attempt
-    eq(r.outcome(A, 0x63C1), R.WRONG)  # outcome() as usual: a failure more, journaled
+    eq(r.outcome(A, 0x63C1, True), R.WRONG)  # outcome() as usual: a failure more, journaled
     eq((r.state(A), reopen(p)[1].state(A)), ((2, None, False), (2, None, False)))
-    eq(r.begin(A, 1), None)
+    eq(r.begin(A, 1, True), None)
     true(pending(raises(Error, r.begin, A, 1)))  # the attempt in RAM holds like a journaled one
-    eq(r.outcome(A, 0x63C0), R.LOCKED)
+    eq(r.outcome(A, 0x63C0, True), R.LOCKED)
     eq(reopen(p)[1].state(A), (3, None, True))
     eq(kinds(j, A), [J.PENDING, J.PIN_WRONG, J.PIN_WRONG, J.PIN_WRONG, J.LOCK])
 
@@ -185,13 +182,13 @@ def test_begin_refused_when_the_journal_is_full():
 
 def test_run_and_pending_survive_reclaim():
     p, j, r = fresh()
-    r.begin(A, 3)
-    r.outcome(A, 0x63C2)  # A: an open run
-    r.begin(B, 3)  # B: pending
+    r.begin(A, 3, True)
+    r.outcome(A, 0x63C2, True)  # A: an open run
+    r.begin(B, 3, True)  # B: pending
     for i in range(100):  # others, spread over four sectors
         c = jfix.card(100 + i)
-        r.begin(c, 3)
-        r.outcome(c, 0x9000)
+        r.begin(c, 3, True)
+        r.outcome(c, 0x9000, True)
     eq(j.read(1).kind, J.PENDING)
     true(j.ack(j.head) >= 2)
     eq(j.read(1), None)  # reclaimed
@@ -205,7 +202,7 @@ def test_run_and_pending_survive_reclaim():
         j.append(J.BOOT)
     j.ack(j.head)  # reclaims the sector holding the snapshots: carried again, once each
     eq(sorted(x.card_id for x in j.iter_from(0) if x.kind == J.SNAPSHOT), [A, B])
-    eq(r.resolve(B, 2, 3), R_FAILED)
+    eq(r.resolve(B, 2, 3, True), R_FAILED)
     eq(reopen(p)[1].state(B), (1, None, False))
 
 
@@ -213,13 +210,13 @@ def test_more_open_cards_than_the_index_holds():
     p, j, r = fresh(blocks=4, max_cards=2)
     cards = [jfix.card(i) for i in range(1, 6)]
     for c in cards:
-        r.begin(c, 3)
-        r.outcome(c, 0x63C2)
+        r.begin(c, 3, True)
+        r.outcome(c, 0x63C2, True)
     true(r.overflow)
     for c in cards:
         eq(r.state(c), (1, None, False))
-    r.begin(cards[4], 2)
-    eq(r.outcome(cards[4], 0x9000), R.OK)
+    r.begin(cards[4], 2, True)
+    eq(r.outcome(cards[4], 0x9000, True), R.OK)
     j, r = reopen(p, max_cards=2)
     eq([r.state(c)[0] for c in cards], [1, 1, 1, 1, 0])
     for i in range(100):
@@ -246,18 +243,18 @@ def test_invariant_after_a_cut_anywhere():
             tries, done = 3, True
             try:
                 for ok in pins:
-                    r.resolve(A, tries, 3)
+                    r.resolve(A, tries, 3, True)
                     if r.state(A)[2] or tries == 0:
                         break
-                    r.begin(A, tries)
+                    r.begin(A, tries, True)
                     tries = 3 if ok else tries - 1  # the card decides
-                    r.outcome(A, 0x9000 if ok else 0x63C0 | tries)
+                    r.outcome(A, 0x9000 if ok else 0x63C0 | tries, True)
             except jfix.PowerCut:
                 done = False
             j, r = reopen(p)
             f, pend, lk = r.state(A)
             true(f + (pend is not None) >= 3 - tries, "cut %d/%d" % (n, keep))
-            r.resolve(A, tries, 3)
+            r.resolve(A, tries, 3, True)
             f, pend, lk = r.state(A)
             true(f >= 3 - tries and pend is None and lk == (tries == 0), "after %d" % n)
             jfix.cleanup()
@@ -265,6 +262,101 @@ def test_invariant_after_a_cut_anywhere():
                 break
         true(n > 10)
 
+
+
+# --- only authenticated evidence lowers the count (DESIGN 5) ---------------------------
+
+def last(j):
+    r = j.read(j.head)
+    return r.kind, r.data
+
+
+def test_plain_refusal_leaves_the_attempt_pending():
+    # a plain 6984 / 6988 (or no answer) to the secure VERIFY proves nothing: PIN_ERROR
+    # with the SW, the attempt stays pending; the authenticated read then settles it
+    for sw in (0x6984, 0x6988, None):
+        p, j, r = fresh()
+        r.begin(A, 3, True)
+        eq(r.outcome(A, sw), R.ERROR)
+        eq(last(j), (J.PIN_ERROR, b"" if sw is None else sw.to_bytes(2, "big")))
+        eq(r.state(A), (0, 3, False))
+        true(pending(raises(Error, r.begin, A, 3)))
+        eq(reopen(p)[1].state(A), (0, 3, False))
+        eq(r.resolve(A, 2, 3, True), R_FAILED)  # the card had spent it
+        eq(r.state(A), (1, None, False))
+
+
+def test_plain_answer_may_only_raise_the_count():
+    p, j, r = fresh()
+    r.begin(A, 3, True)
+    eq(r.outcome(A, 0x9000), R.ERROR)  # a plain 9000: no success
+    eq(r.outcome(A, 0x63C3), R.ERROR)  # plain, not fewer tries: no evidence
+    eq(r.state(A), (0, 3, False))
+    eq(r.outcome(A, 0x63C1), R.WRONG)  # plain, fewer: counted (two tries gone)
+    eq(r.state(A), (2, None, False))
+    r.begin(A, 1, True)
+    eq(r.outcome(A, 0x6983), R.LOCKED)  # plain blocked: counted, locks
+    eq(r.state(A), (3, None, True))
+
+
+def test_resolve_with_a_plain_figure_never_lowers():
+    # one failure recorded (3 -> 2), then a pending attempt (tries 2, read authenticated):
+    # a plain figure settles it as failed whatever it says; an authenticated one as usual
+    cases = ((1, False, R_FAILED, 2), (2, False, R_UNKNOWN, 2), (3, False, R_UNKNOWN, 2),
+             (None, False, R_UNKNOWN, 2), (1, True, R_FAILED, 2),
+             (2, True, R_NOT_DELIVERED, 1), (3, True, R_SUCCEEDED, 0))
+    for now, auth, outcome, failures in cases:
+        p, j, r = fresh(pad_limit=5)
+        r.begin(A, 3, True)
+        r.outcome(A, 0x63C2, True)
+        r.begin(A, 2, True)
+        j, r = reopen(p, 5)  # the power cut: the baseline's flag is read back
+        eq(r.resolve(A, now, 3, auth), outcome, "%r %r" % (now, auth))
+        eq(r.state(A), (failures, None, False))
+
+
+def test_not_delivered_needs_an_authenticated_baseline():
+    # the PENDING's own figure was plain: an authenticated "same" proves nothing
+    for now, outcome, failures in ((2, R_UNKNOWN, 2), (1, R_FAILED, 2), (3, R_SUCCEEDED, 0)):
+        p, j, r = fresh(pad_limit=5)
+        r.begin(A, 3, True)
+        r.outcome(A, 0x63C2, True)
+        r.begin(A, 2)  # a plain baseline (a legacy card, or a shim refused the read)
+        eq(j.read(j.head).data[:3], b"\x02\x05\x00")
+        eq(r.resolve(A, now, 3, True), outcome)
+        eq(r.state(A), (failures, None, False))
+
+
+def test_only_an_authenticated_maximum_ends_the_run():
+    p, j, r = fresh(pad_limit=2)
+    for tries in (3, 2):
+        r.begin(A, tries, True)
+        r.outcome(A, 0x63C0 | tries - 1, True)
+    eq(r.state(A), (2, None, True))  # locked here by the pad's limit
+    eq(r.resolve(A, 3, 3), None)  # a plain maximum: nothing ends
+    eq(r.state(A), (2, None, True))
+    eq(r.resolve(A, 3, 3, True), None)  # authenticated: it succeeded elsewhere
+    eq(last(j), (J.SNAPSHOT, b"\0\xff\0\2"))
+    eq(r.state(A), (0, None, False))
+    eq(reopen(p, 2)[1].state(A), (0, None, False))
+
+
+def test_baseline_flag_survives_reclaim():
+    for auth, outcome in ((True, R_NOT_DELIVERED), (False, R_UNKNOWN)):
+        p, j, r = fresh()
+        r.begin(B, 2, auth)
+        for i in range(70):  # past the first sector
+            c = jfix.card(100 + i)
+            r.begin(c, 3, True)
+            r.outcome(c, 0x9000, True)
+        true(j.ack(j.head) >= 1)
+        eq(j.read(1), None)  # B's PENDING reclaimed: a SNAPSHOT carries it
+        snap = [x for x in j.iter_from(0) if x.kind == J.SNAPSHOT and x.card_id == B]
+        eq(len(snap), 1)
+        eq(snap[0].data[3] >> 2 & 1, 1 if auth else 0)
+        j, r = reopen(p)
+        eq(r.resolve(B, 2, 3, True), outcome)
+        jfix.cleanup()
 
 try:
     mptest.main(globals())
