@@ -12,7 +12,6 @@ from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError
 from events import Events
 
 _IDLE_MS = const(300)
-_LINK_BUF = const(1094)  # link.py's frame buffer (8-record PULL answers)
 # reasons (data byte 0) of CARD_REFUSED and PIN_ERROR records; after _R_CARD_IO, data
 # byte 1 is the error's code (errors.py: timeout or wait cap, bad TCK, no T=0, ...)
 _R_NOT_SSC = const(1)
@@ -23,6 +22,7 @@ _R_PSAM = const(5)
 _R_FORGED = const(6)
 
 
+_LINK_BUF = const(1094)  # link.py's frame buffer (8-record PULL answers)
 VERSION = "0.1.0"
 # the card session's code: loaded at boot while the heap is whole, dropped between cards
 # when the host link needs the room, loaded again by the next card
@@ -58,10 +58,12 @@ class Pad:
         self.tab = M.table(self.cfg["lang"])
         self.keys = _keys(self.cfg)
         # Long-lived allocations first, while the heap is whole: the link's buffer (the
-        # link itself is loaded only when the host speaks), the journal (its recovery code
-        # is dropped after opening), then the session's code (loaded per card it would be
-        # scattered through a fragmented heap).
-        self.linkbuf = bytearray(_LINK_BUF) if self.keys else None
+        # link itself is loaded only when the host speaks; a card session borrows the
+        # buffer's room: run()), the journal (its recovery code is dropped after opening),
+        # then the session's code (loaded per card it would be scattered through a
+        # fragmented heap).
+        self.linkbuf = None
+        self._linkbuf()
         self.journal = J.Journal(board.journal_dev, clock=board,
                                  mac=self.keys.journal_mac if self.keys else None)
         gc.collect()
@@ -106,6 +108,15 @@ class Pad:
                 # session's code give way (loaded again at the next card)
                 self._give_way()
         raise MemoryError("link")
+
+    def _linkbuf(self):
+        """The link's frame buffer, unless it is there or the pad has no link key (a heap
+        without room for it: the link allocates its own when it loads)."""
+        if self.linkbuf is None and self.keys:
+            try:
+                self.linkbuf = bytearray(_LINK_BUF)
+            except MemoryError:
+                pass
 
     def _give_way(self):
         """Between cards the link comes first: the PSAM's session and the card session's
@@ -172,7 +183,8 @@ class Pad:
                 continue
             if self.restart:  # a card, and the session's code gave way: restart first
                 self.board.reset()
-            self.events.drop_link()  # the session's RAM first: the host re-runs its sync
+            self.events.drop_link()  # the session's RAM first: the host re-runs its sync,
+            self.linkbuf = None  # and the session borrows the link buffer's room
             gc.collect()
             self.in_session = True
             try:
@@ -184,6 +196,8 @@ class Pad:
             while card.present():  # the result stays until the card is taken
                 self.events.wait_key(_IDLE_MS)
             card.deactivate()
+            gc.collect()
+            self._linkbuf()
 
     # --- one card ---------------------------------------------------------------
     def session(self):

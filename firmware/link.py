@@ -66,8 +66,8 @@ class LinkServer:
     # PULL answer (at most 8).
 
     def __init__(self, journal, keys, info=None, max_batch=_BATCH, buf=None):
-        # buf: the frame buffer (BUF bytes), allocated by the caller at boot so that a
-        # link loaded later finds it in a fragmented heap
+        # buf: the frame buffer (BUF bytes), allocated by the caller while the heap is
+        # whole, so that a link loaded later finds it in a fragmented heap
         self.j = journal
         self._id = keys.pad_id
         if buf is None or len(buf) < _BUF:
