@@ -193,11 +193,11 @@ class Pad:
                 self.show(M.CARD_PULLED)
             finally:
                 self.in_session = False
+            gc.collect()  # the session's garbage gone: the link buffer again
+            self._linkbuf()
             while card.present():  # the result stays until the card is taken
                 self.events.wait_key(_IDLE_MS)
             card.deactivate()
-            gc.collect()
-            self._linkbuf()
 
     # --- one card ---------------------------------------------------------------
     def session(self):
