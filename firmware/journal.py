@@ -39,6 +39,7 @@ SNAPSHOT = const(16)
 CRASH = const(17)
 FULL = const(18)
 ACK = const(19)
+PROVISION = const(20)
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)  # 'J'

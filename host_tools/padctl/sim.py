@@ -61,12 +61,12 @@ class Sim:
 
     # --- the pad ------------------------------------------------------------------------
     def provision(self, epoch=None):
-        epoch = epoch if epoch is not None else secrets.randbits(31) + 1
-        r = run_mp(BOARD / "provision.py", [self.flash, json.dumps(self.config), epoch],
-                   tests=False)
-        if r.returncode != 0:
+        """(Re-)provision the pad: its journal's epoch only grows (at least `epoch`)."""
+        args = [self.flash, json.dumps(self.config)] + ([epoch] if epoch is not None else [])
+        r = run_mp(BOARD / "provision.py", args, tests=False)
+        if r.returncode != 0 or " epoch " not in r.stdout:
             raise SimError("provisioning failed: " + r.stdout + r.stderr)
-        self.epoch = epoch
+        self.epoch = int(r.stdout.split(" epoch ")[1].split()[0])
 
     def env(self, extra=None):
         e = {"PAD_CARD": self.card_slot.addr, "PAD_PSAM": self.psam_slot.addr,

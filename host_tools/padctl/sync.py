@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from . import link as L
-from .store import Store, StoreError, TamperError, default_path
+from .store import KIND_CODES, Store, StoreError, TamperError, default_path
 
 
 class SyncError(Exception):
@@ -111,6 +111,9 @@ def _sync(store, link, progress, batch, quiet, run=None):
         _tamper(store, TamperError(pad, h.head, "epoch %d is older than epoch %d held here "
                                    "(journal rolled back)" % (h.epoch, top), h.epoch))
     chain = store.chain(pad, h.epoch)
+    # a higher epoch is a re-provisioning only if its first record says so (PROVISION,
+    # naming the epoch before): checked when record 1 is stored
+    reprov = top if top is not None and h.epoch > top and chain is None else None
     anchor = False
     if chain is None:
         nxt = h.acked + 1
@@ -161,6 +164,17 @@ def _sync(store, link, progress, batch, quiet, run=None):
         good, alerts, after = store.ingest(pad, h.epoch, b.records, link.keys.journal_mac,
                                            first=nxt, anchor=anchor)
         anchor = False
+        if reprov is not None and good and good[0].seq == 1:
+            r = good[0]
+            if r.kind == KIND_CODES["PROVISION"] and r.data == reprov.to_bytes(4, "big"):
+                store.alert(pad, h.epoch, 1, "pad %s re-provisioned: epoch %d after %d"
+                            % (pad, h.epoch, reprov), "re-provisioning")
+            else:
+                e = TamperError(pad, 1, "epoch %d follows epoch %d held here without a "
+                                "provisioning record naming it" % (h.epoch, reprov), h.epoch)
+                store.alert(pad, h.epoch, 1, "TAMPERING: %s" % e)
+                alerts.append(e)
+            reprov = None
         res.alerts += [str(e) for e in alerts]  # reported, then passed (DESIGN 6)
         if good:
             res.stored += len(good)
