@@ -39,7 +39,7 @@ SNAPSHOT = const(16)
 CRASH = const(17)
 FULL = const(18)
 ACK = const(19)
-PROVISION = const(20)
+# 20: PROVISION, written only by provisioning (boards/*/provision.py), seq 1 of an epoch
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)  # 'J'
@@ -149,10 +149,10 @@ class Journal:
         b, st, o = self._buf, self._state, self._order  # (three at a time: no tuple built)
         m, seq = self._mac, self.head + 1
         prev = m and b[44:60]  # the MAC of the last record
-        if self._hslot >= self._spb:  # head sector full: the next free one round the ring
-            n, nr = len(st), self._nr  # (free() says there is one) gets its header
-            h = self._sector(nr - 1)[0] if nr else n - 1
-            s = (h + 1) % n
+        n, nr = len(st), self._nr
+        h = o[(self._o0 + nr - 1) % n] if nr else n - 1  # the head sector
+        if self._hslot >= self._spb:  # full: the next free one round the ring (free() says
+            s = (h + 1) % n  # there is one) gets its header and becomes the head sector
             while st[s] != _FREE:
                 s = (s + 1) % n
             k = 1  # its sector seq: the head sector's + 1
@@ -164,7 +164,7 @@ class Journal:
             st[s] = _LIVE
             self._nfree -= 1
             i = (self._o0 + nr) % n  # the ring arrays are preallocated: nothing allocated
-            o[i] = s
+            o[i] = h = s
             self._first[i] = seq
             self._nr = nr + 1
             self._hslot = 1
@@ -175,7 +175,7 @@ class Journal:
         if m:
             b[44:60] = m(prev, b[:44])
         struct.pack_into(">I", b, 60, binascii.crc32(self._body))
-        self.bdev.writeblocks(self._sector(self._nr - 1)[0], b, self._hslot * _SLOT)
+        self.bdev.writeblocks(h, b, self._hslot * _SLOT)
         self.head = seq
         self._hslot += 1
         if self.keeper:
@@ -227,7 +227,6 @@ class Journal:
                 if self._ok(b, body) and rec.seq >= seq:
                     yield rec
             k += 1
-            h = self._nr - 1  # (an append while iterating may open a sector)
 
     def copy_from(self, seq, buf, o, end):
         """For the host link: the slots from record `seq` on, as stored, copied into
