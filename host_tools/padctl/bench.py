@@ -20,7 +20,9 @@ run that also activates the PSAM), for each algorithm suite:
 - flash programs and erases per attempt (PAD_FLASH_STATS before and after).
 
 The smallest `-X heapsize` with which a whole story (boot, right PIN, wrong PIN, a sync
-of the journal) passes, by bisection: `micropython.mem_peak` is not in this build.
+of the journal; then the ring filled, a boot on it, one sync of all of it and a right PIN)
+passes, by bisection, and its margin below the 64k budget: `micropython.mem_peak` is not in
+this build.
 
 The sync: N events appended to the flash image with the real journal before the pad
 starts (tests/fw/bench_fill.py), then `padctl.sync.sync` over the pad's pty, its bytes
@@ -385,19 +387,22 @@ def _kb(heap):
 
 
 def heap_story(sim, heap):
-    """The whole flow at one heap size: boot, right PIN, wrong PIN, a sync of the journal.
-    Returns None if it passed, else what failed."""
+    """The whole flow at one heap size: boot, right PIN, wrong PIN, a sync of the journal;
+    then the pad's largest journal: the ring filled (every slot unsynced), a boot on it,
+    one sync of all of it, and a right PIN after. Returns None if it passed, else what
+    failed."""
     from . import sync as S
     sim.provision()       # a fresh journal: every trial does the same work
     sim.new_card()
     db = sim.dir / ("host-%s.db" % heap)
     st = Story(sim)
+    key = bytes.fromhex(sim.config["link_key"])
     try:
         st = _start(sim, heap, link=True)
         st.verify(RIGHT, "PIN OK")
         st.verify(WRONG, "Tries left")
         try:
-            res = S.sync(sim.port, db, bytes.fromhex(sim.config["link_key"]), timeout=5.0)
+            res = S.sync(sim.port, db, key, timeout=5.0)
         except S.SyncError as e:
             raise BenchError("sync: %s" % e)
         if res.stored < 5:  # BOOT, PENDING, PIN_OK, PENDING, PIN_WRONG
@@ -405,6 +410,19 @@ def heap_story(sim, heap):
         why = st.crashed()
         if why:
             raise BenchError("after the sync: " + why)
+        sim.stop()
+        head = fill_journal(sim, "full")
+        st = _start(sim, heap, link=True)
+        try:
+            res = S.sync(sim.port, db, key, timeout=5.0)
+        except S.SyncError as e:
+            raise BenchError("full-ring sync: %s" % e)
+        if res.head < head or res.acked != res.head:
+            raise BenchError("full-ring sync: acknowledged %d of head %d" % (res.acked, head))
+        st.verify(RIGHT, "PIN OK")
+        why = st.crashed()
+        if why:
+            raise BenchError("after the full-ring sync: " + why)
         return None
     except (BenchError, OSError) as e:  # OSError: the pad's UI connection broke
         why = st.crashed()
@@ -700,9 +718,10 @@ def report(r, say=print):
     if h["min_kb"] is None:
         say("smallest heap: the whole story fails even at %dk: %s" % (h["hi"], h["failure_below"]))
     else:
-        say("smallest heap for the whole story (boot, right PIN, wrong PIN, sync; %s): %dk "
+        say("smallest heap for the whole story (boot, right PIN, wrong PIN, sync; then a full "
+            "ring: boot, one sync of all of it, right PIN; %s): %dk, %dk below the 64k budget "
             "(bisected %dk..%dk in %dk steps: micropython.mem_peak is not in this build)"
-            % (h["suite"], h["min_kb"], h["lo"], h["hi"], h["step"]))
+            % (h["suite"], h["min_kb"], 64 - h["min_kb"], h["lo"], h["hi"], h["step"]))
         if h["failure_below"]:
             say("  at %dk: %s" % (h["min_kb"] - h["step"], h["failure_below"]))
         for kb in h["holes"]:
