@@ -39,7 +39,7 @@ SNAPSHOT = const(16)
 CRASH = const(17)
 FULL = const(18)
 ACK = const(19)
-# 20: PROVISION, written only by provisioning (boards/*/provision.py), seq 1 of an epoch
+PROVISION = const(20)  # written only by provisioning (boards/*/provision.py): seq 1
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)  # 'J'

@@ -13,12 +13,9 @@ import sys
 from binascii import unhexlify
 
 import time
-from micropython import const
 
 import flash
 import journal
-
-_PROVISION = const(20)  # the journal's record kind (protocol.md 8.3)
 
 
 class _Clock:
@@ -49,7 +46,7 @@ def provision(path, cfg, epoch=0):
     if cfg.get("link_key"):
         from cmac import Keys
         mac = Keys(unhexlify(cfg["link_key"]), unhexlify(cfg["pad_id"])).journal_mac
-    journal.Journal(jdev, clock=_Clock(), mac=mac).append(_PROVISION, None,
+    journal.Journal(jdev, clock=_Clock(), mac=mac).append(journal.PROVISION, None,
                                                           struct.pack(">I", before))
     os.umount(flash.MOUNT_POINT)
     return epoch
