@@ -98,7 +98,7 @@ class Journal:
     def __init__(self, bdev, clock=None, mac=None):
         n = bdev.ioctl(4, 0)
         spb = bdev.ioctl(5, 0) // _SLOT
-        if n < 2 or spb < 4 or spb % 4:
+        if n < 2 or spb < 4 or spb % 4 or n * spb >= 0x10000:
             raise ValueError("journal partition: %d blocks of %d slots" % (n, spb))
         self.bdev = bdev
         self.clock = clock
@@ -112,9 +112,12 @@ class Journal:
         self.missed_boots = 0  # of them, BOOT records
         # the ring's arrays, as large as the partition, made once while the heap is whole:
         # sector states, the ring's sectors oldest first, the seq of each one's first record
+        # (from a range: made at its size, no copy; the first seqs' low 16 bits: a ring
+        # spans fewer than 65,536 records, _sector() rebuilds them from _ref)
         self._state = bytearray(n)
-        self._order = array("H", range(n))  # (from a range: made at its size, no copy)
-        self._first = array("I", range(n))
+        self._order = array("B" if n < 256 else "H", range(n))
+        self._first = array("H", range(n))
+        self._ref = 0  # the first seq of the newest ring sector, in full
         import jscan  # sets epoch, head, acked, boot_count, the ring and the write position
 
         try:
@@ -165,7 +168,8 @@ class Journal:
             self._nfree -= 1
             i = (self._o0 + nr) % n  # the ring arrays are preallocated: nothing allocated
             o[i] = h = s
-            self._first[i] = seq
+            self._first[i] = seq & 0xFFFF
+            self._ref = seq
             self._nr = nr + 1
             self._hslot = 1
         t = self.clock and self.clock.now()
@@ -209,7 +213,7 @@ class Journal:
     def _sector(self, k):
         """The k-th sector of the ring (0: the oldest) and the seq of its first record."""
         i = (self._o0 + k) % len(self._order)
-        return self._order[i], self._first[i]
+        return self._order[i], self._ref - ((self._ref - self._first[i]) & 0xFFFF)
 
     def iter_from(self, seq=0):
         """Yields the records with seq >= `seq` in ring order, in one reused Record."""

@@ -66,11 +66,13 @@ def _ring(j, b, found):
     for s in range(n):
         bd.readblocks(s, one, 0)
         if b[0] == 0x53 and binascii.crc32(body) == struct.unpack_from(">I", b, 60)[0]:
-            q, first[s] = struct.unpack_from(">II", b, 8)
+            q, f = struct.unpack_from(">II", b, 8)
+            first[s] = f & 0xFFFF  # (low 16 bits: Journal._sector)
             st[s] = _LIVE
             if top < 0 or q > top:
                 top = q
                 j.epoch = struct.unpack_from(">I", b, 4)[0]
+                j._ref = f  # the newest sector's first seq, in full
         else:
             st[s] = _FREE if one == ff64 else _DIRTY
     if top < 0:
@@ -92,10 +94,11 @@ def _ring(j, b, found):
             else:
                 st[s] = _KEEP
                 _found(found, _T_FOREIGN, 0, s, 0)
+    r = j._ref  # how far back from the newest first seq: the order (first seqs only grow)
     if nr:
         m = 0
         for k in range(nr):
-            if first[k] < first[m]:
+            if (r - first[k]) & 0xFFFF > (r - first[m]) & 0xFFFF:
                 m = k
         for lo, hi in ((0, m - 1), (m, nr - 1), (0, nr - 1)):
             while lo < hi:
@@ -106,7 +109,7 @@ def _ring(j, b, found):
         for k in range(1, nr):
             s, f = o[k], first[k]
             i = k - 1
-            while i >= 0 and first[i] > f:
+            while i >= 0 and (r - first[i]) & 0xFFFF < (r - f) & 0xFFFF:
                 o[i + 1], first[i + 1] = o[i], first[i]
                 i -= 1
             o[i + 1], first[i + 1] = s, f
@@ -116,12 +119,12 @@ def _ring(j, b, found):
 def _records(j, b, found):
     """The records of the ring, oldest first: head, acked, write position, MAC chain.
     Returns the torn tail (bad slots, first one's position) and the TAMPER records seen."""
-    bd, spb, nr, o, first = j.bdev, j._spb, j._nr, j._order, j._first
+    bd, spb, nr, o = j.bdev, j._spb, j._nr, j._order
     one = memoryview(b)[:_SLOT]
     body = memoryview(b)[:60]
     ff64 = b"\xff" * _SLOT
     seen = []  # (reason, sector, slot) named by TAMPER records: journaled before
-    oldest = first[0] if nr else 1
+    oldest = j._sector(0)[1] if nr else 1
     expected = oldest  # the seq the next record should have: the last one's + 1
     top = oldest - 1  # the highest seq seen: the head (a seq is never reused)
     allow = 0  # unexplained slots just before: the next seq may skip that many
@@ -225,7 +228,7 @@ def _outside(j, b, found):
 
 def _report(j, found, bad, at, seen):
     """What to journal: the cut of a torn tail, then each new piece of damage."""
-    spb, pr, nr, o, first = j._spb, j.problems, j._nr, j._order, j._first
+    spb, pr, nr, o = j._spb, j.problems, j._nr, j._order
     todo = []
     if bad:
         pr.append("torn record cut: seq %d (sector %d slot %d, %d slot(s))"
@@ -240,7 +243,7 @@ def _report(j, found, bad, at, seen):
         while k < nr - 1 and o[k] != s:
             k += 1
         if reason != _T_FOREIGN and reason != _T_HEADER and k < nr - 1 \
-                and first[k + 1] - 1 <= j.acked:
+                and j._sector(k + 1)[1] - 1 <= j.acked:
             pr.append("damage in acknowledged records (torn erase?): " + what)
         elif bytes(e[4:]) in seen:
             pr.append("tamper, journaled before: " + what)

@@ -144,6 +144,32 @@ def test_wear_goes_round_the_ring():
     eq(j.append(J.BOOT), 3031)
 
 
+def test_seqs_past_65536_over_a_pads_life():
+    # The ring keeps the low 16 bits of each sector's first seq (a ring spans fewer than
+    # 65,536 records): records, reads, reclaims and reopening stay right when seqs pass
+    # 65,536 and 131,072, in a ring that wraps round the partition many times.
+    p, j = fresh(blocks=4)
+    head = 0
+    while head < 140000:
+        for i in range(120):
+            head = j.append(J.PIN_OK, A)
+        eq([r.seq for r in j.iter_from(head - 70)], list(range(head - 70, head + 1)))
+        eq(j.read(head - 65).seq, head - 65)  # (in the sector before the head sector)
+        j.ack(head)
+        head = j.head
+        if head % 7 == 3 or 65400 < head < 65900:  # reopened now and then, across 65,536
+            j = J.Journal(jfix.dev(p))
+            eq((j.head, j.problems), (head, []))
+    eq([r.seq for r in j.iter_from(head - 5)], list(range(head - 5, head + 1)))
+    eq(j.read(head - 2).seq, head - 2)
+    nxt = j.append(J.BOOT)
+    j = J.Journal(jfix.dev(p))
+    eq((j.head, j.read(nxt).kind, j.problems), (nxt, J.BOOT, []))
+    buf = memoryview(bytearray(64 * 4))
+    eq(j.copy_from(nxt - 1, buf, 0, len(buf)), 128)  # the PULL's reader: 2 slots
+    eq(struct.unpack_from(">I", buf, 64 + 8)[0], nxt)
+
+
 try:
     mptest.main(globals())
 finally:
