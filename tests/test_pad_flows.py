@@ -16,7 +16,7 @@ import pytest
 
 from padctl.vcard import card_state, write_state
 from padctl.vpsam import VirtualPsam
-from padsim import AFTER_INSERT, ENTER, RESULT, PadSim
+from padsim import AFTER_INSERT, ENTER, RESULT
 
 RIGHT, WRONG = "123456", "999999"
 NO_CARD = "0" * 32  # the card id field of a record about no card
@@ -25,20 +25,6 @@ NO_CARD = "0" * 32  # the card id field of a record about no card
 R_NOT_SSC, R_REGION, R_NOT_GENUINE, R_PSAM = "01", "02", "03", "05"
 # POWER_RECOVERY outcomes (firmware/retry.py R_*)
 RECOVERED_FAILED, RECOVERED_NOT_DELIVERED = 1, 2
-
-
-@pytest.fixture
-def make_pad(tmp_path):
-    pads = []
-
-    def make(**kw):
-        p = PadSim(tmp_path / ("pad%d" % len(pads)), **kw)
-        pads.append(p)
-        return p
-
-    yield make
-    for p in pads:
-        p.close()
 
 
 @pytest.fixture

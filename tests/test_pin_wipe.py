@@ -17,12 +17,11 @@ Unusual PINs, distinct per path, so that a hit is never an accident. The virtual
 PSAM run in this (the test's) process and know the PIN: only the pad's process is read.
 The pad's log (its TRACE lines and stderr) is searched too.
 """
-import re
 import time
 
 import pytest
 
-from padsim import ENTER, RESULT, PadSim
+from padsim import ENTER, RESULT
 from test_pad_flows import PullInVerify
 
 CARD_PIN = "739148"  # the card's PIN: the right PIN
@@ -88,17 +87,9 @@ def scan(pad, pin):
 
 
 @pytest.fixture
-def make_pad(tmp_path):
-    pads = []
-
-    def make(**kw):
-        p = PadSim(tmp_path / ("pad%d" % len(pads)), pin=CARD_PIN, **kw)
-        pads.append(p)
-        return p
-
-    yield make
-    for p in pads:
-        p.close()
+def make_pad(make_pad):
+    """conftest.py's, with the card's PIN this test searches the heap for."""
+    return lambda **kw: make_pad(pin=CARD_PIN, **kw)
 
 
 def settle(pad, pattern=RESULT, timeout=5.0):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from padctl.slot import make_atr
-from padsim import AFTER_INSERT, ENTER, RESULT, PadSim
+from padsim import AFTER_INSERT, RESULT
 
 RIGHT = "123456"
 NO_CARD = "0" * 32
@@ -21,20 +21,6 @@ TIMEOUT, BAD_TCK, NO_T0, INVERSE = "0401", "0402", "0403", "0404"
 CARD_ERROR = ("Card error", "Remove card and try again")
 # the longest waiting time an ATR can ask for: TA1 D1 (Fi 2048), TC2 FF (WI 255): 140 s
 LONG_WWT_ATR = make_atr(b"\x80\x31\xc0\x53SSC", ta1=0xD1, wi=0xFF)
-
-
-@pytest.fixture
-def make_pad(tmp_path):
-    pads = []
-
-    def make(**kw):
-        p = PadSim(tmp_path / ("pad%d" % len(pads)), **kw)
-        pads.append(p)
-        return p
-
-    yield make
-    for p in pads:
-        p.close()
 
 
 def pin_errors(pad):

@@ -25,11 +25,9 @@ def _mp(args):
     return "cd /tmp && MICROPYPATH=%s %s %s" % (path, sys.executable, args)
 
 
-def cost(before, module):
-    """Bytes allocated by `import module` after `before`, in a fresh process."""
+def _output(code):
+    """What `code` prints, run in a fresh micropython process (1 MB heap)."""
     out = "/tmp/iso7816-mem-%s.txt" % hexlify(os.urandom(6)).decode()
-    code = ("%s\ngc.collect(); a=gc.mem_alloc()\nimport %s\ngc.collect(); print(gc.mem_alloc()-a)"
-            % (before, module))
     try:
         rc = os.system(_mp("-X heapsize=1M -c '%s' >%s 2>&1" % (code, out)))
         with open(out) as f:
@@ -40,7 +38,13 @@ def cost(before, module):
         except OSError:
             pass
     eq(rc, 0, text)
-    return int(text)
+    return text
+
+
+def cost(before, module):
+    """Bytes allocated by `import module` after `before`, in a fresh process."""
+    return int(_output("%s\ngc.collect(); a=gc.mem_alloc()\nimport %s\ngc.collect(); "
+                       "print(gc.mem_alloc()-a)" % (before, module)))
 
 
 def test_t0_import_within_budget():
@@ -72,18 +76,7 @@ def test_app_drop_frees_atr():
             "app._drop(\"iso7816.atr\")\n"
             "import iso7816\n"
             "gc.collect(); print(gc.mem_alloc()-a, hasattr(iso7816, \"atr\"))")
-    out = "/tmp/iso7816-drop-%s.txt" % hexlify(os.urandom(6)).decode()
-    try:
-        rc = os.system(_mp("-X heapsize=1M -c '%s' >%s 2>&1" % (code, out)))
-        with open(out) as f:
-            text = f.read()
-    finally:
-        try:
-            os.remove(out)
-        except OSError:
-            pass
-    eq(rc, 0, text)
-    n, kept = text.split()
+    n, kept = _output(code).split()
     print("iso7816.atr read and dropped: %s bytes stay" % n)
     eq(kept, "False", "the package still holds atr")
     true(int(n) <= 600, "dropping atr left %s bytes" % n)
