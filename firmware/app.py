@@ -142,6 +142,7 @@ class Pad:
 
     # --- devices ----------------------------------------------------------------
     def _t0(self, slot):
+        gc.collect()  # the ATR parser is loaded for each card: into a heap just collected
         from iso7816 import atr
         from iso7816.t0 import T0
         try:

@@ -95,7 +95,7 @@ class _Line:
 
 class Exhaustive:
     def __init__(self, workdir, heap=HEAP, say=None, skip_pending=False):
-        self.dir = Path(workdir)
+        self.dir = Path(workdir).resolve()  # the pad runs from its build folder
         self.heap = heap
         self.skip_pending = skip_pending  # the planted bug (PAD_TEST_SKIP_PENDING): a control
         self.say = say or (lambda *_: None)
