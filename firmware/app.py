@@ -135,8 +135,14 @@ class Pad:
     def _settle(self, n=0):
         """The work opening left (it reads only the sector headers and the head sector):
         the journal's audit (TAMPER notes) and the retry index, n slots at a time while
-        the pad idles (0: all of it, before a card is served). Done?"""
-        return not self.journal.audit(n)
+        the pad idles (0: all of it, before a card is served). Done, or no room for it
+        beside a sync just now (the next turn tries again)?"""
+        try:
+            return not self.journal.audit(n)
+        except MemoryError:
+            if not n:
+                raise
+            return True
 
     def show(self, msg, arg=""):
         self.board.ui.show(*M.lines(self.tab, msg, arg))
