@@ -75,7 +75,8 @@ def connect(url, read_only=False):
     except psycopg.Error as e:
         raise RegionError("cannot reach the regional database: %s"
                           % str(e).strip().splitlines()[0]) from None
-    conn.read_only = read_only
+    if read_only:  # the views (and a console pointed at the region) cannot write
+        conn.execute("SET default_transaction_read_only = on")
     return conn
 
 
