@@ -519,3 +519,18 @@ def test_an_id_number_in_clear_is_never_forwarded(region, tmp_path):
     db.close()
     with pytest.raises(R.RegionError, match="column holder_number holds an ID number in clear"):
         R.forward(store, region)
+
+
+def test_bench_region_figures_at_a_tiny_size(tmp_path):
+    """`make bench`'s regional part runs end to end (figures, not timed asserts)."""
+    from padctl import bench_region as B
+    try:
+        res = B.run(rows=3000, cards=300, pads=5, batch=500, fsync=False, workdir=tmp_path,
+                    out=open(os.devnull, "w"))
+    except ClusterError as e:
+        pytest.skip(str(e))
+    assert res["region_records"] == 3000
+    assert res["plain_copy"]["rows_per_s"] > 0 and res["forward"]["rows_per_s"] > 0
+    assert res["forward_vs_copy"] > 0 and res["card_history"]["median_ms"] > 0
+    assert any("records_card" in line for line in res["card_history"]["explain"])
+    assert "padctl forward from the window store" in B.report(res)
