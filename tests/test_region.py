@@ -265,6 +265,28 @@ def test_three_windows_forwarding_at_once(region, tmp_path):
     assert len(region_rows(region, "SELECT * FROM pads")) == 8  # the shared pad at 2 windows
 
 
+def test_one_window_forwarded_twice_at_once(region, tmp_path):
+    """Two forwards of the same store at the same moment (a clerk's and a scheduled
+    one): the window's row lock makes them take turns; nothing is doubled."""
+    store = tmp_path / "w.db"
+    for k in range(2):
+        ingest(store, busy_pad(600, seed=60 + k))
+    with Store(store) as s:
+        for i in range(50):
+            s.alert("00" * 8, 1, i, "test alert %d" % i)
+    procs = [subprocess.Popen([sys.executable, "-m", "padctl.cli", "forward", "--db", str(store),
+                               "--to", region, "--window", "w", "--batch", "25", "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
+    res = [json.loads(o[0]) for o in outs]
+    assert sum(r["records"]["new"] for r in res) == 1200
+    assert sum(r["alerts"]["new"] for r in res) == 50
+    assert same_records(region, [store]) == 1200
+    assert region_rows(region, "SELECT count(*) FROM alerts")[0][0] == 50
+
+
 def test_two_windows_holding_different_records_for_one_place(region, tmp_path):
     """A record (pad, epoch, seq) is kept once; a window that holds other bytes for the
     same place raises a TAMPERING 'conflict' alert naming both windows."""

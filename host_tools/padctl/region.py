@@ -360,7 +360,7 @@ def _put(conn, source, window, rows, cols):
         args = [check_row(window, cols, r) for r in rows]
     with conn.cursor() as cur:
         cur.executemany(sql, args)
-    return len(args)
+        return cur.rowcount  # the rows new here (the cumulated count of executemany)
 
 
 def forward(store_path, url, window=None, batch=BATCH, progress=None, conn=None):
