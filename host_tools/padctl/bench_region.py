@@ -1,6 +1,6 @@
 """`make bench`, the regional figures: forwarding into PostgreSQL, and a card's history.
 
-    python -m padctl.bench_region [--rows N] [--cards N] [--json] [--keep-fsync|--no-fsync]
+    python -m padctl.bench_region [--rows N] [--cards N] [--pads N] [--batch N] [--no-fsync] [--json]
 
 On a throwaway cluster (padctl.pgtemp; fsync on, as a server would run):
 1. a window store of N records (default 1,000,000) is generated directly (right CRCs and
@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import struct
@@ -135,38 +136,40 @@ def run(rows=1_000_000, cards=100_000, pads=50, batch=R.BATCH, fsync=True, workd
     import tempfile
     res = {"rows": rows, "cards": cards, "pads": pads, "batch": batch, "fsync": fsync}
     work = tempfile.mkdtemp(prefix="bench-region-", dir=workdir)
-    store = os.path.join(work, "window.db")
-    t = time.perf_counter()
-    copy_rows, card_ids = fill_window(store, rows, pads, cards)
-    print("generated %d records in %.1f s" % (rows, time.perf_counter() - t), file=out)
-    settings = {} if fsync else {"fsync": "off", "synchronous_commit": "off"}
-    settings.update({"shared_buffers": "256MB", "max_wal_size": "4GB"})
-    with TempCluster(settings) as pg:
-        conn = R.connect(pg.url())
-        try:
-            R.migrate(conn)
-            secs = plain_copy(conn, copy_rows)
-            res["plain_copy"] = {"seconds": round(secs, 3), "rows_per_s": round(rows / secs)}
-            print("plain COPY: %d rows/s" % (rows / secs), file=out)
-            del copy_rows
-            conn.execute("TRUNCATE records")
-            conn.execute("CHECKPOINT")
-            t = time.perf_counter()
-            f = R.forward(store, pg.url(), batch=batch)
-            secs = time.perf_counter() - t
-            assert f["records"]["new"] == rows, f  # the figure is of a complete forward
-            res["forward"] = {"seconds": round(secs, 3), "rows_per_s": round(rows / secs)}
-            res["forward_vs_copy"] = round(res["forward"]["rows_per_s"]
-                                           / res["plain_copy"]["rows_per_s"], 3)
-            print("forward: %d rows/s (%.0f%% of plain COPY)"
-                  % (rows / secs, 100 * res["forward_vs_copy"]), file=out)
-            conn.execute("VACUUM ANALYZE records")
-            res["card_history"] = card_history(conn, card_ids)
-            res["region_records"] = conn.execute("SELECT count(*) FROM records").fetchone()[0]
-        finally:
-            conn.close()
-    import shutil
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        store = os.path.join(work, "window.db")
+        t = time.perf_counter()
+        copy_rows, card_ids = fill_window(store, rows, pads, cards)
+        print("generated %d records in %.1f s" % (rows, time.perf_counter() - t), file=out)
+        settings = {} if fsync else {"fsync": "off", "synchronous_commit": "off"}
+        settings.update({"shared_buffers": "256MB", "max_wal_size": "4GB"})
+        with TempCluster(settings) as pg:
+            conn = R.connect(pg.url())
+            try:
+                R.migrate(conn)
+                secs = plain_copy(conn, copy_rows)
+                res["plain_copy"] = {"seconds": round(secs, 3), "rows_per_s": round(rows / secs)}
+                print("plain COPY: %d rows/s" % (rows / secs), file=out)
+                del copy_rows
+                conn.execute("TRUNCATE records")
+                conn.execute("CHECKPOINT")
+                t = time.perf_counter()
+                f = R.forward(store, pg.url(), batch=batch)
+                secs = time.perf_counter() - t
+                if f["records"]["new"] != rows:  # the figure must be of a complete forward
+                    raise RuntimeError("forward brought %s of %d rows" % (f["records"], rows))
+                res["forward"] = {"seconds": round(secs, 3), "rows_per_s": round(rows / secs)}
+                res["forward_vs_copy"] = round(res["forward"]["rows_per_s"]
+                                               / res["plain_copy"]["rows_per_s"], 3)
+                print("forward: %d rows/s (%.0f%% of plain COPY)"
+                      % (rows / secs, 100 * res["forward_vs_copy"]), file=out)
+                conn.execute("VACUUM ANALYZE records")
+                res["card_history"] = card_history(conn, card_ids)
+                res["region_records"] = conn.execute("SELECT count(*) FROM records").fetchone()[0]
+            finally:
+                conn.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return res
 
 
