@@ -519,6 +519,22 @@ def test_an_altered_store_record_is_refused_and_nothing_of_its_batch_goes(region
     assert region_rows(region, "SELECT max(seq), count(*) FROM records")[0] == (20, 20)
 
 
+def test_a_store_behind_the_region_is_refused(region, tmp_path):
+    """A window store restored from an older copy: the records synced into it from now
+    on would sit below the region's mark and never be read; refused, nothing forwarded."""
+    store = tmp_path / "w.db"
+    p = busy_pad(30, seed=11)
+    ingest(store, p, p.raws[:10])
+    R.forward(store, region, window="w")
+    (tmp_path / "old.db").write_bytes(store.read_bytes())  # a backup
+    ingest(store, p, p.raws[10:])
+    R.forward(store, region)
+    store.write_bytes((tmp_path / "old.db").read_bytes())  # the backup comes back
+    with pytest.raises(R.RegionError, match="already holds more records of window w than"):
+        R.forward(store, region)
+    assert region_rows(region, "SELECT count(*), max(seq) FROM records")[0] == (30, 30)
+
+
 def test_an_id_number_in_clear_is_never_forwarded(region, tmp_path):
     store = tmp_path / "w.db"
     ingest(store, busy_pad(5, seed=8))

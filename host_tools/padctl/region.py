@@ -378,6 +378,14 @@ def forward(store_path, url, window=None, batch=BATCH, progress=None, conn=None)
             conn.execute("INSERT INTO windows (window_id) VALUES (%s) ON CONFLICT DO NOTHING",
                          (wid,))
             top, chains, pads = src.snapshot()
+            marks = conn.execute("SELECT records_mark, alerts_mark, quarantine_mark, checks_mark"
+                                 " FROM windows WHERE window_id=%s", (wid,)).fetchone()
+            behind = [s for s, m in zip(SOURCES, marks) if top[s] < m]
+            if behind:  # rows below a mark would never be read: refuse, lose nothing
+                raise RegionError("the region already holds more %s of window %s than %s has "
+                                  "(a store restored from a backup, rewritten, or copied from "
+                                  "another window?): nothing forwarded"
+                                  % (" and ".join(behind), wid, store_path))
             res = {"window": wid, "store": str(store_path)}
             todo = sum(top.values())
             done = 0
