@@ -70,6 +70,8 @@ def build_parser():
         sync = None
     if sync is not None and hasattr(sync, "add_arguments"):
         sync.add_arguments(sub)
+    from . import region  # forward / region (psycopg is imported only when they run)
+    region.add_arguments(sub)
     return p
 
 
