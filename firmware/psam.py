@@ -40,11 +40,15 @@ class Psam:
             raise Refused("card of another region %02X%02X%02X" % tuple(card.region))
 
     def factors(self, card, session=None):
-        """8-byte factors below the PSAM's level: region levels, card serial, [challenge]."""
+        """8-byte factors below the PSAM's level: region levels (the code at that level
+        in ASCII, lower levels "00", then "sx"), card serial, [challenge]."""
         f = bytearray()
         for lvl in range(self.info[3] + 1, 4):
-            f.extend(card.region[:lvl])
-            f.extend(bytes(8 - lvl))
+            for i in range(3):
+                b = card.region[i] if i < lvl else 0
+                f.append(0x30 | b >> 4)
+                f.append(0x30 | b & 15)
+            f.extend(b"sx")
         f.extend(card.serial)
         if session:
             f.extend(session)

@@ -14,7 +14,7 @@ from pathlib import Path
 from .crypto import CryptoError, Suite, ct_equal, disperse, iv_from_challenge, mac
 from .idnumber import DEFAULT_HOLDER_ID
 from .vcard import (CARD_KEY_TYPES, TEST_MARKER, Identity, StateError, T_LINK, T_RELOAD,
-                    T_UNBLOCK, VirtualCard, bcd, new_card_state, read_state, write_state)
+                    T_UNBLOCK, VirtualCard, new_card_state, read_state, write_state)
 from .vpsam import PSAM_KEY_TYPES, VirtualPsam, new_psam_state, region_at
 
 KEYSTORE_FORMAT = "padctl-keystore/1"
@@ -40,8 +40,9 @@ class SecurityError(ValueError):
 # --- factors and the level chain ------------------------------------------------------
 
 def region_factor(region, level):
-    """Factor of a region level: the code at that level (lower levels zeroed), 3 BCD, 5 x 00."""
-    return bcd(region_at(region, level)) + bytes(5)
+    """Factor of a region level: the code at that level (lower levels zeroed) as 6 ASCII
+    digits, then ``sx`` (prefecture 371700: ``33 37 31 37 30 30 73 78``)."""
+    return region_at(region, level).encode("ascii") + b"sx"
 
 
 def region_factors(region, from_level=0):
