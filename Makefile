@@ -5,7 +5,9 @@ PYTEST  := $(VENV)/bin/pytest
 PADCTL  := $(VENV)/bin/padctl
 N       ?= 1000
 
-.PHONY: setup test demo sim bench soak soak-all clean
+SOFTHSM := /usr/lib/softhsm/libsofthsm2.so
+
+.PHONY: setup softhsm test demo sim bench soak soak-all clean
 
 setup: $(VENV)/.ready
 
@@ -15,7 +17,13 @@ $(VENV)/.ready: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-test: setup
+# SoftHSM2 stands in for the encryption machine in the key service's PKCS#11 tests
+# (tests/hsm.py makes its token in a temporary folder); installed here when root.
+softhsm:
+	@if [ ! -e $(SOFTHSM) ] && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2; fi
+
+test: setup softhsm
 	$(PYTEST) -q tests -m "not soak_all"
 
 demo: setup
