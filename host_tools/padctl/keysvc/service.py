@@ -22,7 +22,7 @@ from pathlib import Path
 from .. import crypto as C
 from . import regions
 from .audit import AuditLog
-from .backends import DEFAULT_MODULE, Pkcs11Backend, SoftBackend
+from .backends import DEFAULT_MODULE, Pkcs11Backend, SoftBackend, SoftKey
 from .errors import KeyServiceError, ScopeError
 from .sealed import SCRYPT_N, SealedStore, write_private
 
@@ -151,6 +151,10 @@ class KeyService:
             return self.token
         return self.soft
 
+    def _be(self, key):
+        """The back end holding a handle."""
+        return self.soft if isinstance(key, SoftKey) else self.token
+
     def _scope(self, region, what):
         """ScopeError unless this service's region covers ``region``."""
         if self.region != MINISTRY and not regions.covers(self.region, region):
@@ -275,7 +279,7 @@ class KeyService:
 
     def kcv(self, key):
         """Key check value: the first 3 bytes of ECB_K(zeros), hex (not a key value)."""
-        be = self.backend_for(key.kind)
+        be = self._be(key)
         return be.encrypt(key, bytes(16 if key.kind != "3DES" else 8))[:3].hex().upper()
 
     # --- region-own keys ------------------------------------------------------------------
@@ -305,7 +309,7 @@ class KeyService:
         """ECB encryption under a region-own key, for that region only."""
         key = self.own_handle(kid, region)
         self.audit.append("use", key=kid, region=region, detail="encrypt %d bytes" % len(data))
-        return self.backend_for(key.kind).encrypt(key, data)
+        return self._be(key).encrypt(key, data)
 
     # --- transport keys, export, import ---------------------------------------------------
     def new_transport(self, name):
@@ -386,7 +390,7 @@ class KeyService:
         from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
         out = {}
         for name, key in handles.items():
-            be = self.backend_for(key.kind)
+            be = self._be(key)
             ch, chv = be.channel()
             out[name] = aes_key_unwrap(chv, be.wrap(key, ch))
         self.audit.append("issue", detail=why, **audit)

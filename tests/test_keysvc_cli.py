@@ -1,0 +1,155 @@
+"""padctl keys / issue / provision / sync from a window key file, end to end (TEST MATERIAL).
+
+A ministry service (token + sealed keystore), a department (prefecture 371700) that gets
+its sub-keys wrapped under a transport key card's key, its key mother card, a PSAM, a card
+and a pad issued from it, a window key file with that pad's link key only, the article-23
+cards' PIN limit and the master key cards' recovery; no key value in any output or file.
+"""
+import json
+import os
+
+import pytest
+
+from hsm import make_token
+from padctl import cli
+from padctl.vcard import card_state
+from padctl.vpsam import psam_state
+
+
+def run(capsys, *argv):
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    module, label, pin = make_token(tmp_path / "hsm")
+    monkeypatch.setenv("PADCTL_PASSPHRASE", "ministry passphrase")
+    monkeypatch.setenv("PADCTL_PKCS11_TOKEN", label)
+    monkeypatch.setenv("PADCTL_PKCS11_PIN", pin)
+    monkeypatch.setenv("PADCTL_OPERATOR", "custodian-1")
+    import padctl.keysvc.sealed as S
+    monkeypatch.setattr(S, "SCRYPT_N", 1 << 10)
+    monkeypatch.setattr(S.SealedStore.create.__func__, "__defaults__", (1 << 10, False))
+    return tmp_path
+
+
+def test_the_key_hierarchy_end_to_end(env, capsys, monkeypatch):
+    t = env
+    m, d = str(t / "ministry"), str(t / "dept")
+    outputs = []
+
+    def ok(*argv):
+        rc, out, err = run(capsys, *argv)
+        outputs.append(out + err)
+        assert rc == 0, err
+        return out
+
+    ok("keys", "init", "--home", m, "--types", "01,02,03,04,05,06,07")
+    ok("keys", "disperse", "--home", m, "--region", "371700")
+    ok("keys", "transport-card", "--home", m, "--name", "t371700", "--card",
+       str(t / "tcard.json"), "--pin", "111111")
+    rc, out, err = run(capsys, "keys", "export", "--home", m, "sub/SM4/01/1/371700",
+                       "--out", str(t / "x.json"))
+    assert rc == 1 and "only wrapped under a transport key" in err
+    for tt in ("01", "02", "03", "04", "05", "06", "07"):
+        for s in ("SM4", "3DES"):
+            ok("keys", "export", "--home", m, "sub/%s/%s/1/371700" % (s, tt), "--transport",
+               "t371700", "--out", str(t / ("%s%s.json" % (s, tt))))
+    # the department: its own service (its own token), its transport key from the card
+    module, label, pin = make_token(t / "hsm")
+    monkeypatch.setenv("PADCTL_PKCS11_TOKEN", label)
+    monkeypatch.setenv("PADCTL_PASSPHRASE", "department passphrase")
+    ok("keys", "init", "--home", d, "--region", "371700")
+    ok("keys", "load-transport", "--home", d, "--card", str(t / "tcard.json"), "--pin", "111111")
+    for f in sorted(t.glob("SM4*.json")) + sorted(t.glob("3DES*.json")):
+        ok("keys", "import", "--home", d, str(f), "--transport", "t371700")
+    rc, out, err = run(capsys, "keys", "disperse", "--home", d, "--region", "371800")
+    assert rc == 1 and "outside this service's region 371700" in err
+    rc, out, err = run(capsys, "keys", "disperse", "--home", d, "--region", "379900x")
+    assert rc == 1 and "not a GB/T 2260 code" in err
+    ok("keys", "mother-card", "--home", d, "--region", "371700", "--card",
+       str(t / "mother.json"), "--pin", "222222")
+    mother = ("--mother", str(t / "mother.json"), "--pin", "222222")
+    ok("issue", "psam", "--home", d, "--region", "371702", "--level", "2",
+       "--out", str(t / "psam.json"), *mother)
+    assert psam_state(t / "psam.json")["region"] == "371700"
+    ok("issue", "card", "--home", d, "--region", "371702", "--serial", "0102030405060708",
+       "--holder-id", "110105199001011232", "--out", str(t / "card.json"), *mother)
+    rc, out, err = run(capsys, "issue", "card", "--home", d, "--region", "371702", "--serial",
+                       "0102030405060709", "--holder-id", "110105199001011233", "--out",
+                       str(t / "c2.json"), *mother)
+    assert rc == 1 and "GB 11643" in err
+    ok("issue", "psam", "--home", d, "--region", "371703", "--level", "3",
+       "--out", str(t / "psam3.json"), *mother)
+    rc, out, err = run(capsys, "issue", "card", "--home", d, "--region", "371702", "--serial",
+                       "0102030405060709", "--holder-id", "110105199001011232", "--psam",
+                       str(t / "psam3.json"), "--out", str(t / "c2.json"), *mother)
+    assert rc == 1 and "PSAM of region 371703 cannot serve a card of region 371702" in err
+    pad = "A1B2C3D4E5F60718"
+    ok("provision", "pad", "--home", d, "--pad-id", pad, "--region", "371702",
+       "--flash", str(t / "flash.img"), *mother)
+    monkeypatch.setenv("PADCTL_WINDOW_PASSPHRASE", "window passphrase")
+    ok("keys", "pad-links", "--home", d, "--pads", pad, "--region", "371702",
+       "--out", str(t / "window.keys"))
+    # the card's and the PSAM's keys follow from the ministry's roots via the department
+    from padctl.keysvc.compat import PadLinks
+    links = PadLinks.open(t / "window.keys", "window passphrase")
+    assert links.pads() == [pad]
+    # a key mother card of another region refuses; three wrong custodian PINs lock it
+    ok("keys", "mother-card", "--home", d, "--region", "371702", "--card",
+       str(t / "m2.json"), "--pin", "333333")
+    rc, out, err = run(capsys, "issue", "card", "--home", d, "--region", "371703", "--serial",
+                       "0102030405060709", "--holder-id", "110105199001011232", "--out",
+                       str(t / "c3.json"), "--mother", str(t / "m2.json"), "--pin", "333333")
+    assert rc == 1 and "key mother card of region 371702 cannot issue for region 371703" in err
+    for left in ("2 tries left", "1 tries left", "now locked", "is locked"):
+        rc, out, err = run(capsys, "issue", "psam", "--home", d, "--region", "371702",
+                           "--level", "3", "--out", str(t / "p9.json"), "--mother",
+                           str(t / "m2.json"), "--pin", "000000")
+        assert rc == 1 and left in err, err
+    rc, out, err = run(capsys, "issue", "psam", "--home", d, "--region", "371702", "--level",
+                       "3", "--out", str(t / "p9.json"), "--mother", str(t / "m2.json"),
+                       "--pin", "333333")
+    assert rc == 1 and "locked" in err
+    # audit: listed and verified
+    out = ok("keys", "audit", "--home", d)
+    assert "hash chain verified" in out and "issue-card" in out and "custodian-1" in out
+    # no key value in any output or file outside the token and the sealed keystores
+    keys = list(card_state(t / "card.json")["keys"].values())
+    keys += [k for vs in psam_state(t / "psam.json")["keys"].values() for k in vs.values()]
+    keys.append(links.pad_link_key("371702", pad).hex().upper())
+    devices = {"card.json", "psam.json", "psam3.json", "flash.img"}  # the chips themselves
+    blob = "".join(outputs).encode()
+    for root, _, files in os.walk(t):
+        for f in files:
+            if f not in devices:
+                blob += open(os.path.join(root, f), "rb").read()
+    for k in keys:
+        for form in (bytes.fromhex(k), k.encode(), k.lower().encode()):
+            assert form not in blob
+
+
+def test_master_key_cards_restore_the_keystore(env, capsys, monkeypatch):
+    t = env
+    m = str(t / "ministry")
+    monkeypatch.delenv("PADCTL_PKCS11_TOKEN")
+    assert run(capsys, "keys", "init", "--home", m, "--suites", "SM4")[0] == 0
+    rc, out, err = run(capsys, "keys", "master-cards", "--home", m, "--m", "2", "--pins",
+                       "100001,100002,100003", "--dir", str(t))
+    assert rc == 0, err
+    before = run(capsys, "keys", "list", "--home", m, "--json")[1]
+    monkeypatch.setenv("PADCTL_PASSPHRASE", "forgotten")
+    assert run(capsys, "keys", "list", "--home", m)[0] == 1
+    monkeypatch.setenv("PADCTL_NEW_PASSPHRASE", "new passphrase")
+    rc, out, err = run(capsys, "keys", "restore", "--home", m, str(t / "master1.json"),
+                       "--pins", "100001")
+    assert rc == 1 and "needs 2 master key cards, 1 given" in err
+    rc, out, err = run(capsys, "keys", "restore", "--home", m, str(t / "master1.json"),
+                       str(t / "master3.json"), "--pins", "100001,100003")
+    assert rc == 0, err
+    monkeypatch.setenv("PADCTL_PASSPHRASE", "new passphrase")
+    assert run(capsys, "keys", "list", "--home", m, "--json")[1] == before
+    assert json.loads(before)[0]["key"].startswith("mother/") or \
+        any(r["key"] == "root/SM4/01/1" for r in json.loads(before))
