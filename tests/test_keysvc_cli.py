@@ -153,3 +153,42 @@ def test_master_key_cards_restore_the_keystore(env, capsys, monkeypatch):
     assert run(capsys, "keys", "list", "--home", m, "--json")[1] == before
     assert json.loads(before)[0]["key"].startswith("mother/") or \
         any(r["key"] == "root/SM4/01/1" for r in json.loads(before))
+
+
+def test_sync_from_a_window_key_file(tmp_path, capsys, monkeypatch):
+    # the window PC holds its pads' link keys only: padctl sync works from that file, and
+    # a pad not in it is refused with a clear message
+    import test_link as tl
+    from padctl.keysvc.compat import PadLinks
+    from padctl.keysvc.service import KeyService
+    svc = KeyService.create(tmp_path / "dept", "pw", region="371700", scrypt_n=1 << 10)
+    province = os.urandom(16)  # TEST MATERIAL: the link sub-key the department was given
+    svc.add_transport("t", b"T" * 16)
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+    svc.import_({"format": "padctl-wrapped/1", "key": "sub/SM4/07/1/371700", "kind": "SM4",
+                 "wrapped": aes_key_wrap(b"T" * 16, province).hex()}, "t")
+    mine, other = os.urandom(8), os.urandom(8)
+    PadLinks.write(tmp_path / "window.keys", "window pw",
+                   {mine.hex(): ("371702", svc.pad_link_key("371702", mine))}, scrypt_n=1 << 10)
+    monkeypatch.setenv("PADCTL_PASSPHRASE", "window pw")
+    db = str(tmp_path / "ev.db")
+    pad = tl.Pad(tmp_path, 4, use_pty=True, key=svc.pad_link_key("371702", mine), pad_id=mine)
+    try:
+        rc, out, err = run(capsys, "sync", "--port", pad.port, "--db", db, "--keystore",
+                           str(tmp_path / "window.keys"))
+        assert rc == 0, err
+        assert "pad %s" % mine.hex() in out and "4 record(s) stored" in out
+    finally:
+        pad.stop()
+    pad = tl.Pad(tmp_path, 2, use_pty=True, key=svc.pad_link_key("371702", other),
+                 pad_id=other)
+    try:
+        rc, out, err = run(capsys, "sync", "--port", pad.port, "--db", db, "--keystore",
+                           str(tmp_path / "window.keys"))
+        assert rc == 1 and "is not one of this window's pads" in err, err
+    finally:
+        pad.stop()
+    monkeypatch.setenv("PADCTL_PASSPHRASE", "wrong")
+    rc, out, err = run(capsys, "sync", "--port", "/nonexistent", "--db", db, "--keystore",
+                       str(tmp_path / "window.keys"))
+    assert rc == 1 and "wrong passphrase" in err and "Traceback" not in err

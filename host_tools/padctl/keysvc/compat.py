@@ -98,7 +98,7 @@ class PadLinks:
         if e is None:
             raise KeyServiceError("pad %s is not one of this window's pads (%s)"
                                   % (pad, ", ".join(self.pads()) or "none"))
-        if region is not None and regions.check(region)[0] != e["region"]:
+        if region and regions.check(region)[0] != e["region"]:
             raise ScopeError("pad %s is of region %s, not %s" % (pad, e["region"], region))
         return e["value"]
 
