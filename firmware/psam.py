@@ -43,12 +43,9 @@ class Psam:
         """8-byte factors below the PSAM's level: region levels (the code at that level
         in ASCII, lower levels "00", then "sx"), card serial, [challenge]."""
         f = bytearray()
+        r = card.region  # BCD: its hex digits are the code's
         for lvl in range(self.info[3] + 1, 4):
-            for i in range(3):
-                b = card.region[i] if i < lvl else 0
-                f.append(0x30 | b >> 4)
-                f.append(0x30 | b & 15)
-            f.extend(b"sx")
+            f.extend(b"%02x%02x%02xsx" % (r[0], r[1] if lvl > 1 else 0, r[2] if lvl > 2 else 0))
         f.extend(card.serial)
         if session:
             f.extend(session)

@@ -325,3 +325,17 @@ def test_pad_links_file_has_only_its_pads(tmp_path, monkeypatch):
     monkeypatch.setenv("PADCTL_PASSPHRASE", "wrong")
     with pytest.raises(K.KeystoreError, match="wrong passphrase"):
         K.Keystore.load(tmp_path / "links.json")
+
+
+# --- the pad on the simulator, keys from a token ------------------------------------------
+
+@pytest.mark.parametrize("psam_level", [2, 3])
+def test_pad_verifies_a_3des_card_with_keys_from_the_token(tmp_path, token, psam_level):
+    # the firmware sends the region factors ("371700sx"...) the token's chain used
+    from padsim import PadSim
+    with PadSim(tmp_path / "pad", suite="3DES", region="371702", psam_level=psam_level,
+                token=token) as pad:
+        assert pad.ks.service.token.ids()[0].startswith("root/3DES/")
+        assert pad.attempt("123456")[0] == "PIN OK"
+        assert pad.attempt("654321")[0] == "Wrong PIN"
+        assert pad.card_fails() == 1
