@@ -169,9 +169,18 @@ class Keystore:
 
 
 def _sealed_key_file(path):
-    """The pad-links view of a sealed key file at path, or None if it is not one."""
+    """The pad-links view of a sealed key file at path, the Keystore view of a key service
+    folder (passphrase in PADCTL_PASSPHRASE, token PIN in PADCTL_PKCS11_PIN), or None."""
     from .keysvc.errors import KeyServiceError
     from .keysvc.sealed import FORMAT
+    if (Path(path) / "service.json").is_file():
+        from .keysvc.compat import ServiceKeystore, passphrase_from_env
+        from .keysvc.service import KeyService
+        try:
+            return ServiceKeystore(KeyService.open(path, passphrase_from_env(),
+                                                   os.environ.get("PADCTL_PKCS11_PIN")))
+        except KeyServiceError as e:
+            raise KeystoreError(str(e)) from None
     try:
         with open(path, "rb") as f:
             head = f.read(4096)

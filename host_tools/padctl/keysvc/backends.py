@@ -50,6 +50,21 @@ class SoftBackend:
 
     def __init__(self, store):
         self.store = store
+        self._defer = 0
+
+    def batch(self):
+        """A context in which new keys are saved once, at its end (or not at all on error)."""
+        backend = self
+
+        class _Batch:
+            def __enter__(self):
+                backend._defer += 1
+
+            def __exit__(self, exc, *rest):
+                backend._defer -= 1
+                if exc is None and not backend._defer:
+                    backend.store.save()
+        return _Batch()
 
     def ids(self):
         return sorted(self.store.keys)
@@ -71,7 +86,8 @@ class SoftBackend:
         if kid in self.store.keys:
             raise KeyServiceError("key %s exists; refusing to replace it" % kid)
         self.store.keys[kid] = dict(meta or {}, kind=kind, value=bytes(value))
-        self.store.save()
+        if not self._defer:
+            self.store.save()
         return SoftKey(kind, value, kid)
 
     def generate(self, kid, kind, meta=None, extractable=False):

@@ -168,6 +168,11 @@ class KeyService:
             raise ScopeError("roots are the ministry's: this service is region %s"
                              % self.region)
         made = []
+        with self.soft.batch():
+            self._init(suites, types, versions, made)
+        return made
+
+    def _init(self, suites, types, versions, made):
         for s in suites:
             kind = _kind(s)
             be = self.backend_for(kind)
@@ -184,7 +189,6 @@ class KeyService:
                     self.audit.append("generate", key=kid, suite=kind, type=t, version=v,
                                       region=MINISTRY, detail="root, in %s" % be.name)
                     made.append(kid)
-        return made
 
     def key_ids(self):
         out = []
