@@ -296,11 +296,24 @@ def test_service_keystore_personalises_cards_and_psams_and_macs(tmp_path):
         ident = K.new_identity(suite, "371702")
         card = K.personalise_card(ks, tmp_path / ("c%d.json" % suite), ident)
         K.personalise_psam(ks, tmp_path / ("p%d.json" % suite), suite, "371702", 2)
+        for cmd in ("00A404000F7378312E73682EC9E7BBE1B1A3D5CF", "00A4040006D15600000590"):
+            assert card.process(H(cmd)) == H("9000")  # SELECT MF, DF01
         r = card.process(H("0084000008"))[:8]
         apdu = K.unblock_apdu(ks, ident, r)  # the MAC computed inside the service
         assert apdu[:5] == H("8424000004")
         sk = ks.session_key(ident, 5, r)
         assert apdu == K.secured_apdu(ident, H("84240000"), b"", sk, r)
+        # the card's SM answer checked with the MAC computed inside the service
+        ans = card.process(apdu)
+        assert ans[-2:] == H("9000") and len(ans) == 12
+        f = K.session_mac(ks, ident, 5, r)
+        assert callable(f)
+        assert K.sm_answer_sw(ident, f, r, apdu[-4:], ans[:10]) == \
+            K.sm_answer_sw(ident, sk, r, apdu[-4:], ans[:10]) == 0x9000
+        bad = bytearray(ans[:10])
+        bad[-1] ^= 1
+        with pytest.raises(K.SecurityError):
+            K.sm_answer_sw(ident, f, r, apdu[-4:], bad)
 
 
 def test_pad_links_file_has_only_its_pads(tmp_path, monkeypatch):

@@ -256,6 +256,12 @@ def secured_apdu(ident, header, body, session_key, challenge):
     return head + bytes(body) + mac(ident.suite, session_key, iv, head + bytes(body))
 
 
+def session_mac(ks, ident, ktype, challenge):
+    """The session key of a Keystore, or for the key service the MAC function computed
+    inside it: either goes to ``secured_apdu`` and ``sm_answer_sw``."""
+    return _session(ks, ident, ktype, challenge)
+
+
 def _session(ks, ident, ktype, challenge):
     """The session key of a Keystore, or for the key service the MAC computed inside it."""
     if hasattr(ks, "command_mac"):
@@ -279,12 +285,17 @@ def sm_answer_sw(ident, session_key, challenge, command_mac, answer):
     """The status word inside a card's SM answer ``99 02 SW1 SW2 8E 04 M'``.
 
     Raises ``SecurityError`` if it is malformed or its MAC is not the card's.
+    ``session_key`` may be the MAC function ``(iv, data) -> 4 bytes`` of the key service
+    (``session_mac``), so the session key never leaves it.
     """
     answer = bytes(answer)
     if len(answer) != 10 or answer[0:2] != b"\x99\x02" or answer[4:6] != b"\x8e\x04":
         raise SecurityError("secure answer malformed: %s" % answer.hex().upper())
     iv = iv_from_challenge(ident.suite, challenge)
-    want = mac(ident.suite, session_key, iv, bytes(command_mac) + answer[:4])
+    if callable(session_key):
+        want = session_key(iv, bytes(command_mac) + answer[:4])
+    else:
+        want = mac(ident.suite, session_key, iv, bytes(command_mac) + answer[:4])
     if not ct_equal(want, answer[6:10]):
         raise SecurityError("secure answer MAC does not check out")
     return (answer[2] << 8) | answer[3]
@@ -292,4 +303,5 @@ def sm_answer_sw(ident, session_key, challenge, command_mac, answer):
 
 __all__ = ["Keystore", "KeystoreError", "SecurityError", "KEY_TYPES", "region_factor",
            "region_factors", "chain", "new_identity", "personalise_card", "personalise_psam",
-           "secured_apdu", "unblock_apdu", "reload_apdu", "sm_answer_sw", "CryptoError"]
+           "secured_apdu", "unblock_apdu", "reload_apdu", "sm_answer_sw", "session_mac",
+           "CryptoError"]
