@@ -15,7 +15,7 @@ def issue_psam(svc, mother, pin, region, level, path, suite="SM4", terminal=None
     region = regions.check(region)[0]
     at = regions.at(region, level)
     authorise(svc, mother, pin, at)
-    terminal = terminal or "%012d" % int.from_bytes(os.urandom(5), "big")
+    terminal = terminal or "%012d" % (int.from_bytes(os.urandom(5), "big") % 10 ** 12)
     K.personalise_psam(ServiceKeystore(svc), path, suite=Suite.parse(suite), region=at,
                        level=level, terminal=terminal)
     svc.audit.append("issue-psam", region=at, suite=Suite.parse(suite).label,
