@@ -5,7 +5,9 @@ PYTEST  := $(VENV)/bin/pytest
 PADCTL  := $(VENV)/bin/padctl
 N       ?= 1000
 
-.PHONY: setup postgres test demo sim bench soak soak-all clean
+SOFTHSM := /usr/lib/softhsm/libsofthsm2.so
+
+.PHONY: setup postgres softhsm test demo sim bench soak soak-all clean
 
 setup: $(VENV)/.ready
 
@@ -26,7 +28,15 @@ postgres:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
 	  else echo "make: no PostgreSQL server: apt-get install postgresql (as root)" >&2; fi; fi
 
-test: setup postgres
+
+# SoftHSM2 stands in for the encryption machine in the key service's PKCS#11 tests
+# (tests/hsm.py makes its token in a temporary folder); installed here when root.
+softhsm:
+	@if [ ! -e $(SOFTHSM) ] && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2; fi
+
+
+test: setup postgres softhsm
 	$(PYTEST) -q tests -m "not soak_all"
 
 demo: setup

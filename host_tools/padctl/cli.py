@@ -4,7 +4,6 @@ One CLI; each command is a handler do_<name>(args) with its own parser; one erro
 (CommandError) becomes `padctl: message` and exit status 1.
 """
 import argparse
-import json
 import sys
 
 
@@ -23,17 +22,6 @@ def do_demo(args):
 def do_sim(args):
     from . import simcli
     return simcli.run(args)
-
-
-def do_keys(args):
-    from . import keys as K
-    try:
-        ks = K.Keystore.generate(args.path, overwrite=args.force)
-    except K.KeystoreError as e:
-        raise CommandError(str(e))
-    out = {"keystore": str(args.path), "marker": ks.data.get("marker")}
-    print(json.dumps(out) if args.json else "wrote %s (test material: generated roots)" % args.path)
-    return 0
 
 
 def build_parser():
@@ -56,13 +44,8 @@ def build_parser():
     s.add_argument("--dir", help="keep the simulator's state here (default: a temporary folder)")
     s.set_defaults(func=do_sim)
 
-    k = sub.add_parser("keys", help="generate a test keystore (roots per purpose)",
-                       description="Generates random root keys per purpose into a JSON keystore, "
-                                   "marked as test material.")
-    k.add_argument("path")
-    k.add_argument("--force", action="store_true", help="overwrite an existing keystore")
-    k.add_argument("--json", action="store_true", help="machine-readable output")
-    k.set_defaults(func=do_keys)
+    from .keysvc import cli as keysvc_cli  # keys, issue, provision (issue 8)
+    keysvc_cli.add_arguments(sub)
 
     try:
         from . import sync
@@ -76,6 +59,11 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["keys"] and len(argv) > 1 and not argv[1].startswith("-"):
+        from .keysvc.cli import SUBCOMMANDS
+        if argv[1] not in SUBCOMMANDS:  # `padctl keys PATH`: the JSON test keystore
+            argv.insert(1, "test-roots")
     args = build_parser().parse_args(argv)
     try:
         rc = args.func(args)
