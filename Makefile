@@ -5,7 +5,7 @@ PYTEST  := $(VENV)/bin/pytest
 PADCTL  := $(VENV)/bin/padctl
 N       ?= 1000
 
-.PHONY: setup test demo sim bench soak soak-all clean
+.PHONY: setup test demo sim bench soak soak-all clean flash
 
 setup: $(VENV)/.ready
 
@@ -37,3 +37,8 @@ soak-all: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info host_tools/*.egg-info
+
+# flash a pad in service mode (or the emulator: padctl emulate --service --pty PATH):
+# make flash PORT=/dev/ttyUSB0 [KEYSTORE=ks.json REGION=110105 PAD=0102030405060708] [ARGS=--reprovision]
+flash: setup
+	$(PADCTL) flash --port "$(PORT)" $(if $(KEYSTORE),--keystore "$(KEYSTORE)") $(if $(REGION),--region $(REGION)) $(if $(PAD),--pad-id $(PAD)) $(ARGS)

@@ -70,6 +70,9 @@ def build_parser():
         sync = None
     if sync is not None and hasattr(sync, "add_arguments"):
         sync.add_arguments(sub)
+    from . import emulate, flash
+    flash.add_arguments(sub)
+    emulate.add_arguments(sub)
     return p
 
 
