@@ -57,6 +57,33 @@ class _Machine:
         return getattr(self._real, name)
 
 
+def _corrupting(name):
+    """open() whose files written with `name` in their path get the first byte of each
+    write flipped: a copy corrupted on the way (test switch PAD_EMU_CORRUPT)."""
+    real = open
+
+    class W:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, b):
+            return self.f.write(bytes((b[0] ^ 1,)) + bytes(b[1:]) if b else b)
+
+        def __getattr__(self, n):
+            return getattr(self.f, n)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+
+    def o(path, mode="r", *a):
+        f = real(path, mode, *a)
+        return W(f) if name in path and "w" in mode else f
+    return o
+
+
 def run_file(name, g):
     """pyexec_file_if_exists: True unless the file asked for a soft reboot (SystemExit)."""
     try:
@@ -95,6 +122,8 @@ def main():
         sys.path.pop()
         emusys.install(int(os.getenv("PAD_EMU_MPY")))
     g = {"__name__": "__main__"}
+    if os.getenv("PAD_EMU_CORRUPT"):  # test switch: line noise on files written via the REPL
+        g["open"] = _corrupting(os.getenv("PAD_EMU_CORRUPT"))
     go = run_file("boot.py", g)
     if go and not raw:
         go = run_file("main.py", g)
