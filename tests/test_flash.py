@@ -200,4 +200,5 @@ def test_copy_cut_half_way(emu):
     r = flash(e)
     assert r.returncode == 0, r.stdout + r.stderr
     sent = int(re.search(r"\((\d+) file\(s\) sent\)", r.stdout).group(1))
-    assert 0 < sent < 26 and "on the pad" in r.stdout
+    total = int(re.search(r"\[ 1/(\d+)\]", r.stdout).group(1))
+    assert 0 < sent < total and "on the pad" in r.stdout
