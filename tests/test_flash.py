@@ -202,3 +202,24 @@ def test_copy_cut_half_way(emu):
     sent = int(re.search(r"\((\d+) file\(s\) sent\)", r.stdout).group(1))
     total = int(re.search(r"\[ 1/(\d+)\]", r.stdout).group(1))
     assert 0 < sent < total and "on the pad" in r.stdout
+
+
+def test_damaged_live_firmware_is_repaired_beside_it(emu, tmp_path):
+    e = emu()
+    r = flash(e)
+    assert r.returncode == 0, r.stdout + r.stderr
+    tag = re.search(r"flashing (\S+)", r.stdout).group(1)
+    e.reset(service=True)
+    time.sleep(0.5)
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"not an mpy file")
+    r = mpremote(e.link, "fs", "cp", bad, ":fw/%s/retry.mpy" % tag)
+    assert r.returncode == 0, r.stderr
+    r = flash(e)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "flashing %s-r" % tag in r.stdout and "(1 file(s) sent)" in r.stdout
+    assert "removed old firmware fw/%s" % tag in r.stdout
+    time.sleep(1.5)  # normal mode, on the repaired copy
+    r = padctl("sync", "--port", e.link, "--keystore", e.dir / "keystore.json", "--region",
+               REGION, "--db", tmp_path / "ev.db")
+    assert r.returncode == 0, r.stdout + r.stderr

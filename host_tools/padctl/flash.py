@@ -326,15 +326,31 @@ def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out):
         prov = {"pad_id": pad_id, "region": region, "link_key": key.hex().upper(),
                 "lang": lang}
     tag, pkg = package(board)
+    # the version folder: the build's tag, never the live folder (a damaged live folder of
+    # this very build is repaired in a second folder, tag-r, and the switch moves to it)
+    src = "fw/%s/" % tag
+    rels = {p[len(src):]: pkg.pop(p) for p in list(pkg) if p.startswith(src)}
+    live = dev.hashes(folder="fw/" + old) if old else {}
+    ftag = tag
+    if old in (tag, tag + "-r"):
+        n = len("fw/%s/" % old)
+        if {p[n:]: h for p, h in live.items()} == {r: sha(d) for r, d in rels.items()}:
+            ftag = old  # up to date: nothing to write (verified again below)
+        else:
+            ftag = tag + "-r" if old == tag else tag
+    folder = "fw/" + ftag
+    for rel, data in rels.items():
+        pkg["%s/%s" % (folder, rel)] = data
     out("pad on %s: MicroPython %s (%s), firmware %s; flashing %s"
-        % (dev.port, ".".join(map(str, dev_version)), board, old or "none", tag))
-    folder = "fw/" + tag
+        % (dev.port, ".".join(map(str, dev_version)), board, old or "none", ftag))
     dev.exec("import os\nfor d in ('fw', %r):\n try:\n  os.mkdir(d)\n except OSError:\n  pass"
              % folder)
     have = dev.hashes(folder=folder)
-    cur = dev.hashes(folder="fw/" + old) if old and old != tag else {}
+    for p in sorted(set(have) - {"%s/%s" % (folder, r) for r in rels}):
+        dev.exec("import os\nos.remove(%r)" % p)  # left by an earlier build: not live
+    cur = live if old != ftag else {}
     by_hash = {h: p for p, h in cur.items()}
-    names = [p for p in pkg if p.startswith(folder + "/")]
+    names = ["%s/%s" % (folder, rel) for rel in rels]
     sent = 0
     for i, path in enumerate(names, 1):
         data = pkg[path]
@@ -371,23 +387,23 @@ def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out):
     out("verified: %d files, sha256 of each as in the build manifest" % len(names))
     # the root files, each replaced in one step
     roots = dev.hashes(files=list(ROOT_FILES))
-    for name in ROOT_FILES:
-        h = sha(pkg[name])
-        if roots.get(name) == h:
+    for rf in ROOT_FILES:
+        h = sha(pkg[rf])
+        if roots.get(rf) == h:
             continue
-        dev.write(name + ".new", pkg[name])
-        if dev.hashes(files=[name + ".new"]).get(name + ".new") != h:
+        dev.write(rf + ".new", pkg[rf])
+        if dev.hashes(files=[rf + ".new"]).get(rf + ".new") != h:
             raise FlashError("verification failed: %s (hash mismatch); the pad keeps firmware "
-                             "%s; run padctl flash again" % (name, old or "none"))
-        dev.exec("import os\nos.rename(%r, %r)" % (name + ".new", name))
-        out("root %s replaced" % name)
+                             "%s; run padctl flash again" % (rf, old or "none"))
+        dev.exec("import os\nos.rename(%r, %r)" % (rf + ".new", rf))
+        out("root %s replaced" % rf)
     # the switch: the new firmware is live in one step
-    dev.write("fw.new", tag.encode())
-    if dev.hashes(files=["fw.new"]).get("fw.new") != sha(tag.encode()):
+    dev.write("fw.new", ftag.encode())
+    if dev.hashes(files=["fw.new"]).get("fw.new") != sha(ftag.encode()):
         raise FlashError("verification failed: the switch file; the pad keeps firmware %s"
                          % (old or "none"))
     dev.exec("import os\nos.rename('fw.new', 'fw.cur')")
-    out("switched: firmware %s is live (%d file(s) sent)" % (tag, sent))
+    out("switched: firmware %s is live (%d file(s) sent)" % (ftag, sent))
     dev.soft_reset()
     if prov is not None:
         r = dev.eval("import svcmode, json\nsvcmode.provision(json.loads(%r), %d, False)"
@@ -395,20 +411,20 @@ def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out):
         out("provisioned: pad %s, region %s, epoch %d (after %d)"
             % (prov["pad_id"], prov["region"], r["epoch"], r["before"]))
     after = dev.info()
-    if after.get("firmware") != tag:
+    if after.get("firmware") != ftag:
         raise FlashError("the pad reports firmware %s after the switch, not %s"
-                         % (after.get("firmware"), tag))
+                         % (after.get("firmware"), ftag))
     if prov is not None and (after.get("pad_id") != prov["pad_id"] or
                              after.get("region") != prov["region"] or
                              not after.get("provisioned")):
         raise FlashError("provisioning did not take: the pad reports %s" % after)
     for d in dev.eval("import os, json\nprint(json.dumps([e[0] for e in os.ilistdir('fw')]))"):
-        if d != tag:
+        if d != ftag:
             dev.exec(_RMTREE + "_rm('fw/%s')" % d)
             out("removed old firmware fw/%s" % d)
     dev.reset()
     out("pad %s: firmware %s, epoch %s; reset into normal mode"
-        % (after.get("pad_id"), tag, after.get("epoch")))
+        % (after.get("pad_id"), ftag, after.get("epoch")))
     return after
 
 
