@@ -72,6 +72,11 @@ def test_stock_mpremote_drives_the_emulator(emu, tmp_path):
     r = mpremote(e.link, "exec", "import sys; x = 5; print(len(sys.argv))", "+", "soft-reset",
                  "+", "exec", "print('x' in globals())")
     assert r.returncode == 0 and r.stdout.split()[-1] == "False", r.stdout + r.stderr
+    # a program left running is interrupted by the next connection's Ctrl-C
+    r = mpremote(e.link, "exec", "--no-follow", "while True:\n    pass")
+    assert r.returncode == 0, r.stderr
+    r = mpremote(e.link, "exec", "print('interrupted')")
+    assert r.returncode == 0 and r.stdout.strip() == "interrupted", r.stdout + r.stderr
     boots = e.boots
     r = mpremote(e.link, "reset")
     assert r.returncode == 0, r.stderr

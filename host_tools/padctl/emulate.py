@@ -119,9 +119,48 @@ class Emulator:
                 self.link.unlink()
             self.link.symlink_to(self.port)
         self._log = open(self.log_path, "ab")
+        # the console's input reaches the chip through a pipe (kept across its restarts, as
+        # the pty keeps what a board has not read yet): a Ctrl-C while a program runs in the
+        # REPL becomes SIGINT, as a board's UART interrupt makes it KeyboardInterrupt
+        self._in = os.pipe()
+        self._running = False  # the chip says a REPL program runs ("@emu exec")
+        threading.Thread(target=self._relay, daemon=True).start()
         self._thread = threading.Thread(target=self._power, daemon=True)
         self._thread.start()
         return self
+
+    def _relay(self):
+        master, w = self._pty[0], self._in[1]
+        while not self._stop.is_set():
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            while b"\x03" in data and self.service:
+                i = data.index(b"\x03")
+                if i:
+                    os.write(w, data[:i])
+                with self._lock:
+                    p = self.proc
+                    if self._running and p and p.poll() is None:
+                        p.send_signal(signal.SIGINT)
+                    else:
+                        os.write(w, b"\x03")
+                data = data[i + 1:]
+            if data:
+                os.write(w, data)
+
+    def _errors(self, f):
+        """The chip's stderr: its REPL's state lines, the rest to the log."""
+        for line in iter(f.readline, b""):
+            if line.startswith(b"@emu "):
+                self._running = line.strip() == b"@emu exec"
+            elif self._log:
+                self._log.write(line)
+                self._log.flush()
+        f.close()
 
     def _env(self, boot, raw):
         e = dict(os.environ)
@@ -143,10 +182,13 @@ class Emulator:
                 if self._stop.is_set():
                     return
                 self.boots += 1
+                self._running = False
                 self.proc = subprocess.Popen(
                     [mpy.micropython(), "-X", "heapsize=" + self.heap, "-m", "chip"],
-                    env=self._env(boot, raw), stdin=self._pty[0], stdout=self._pty[0],
-                    stderr=self._log, cwd=str(self.dir))
+                    env=self._env(boot, raw), stdin=self._in[0], stdout=self._pty[0],
+                    stderr=subprocess.PIPE, cwd=str(self.dir))
+                threading.Thread(target=self._errors, args=(self.proc.stderr,),
+                                 daemon=True).start()
             rc = self.proc.wait()
             if self._stop.is_set():
                 return
@@ -179,9 +221,12 @@ class Emulator:
                 self.proc.wait()
         if getattr(self, "_thread", None):
             self._thread.join(5)
-        for fd in getattr(self, "_pty", ()):
-            os.close(fd)
-        self._pty = ()
+        for fd in getattr(self, "_pty", ()) + getattr(self, "_in", ()):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._pty = self._in = ()
         if self.link and self.link.is_symlink():
             self.link.unlink()
         for w in self._world or ():

@@ -4,8 +4,10 @@
 # Ctrl-E paste mode), raw REPL (Ctrl-A reset, Ctrl-B friendly, Ctrl-C clear, Ctrl-D run;
 # an empty run is a soft reboot; output, 04, exception, 04), and raw-paste mode (05 'A' 01:
 # a 128-byte window, 01 per window consumed). Loaded by chip.py only when main.py returns
-# (service mode); not firmware. A running program is not interrupted by Ctrl-C here (the
-# bytes wait until it ends).
+# (service mode); not firmware. A running program is interrupted by Ctrl-C (the
+# emulator sends SIGINT for a Ctrl-C that arrives while a program runs: this REPL tells it
+# with the lines "@emu exec" / "@emu idle" on stderr, and a Ctrl-C that arrives while it
+# reads the console is the byte 03 as on a board).
 import sys
 
 _HARD = 75
@@ -23,7 +25,10 @@ def _w(s):
 
 
 def _rd():
-    b = _in.read(1)
+    try:
+        b = _in.read(1)
+    except KeyboardInterrupt:  # the emulator's SIGINT came late: the program had ended
+        return 3
     if not b:  # the console is gone (the emulator closed it): power off
         raise SystemExit(0)
     return b[0]
@@ -33,17 +38,22 @@ def _run(src, g, mode, eof):
     """parse_compile_execute: 0, or _FORCED for a SystemExit (soft reboot). eof: the raw
     REPL's framing (04 after the output, 04 after the exception's)."""
     ret = 0
+    err = sys.stderr
     try:
+        err.write("@emu exec\n")  # a Ctrl-C now interrupts the program (KeyboardInterrupt)
         exec(compile(src, "<stdin>", mode), g)
+        err.write("@emu idle\n")
         if eof:
             _w(b"\x04")
     except SystemExit as e:
+        err.write("@emu idle\n")
         if e.value == _HARD:
             raise
         if eof:
             _w(b"\x04")
         ret = _FORCED
     except BaseException as e:
+        err.write("@emu idle\n")
         if eof:
             _w(b"\x04")
         sys.print_exception(e, sys.stdout)
@@ -231,7 +241,10 @@ def _close_files(g):
 def run(g, is_raw):
     """The REPL until a soft reboot; returns the chip's exit status (76, 77)."""
     while True:
-        r = raw(g) if is_raw else friendly(g)
+        try:
+            r = raw(g) if is_raw else friendly(g)
+        except KeyboardInterrupt:  # a Ctrl-C between a program's end and the REPL's read
+            continue
         if r == _FORCED:
             _close_files(g)
             _w("MPY: soft reboot\r\n")
