@@ -228,3 +228,32 @@ def test_damaged_live_firmware_is_repaired_beside_it(emu, tmp_path):
     r = padctl("sync", "--port", e.link, "--keystore", e.dir / "keystore.json", "--region",
                REGION, "--db", tmp_path / "ev.db")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_reprovision_sync_first(emu, tmp_path):
+    e = emu()
+    r = flash(e)
+    assert r.returncode == 0, r.stdout + r.stderr
+    e.reset(service=True)
+    time.sleep(0.5)
+    r = mpremote(e.link, "exec", "import svcmode, journal\nsvcmode._journal(svcmode._config())"
+                 ".append(journal.PIN_ERROR, None, b'\\x05')")
+    assert r.returncode == 0, r.stderr
+    db = tmp_path / "ev.db"
+    p = subprocess.Popen([str(BIN / "padctl"), "flash", "--port", str(e.link), "--keystore",
+                          str(e.dir / "keystore.json"), "--reprovision", "--sync-first",
+                          "--db", str(db), "--wait", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=str(ROOT))
+    lines = []
+    for line in p.stdout:
+        lines.append(line)
+        if "hold the service strap" in line:
+            e.reset(service=True)  # the technician
+            break
+    out, err = p.communicate(timeout=120)
+    out = "".join(lines) + out
+    assert p.returncode == 0, out + err
+    assert "synced: " in out and "epoch 2 (after 1)" in out
+    r = padctl("events", "--db", db, "--kind", "PIN_ERROR")
+    assert r.stdout.count("PIN_ERROR") == 1  # the event reached the host before the format

@@ -285,12 +285,46 @@ def check_mpy(dev_mpy, dev_version):
 
 
 def flash(port, keystore=None, region=None, pad_id=None, reprovision=False, lang="en",
-          epoch=0, out=print):
+          epoch=0, out=print, sync_first=False, db=None, wait=120.0):
     dev = Device(port)
     try:
+        if reprovision and sync_first:
+            before = dev.info()
+            if before.get("provisioned") and before.get("unsynced"):
+                dev = _sync_first(dev, keystore, before, db, wait, out)
         return _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out)
     finally:
         dev.close()
+
+
+def _sync_first(dev, keystore, before, db, wait, out):
+    """The pad holds unsynced events: reset it into normal mode, sync it (padctl sync, with
+    its link key from the key service), then wait for the technician to hold the strap and
+    reset it again. Returns the Device in service mode again."""
+    from .sync import SyncError, sync
+    if not keystore:
+        raise FlashError("--sync-first needs --keystore (the pad's link key)")
+    key = link_key(keystore, before["region"], before["pad_id"])
+    port = dev.port
+    out("the pad holds %d unsynced journal records: resetting it into normal mode to sync"
+        % before["unsynced"])
+    dev.reset()
+    dev.close()
+    time.sleep(2.0)
+    try:
+        res = sync(port, db, link_key=key, patience=30.0)
+    except SyncError as e:
+        raise FlashError("sync before re-provisioning: %s; nothing was re-provisioned" % e)
+    out("synced: %d record(s) stored, acknowledged up to %d" % (res.stored, res.acked))
+    out("now hold the service strap and reset the pad (waiting %d s)" % wait)
+    end = time.monotonic() + wait
+    while True:
+        try:
+            return Device(port, timeout=1.0)
+        except FlashError as e:
+            if time.monotonic() > end:
+                raise FlashError("the pad did not come back in service mode: %s" % e)
+            time.sleep(0.5)
 
 
 def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out):
@@ -456,7 +490,8 @@ def do_flash(args):
     try:
         flash(args.port, args.keystore, args.region, args.pad_id, args.reprovision,
               args.lang, args.epoch, out=(lambda s: None) if args.json else
-              (lambda s: print(s, flush=True)))
+              (lambda s: print(s, flush=True)), sync_first=args.sync_first, db=args.db,
+              wait=args.wait)
     except FlashError as e:
         raise CommandError("flash: %s" % e)
     return 0
@@ -494,6 +529,12 @@ def add_arguments(sub):
     p.add_argument("--reprovision", action="store_true",
                    help="provision an already provisioned pad again (a new journal epoch; "
                         "refused while it holds unsynced records)")
+    p.add_argument("--sync-first", action="store_true",
+                   help="with --reprovision: when the pad holds unsynced records, reset it into "
+                        "normal mode, sync it, then wait for it in service mode again")
+    p.add_argument("--db", help="event store for --sync-first (default: padctl sync's)")
+    p.add_argument("--wait", type=float, default=120.0,
+                   help="seconds to wait for the pad back in service mode (--sync-first)")
     p.add_argument("--epoch", type=int, default=0, help="the new epoch at least this")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--json", action="store_true", help="no progress lines")
