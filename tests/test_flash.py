@@ -108,6 +108,10 @@ def test_make_flash_sync_and_reflash(emu, tmp_path):
     # normal mode: no REPL; the tools say to hold the strap
     r = padctl("info", "--port", e.link)
     assert r.returncode == 1 and "hold the service strap" in r.stderr, r.stderr
+    # its Ctrl-C, Ctrl-A and Ctrl-D did nothing: the pad still syncs
+    r = padctl("sync", "--port", e.link, "--keystore", e.dir / "keystore.json", "--region",
+               REGION, "--db", db)
+    assert r.returncode == 0, r.stdout + r.stderr
     # power off, on with the strap: the flash persisted; a re-flash sends nothing
     e.stop()
     e = emu(d=e.dir)
@@ -257,3 +261,53 @@ def test_reprovision_sync_first(emu, tmp_path):
     assert "synced: " in out and "epoch 2 (after 1)" in out
     r = padctl("events", "--db", db, "--kind", "PIN_ERROR")
     assert r.stdout.count("PIN_ERROR") == 1  # the event reached the host before the format
+
+
+def _console(e, data, wait=1.0):
+    """Writes to the emulator's console as a terminal would; returns what came back."""
+    import select
+    fd = os.open(str(e.link), os.O_RDWR | os.O_NOCTTY)
+    try:
+        tty.setraw(fd)
+        os.write(fd, data)
+        got, end = b"", time.monotonic() + wait
+        while time.monotonic() < end:
+            if select.select([fd], [], [], 0.05)[0]:
+                got += os.read(fd, 4096)
+        return got
+    finally:
+        os.close(fd)
+
+
+def test_friendly_repl_and_paste_mode(emu):
+    e = emu()
+    got = _console(e, b"\x02")
+    assert b"MicroPython v" in got and got.endswith(b">>> ")
+    got = _console(e, b"6 * 7\r")
+    assert b"6 * 7\r\n42\r\n>>> " in got.replace(b"42\n", b"42\r\n")
+    got = _console(e, b"for i in range(2):\r    print('x%d' % i)\r\r")
+    assert b"... " in got and b"x0" in got and b"x1" in got
+    got = _console(e, b"\x05a = 5\rprint(a * 2)\r\x04")
+    assert b"paste mode; Ctrl-C to cancel, Ctrl-D to finish" in got and b"10" in got
+    got = _console(e, b"\x04", wait=2.0)  # Ctrl-D: soft reboot, then the friendly REPL
+    assert b"MPY: soft reboot" in got and b"MicroPython v" in got
+
+
+def test_pad_that_will_not_boot_recovers_with_the_strap(emu):
+    e = emu()
+    r = flash(e)
+    assert r.returncode == 0, r.stdout + r.stderr
+    e.reset(service=True)
+    time.sleep(0.5)
+    r = mpremote(e.link, "exec", "f = open('fw.cur', 'w'); f.write('gone'); f.close()")
+    assert r.returncode == 0, r.stderr
+    e.reset(service=False)  # no firmware to run: no REPL either, it waits and resets
+    time.sleep(1)
+    r = padctl("info", "--port", e.link)
+    assert r.returncode == 1 and "no answer" in r.stderr, r.stderr
+    e.reset(service=True)  # the strap gives the REPL whatever the firmware's state
+    time.sleep(0.5)
+    r = padctl("info", "--port", e.link, "--json")
+    assert r.returncode == 0 and '"firmware": "gone"' in r.stdout, r.stdout + r.stderr
+    r = flash(e)
+    assert r.returncode == 0 and "(0 file(s) sent)" in r.stdout, r.stdout + r.stderr
