@@ -48,18 +48,20 @@ def entered():
         _journal(cfg).event(J.SERVICE)
 
 
-def unsynced(j):
-    """Records after the host's acknowledged mark that it must hold before a re-provisioning
+def unsynced(j, held=0):
+    """Records after the host's mark (the pad's acknowledged mark, or `held`: the last seq
+    of this epoch the host's store holds, when higher: a mark the pad keeps in RAM until a
+    reclaim can be behind after a reset) that the host must hold before a re-provisioning
     may format the journal: the events, not the housekeeping."""
     n = 0
-    for r in j.iter_from(j.acked + 1):
+    for r in j.iter_from(max(j.acked, held) + 1):
         if r.kind not in _HOUSEKEEPING:
             n += 1
     return n
 
 
-def info():
-    """The pad's facts as a dict (printed as JSON for the host)."""
+def info(held=0):
+    """The pad's facts as a dict (printed as JSON for the host); held: unsynced()."""
     cfg = _config()
     d = {"pad_id": None, "region": None, "provisioned": False}
     if cfg:
@@ -73,7 +75,7 @@ def info():
     try:
         j = _journal(cfg)
         d.update(epoch=j.epoch, head=j.head, acked=j.acked, free_records=j.free(),
-                 unsynced=unsynced(j), journal_problems=list(j.problems))
+                 unsynced=unsynced(j, held), journal_problems=list(j.problems))
     except Exception as e:
         d["journal_error"] = repr(e)
     st = os.statvfs(".")
@@ -81,8 +83,8 @@ def info():
     return d
 
 
-def show():
-    print(json.dumps(info()))
+def show(held=0):
+    print(json.dumps(info(held)))
     _drop()
 
 
@@ -93,22 +95,22 @@ def _drop():
         sys.modules.pop(m, None)
 
 
-def provision(cfg, epoch=0, force=False):
+def provision(cfg, epoch=0, force=False, held=0):
     """Writes config.json (atomically: a new file renamed over the old) and starts a new
     journal epoch, above the one held and at least `epoch`, whose first record is PROVISION
     naming the epoch before. Refuses (ValueError) while the journal holds unsynced events,
     unless force (the host has them). Prints the result as JSON."""
     old = _config()
-    before, held = 0, 0
+    before, left = 0, 0
     try:
         j = _journal(old)
         before = j.epoch
-        held = unsynced(j)
+        left = unsynced(j, held)
         del j
     except Exception:
         pass  # a journal that does not open: nothing it holds can be read
-    if held and not force:
-        raise ValueError("%d unsynced journal records: sync the pad first" % held)
+    if left and not force:
+        raise ValueError("%d unsynced journal records: sync the pad first" % left)
     new = max(epoch, before + 1)
     import config
     tmp = config.PATH + ".new"

@@ -129,7 +129,7 @@ def test_make_flash_sync_and_reflash(emu, tmp_path):
     r = mpremote(e.link, "exec", "import svcmode, journal\nsvcmode._journal(svcmode._config())"
                  ".append(journal.PIN_ERROR, None, b'\\x05')")
     assert r.returncode == 0, r.stderr
-    r = flash(e, "--reprovision")
+    r = flash(e, "--reprovision", "--db", db)
     assert r.returncode == 1 and "1 unsynced journal records" in r.stderr, r.stderr
     r = padctl("info", "--port", e.link, "--json")
     assert __import__("json").loads(r.stdout)["epoch"] == 1
@@ -141,7 +141,7 @@ def test_make_flash_sync_and_reflash(emu, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     e.reset(service=True)
     time.sleep(1)
-    r = flash(e, "--reprovision")
+    r = flash(e, "--reprovision", "--db", db)  # the store holds what the pad holds
     assert r.returncode == 0, r.stdout + r.stderr
     assert "epoch 2 (after 1)" in r.stdout
     time.sleep(1.5)

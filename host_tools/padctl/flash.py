@@ -174,10 +174,12 @@ class Device:
                          "sys.implementation._mpy, list(sys.implementation.version), "
                          "os.getcwd()]))")
 
-    def info(self):
-        """svcmode.info() of the firmware on the pad, or what can be read without it."""
+    def info(self, held=0):
+        """svcmode.info() of the firmware on the pad, or what can be read without it. held:
+        the last seq of the pad's epoch that the host's store holds (unsynced counts after
+        it too)."""
         try:
-            return self.eval("import svcmode\nsvcmode.show()")
+            return self.eval("import svcmode\nsvcmode.show(%d)" % held)
         except FlashError as e:  # no firmware, or one whose tools fail: what can be read
             why = str(e)
         d = self.eval("import json, os\ntry:\n with open('fw.cur') as f: fw = f.read().strip()"
@@ -284,15 +286,38 @@ def check_mpy(dev_mpy, dev_version):
                MPY_RELEASES.get(ours, "?"), "old" if theirs < ours else "new"))
 
 
+def held_by_host(db, info):
+    """The last seq of the pad's current epoch the event store holds (0: none, or no store)."""
+    from .store import Store, StoreError, default_path
+    from pathlib import Path
+    if not info.get("pad_id") or info.get("epoch") is None:
+        return 0
+    if not Path(db or default_path()).exists():
+        return 0
+    try:
+        with Store(db) as s:
+            c = s.chain(info["pad_id"].lower(), info["epoch"])
+    except (StoreError, OSError, ValueError):
+        return 0
+    return c.head_seq if c else 0
+
+
+def _info(dev, db):
+    """The pad's facts, its unsynced events counted after what the host's store holds."""
+    d = dev.info()
+    held = held_by_host(db, d)
+    return dev.info(held) if held > d.get("acked", 0) else d
+
+
 def flash(port, keystore=None, region=None, pad_id=None, reprovision=False, lang="en",
           epoch=0, out=print, sync_first=False, db=None, wait=120.0):
     dev = Device(port)
     try:
         if reprovision and sync_first:
-            before = dev.info()
+            before = _info(dev, db)
             if before.get("provisioned") and before.get("unsynced"):
                 dev = _sync_first(dev, keystore, before, db, wait, out)
-        return _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out)
+        return _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out, db)
     finally:
         dev.close()
 
@@ -327,13 +352,14 @@ def _sync_first(dev, keystore, before, db, wait, out):
             time.sleep(0.5)
 
 
-def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out):
+def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out, db=None):
     platform, dev_mpy, dev_version, cwd = dev.facts()
     check_mpy(dev_mpy, dev_version)
     board = BOARDS.get(platform)
     if board is None:
         raise FlashError("no board for a device of platform %r" % platform)
-    before = dev.info()
+    before = _info(dev, db) if reprovision else dev.info()
+    held = held_by_host(db, before) if reprovision else 0
     old = before.get("firmware")
     # provisioning: decided before anything is written
     prov = None
@@ -440,8 +466,8 @@ def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out):
     out("switched: firmware %s is live (%d file(s) sent)" % (ftag, sent))
     dev.soft_reset()
     if prov is not None:
-        r = dev.eval("import svcmode, json\nsvcmode.provision(json.loads(%r), %d, False)"
-                     % (json.dumps(prov), epoch))
+        r = dev.eval("import svcmode, json\nsvcmode.provision(json.loads(%r), %d, False, %d)"
+                     % (json.dumps(prov), epoch, held))
         out("provisioned: pad %s, region %s, epoch %d (after %d)"
             % (prov["pad_id"], prov["region"], r["epoch"], r["before"]))
     after = dev.info()
@@ -475,10 +501,10 @@ def _rm(p):
 """
 
 
-def info(port):
+def info(port, db=None):
     dev = Device(port)
     try:
-        return dev.info()
+        return _info(dev, db)
     finally:
         dev.close()
 
@@ -500,7 +526,7 @@ def do_flash(args):
 def do_info(args):
     from .cli import CommandError
     try:
-        d = info(args.port)
+        d = info(args.port, args.db)
     except FlashError as e:
         raise CommandError("info: %s" % e)
     if args.json:
@@ -532,7 +558,8 @@ def add_arguments(sub):
     p.add_argument("--sync-first", action="store_true",
                    help="with --reprovision: when the pad holds unsynced records, reset it into "
                         "normal mode, sync it, then wait for it in service mode again")
-    p.add_argument("--db", help="event store for --sync-first (default: padctl sync's)")
+    p.add_argument("--db", help="the event store holding the pad's synced records (with "
+                                "--reprovision; default: padctl sync's)")
     p.add_argument("--wait", type=float, default=120.0,
                    help="seconds to wait for the pad back in service mode (--sync-first)")
     p.add_argument("--epoch", type=int, default=0, help="the new epoch at least this")
@@ -544,6 +571,8 @@ def add_arguments(sub):
                                    "firmware version, journal epoch, head, acknowledged mark "
                                    "and unsynced events, and free space; no keystore needed.")
     p.add_argument("--port", required=True)
+    p.add_argument("--db", help="the event store: unsynced events are counted after what it "
+                                "holds (default: padctl sync's)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=do_info)
 
