@@ -115,7 +115,7 @@ def test_make_flash_sync_and_reflash(emu, tmp_path):
     # power off, on with the strap: the flash persisted; a re-flash sends nothing
     e.stop()
     e = emu(d=e.dir)
-    r = padctl("info", "--port", e.link, "--json")
+    r = padctl("info", "--port", e.link, "--db", db, "--json")
     assert r.returncode == 0, r.stderr
     info = __import__("json").loads(r.stdout)
     assert info["pad_id"] == PAD and info["epoch"] == 1 and info["firmware"].startswith("0.")
