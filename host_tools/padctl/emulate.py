@@ -12,7 +12,6 @@ display) comes from the simulator; its test keys are generated in ``DIR/keystore
 """
 import os
 import pty
-import shutil
 import signal
 import subprocess
 import sys
@@ -157,9 +156,12 @@ class Emulator:
         for line in iter(f.readline, b""):
             if line.startswith(b"@emu "):
                 self._running = line.strip() == b"@emu exec"
-            elif self._log:
-                self._log.write(line)
-                self._log.flush()
+            else:
+                try:
+                    self._log.write(line)
+                    self._log.flush()
+                except (AttributeError, ValueError, OSError):  # closed: the emulator stopped
+                    pass
         f.close()
 
     def _env(self, boot, raw):
@@ -288,4 +290,4 @@ def add_arguments(sub):
     p.set_defaults(func=run)
 
 
-__all__ = ["Emulator", "EmulatorError", "add_arguments", "run", "shutil"]
+__all__ = ["Emulator", "EmulatorError", "add_arguments", "run"]

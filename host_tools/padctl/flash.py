@@ -577,4 +577,4 @@ def add_arguments(sub):
     p.set_defaults(func=do_info)
 
 
-__all__ = ["flash", "info", "FlashError", "Device", "package", "link_key", "sys"]
+__all__ = ["flash", "info", "FlashError", "Device", "package", "link_key"]
