@@ -26,7 +26,8 @@ EMU_SRC = mpy.ROOT / "boards" / "unix_sim" / "emu"
 HARD, SOFT, SOFT_RAW = 75, 76, 77
 FLASH_BYTES = (128 + 168) * 4096  # boards/unix_sim/flash.py: littlefs + journal partitions
 # the pad's 64 KB plus what the emulated chip keeps (its runtime, and the littlefs mount the
-# firmware loads from: the simulator instead loads it from the host's files, unmounted)
+# firmware loads from: the simulator instead loads it from the host's files, unmounted):
+# about 8 KB, measured at boot (64,064 bytes in use against 56,064 on the simulator)
 EMU_HEAP = "80k"
 
 

@@ -38,6 +38,8 @@ MAIN_PY = b"""\
 import sys
 import service
 if not service.active():
+    sys.modules.pop("service", None)  # read once: its RAM goes back to the pad
+    del service
     try:
         if "/fw/" in sys.path[0]:
             import main
