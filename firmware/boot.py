@@ -3,7 +3,8 @@
 # firmware the switch file fw.cur names (fw/<tag>/ first on sys.path: a flash makes a new
 # version live in one step) and the mode: normal, the console speaks only the host
 # protocol (Ctrl-C is data from here on), or service (the board's strap held at reset,
-# service.py), the REPL for mpremote. Entering service mode is journaled (svcmode.py).
+# service.py), the REPL for mpremote. Entering service mode is journaled (svcmode.py: a
+# BOOT record flagged service).
 # Nothing here formats, and no error reaches the REPL: a pad whose firmware cannot load
 # waits and resets in main.py; the strap still gives the REPL to flash it again.
 def _boot():

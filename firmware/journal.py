@@ -40,7 +40,6 @@ CRASH = const(17)
 FULL = const(18)
 ACK = const(19)
 PROVISION = const(20)  # written only by provisioning (boards/*/provision.py): seq 1
-SERVICE = const(21)  # the service strap gave the REPL (boot.py; svcmode.py)
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)  # 'J'

@@ -4,12 +4,15 @@
 import json
 import os
 import struct
+from micropython import const
 
 import journal as J
 
-# journal kinds a re-provisioning may drop unsynced: the pad's own boots and service
-# sessions, and acknowledgements; every other record is an event the host must hold first
-_HOUSEKEEPING = (J.BOOT, J.SERVICE, J.ACK)
+# BOOT data byte 1 of a boot into service mode (protocol.md 8.3)
+_SERVICE = const(1)
+# journal kinds a re-provisioning may drop unsynced: the pad's own boots (service mode's
+# too) and acknowledgements; every other record is an event the host must hold first
+_HOUSEKEEPING = (J.BOOT, J.ACK)
 
 
 class _Clock:
@@ -42,10 +45,12 @@ def _journal(cfg):
 
 
 def entered():
-    """The strap gave the REPL: journaled (SERVICE) when the pad is provisioned."""
+    """The strap gave the REPL: journaled when the pad is provisioned, as a BOOT record
+    whose second data byte says service mode."""
     cfg = _config()
     if cfg:
-        _journal(cfg).event(J.SERVICE)
+        j = _journal(cfg)
+        j.event(J.BOOT, data=bytes((len(j.problems), _SERVICE)))
 
 
 def unsynced(j, held=0):
