@@ -7,7 +7,7 @@ N       ?= 1000
 
 SOFTHSM := /usr/lib/softhsm/libsofthsm2.so
 
-.PHONY: setup postgres softhsm test demo sim bench soak soak-all clean
+.PHONY: setup postgres softhsm test demo sim bench soak soak-all clean flash
 
 setup: $(VENV)/.ready
 
@@ -60,3 +60,8 @@ soak-all: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info host_tools/*.egg-info
+
+# flash a pad in service mode (or the emulator: padctl emulate --service --pty PATH):
+# make flash PORT=/dev/ttyUSB0 [KEYSTORE=ks.json REGION=110105 PAD=0102030405060708] [ARGS=--reprovision]
+flash: setup
+	$(PADCTL) flash --port "$(PORT)" $(if $(KEYSTORE),--keystore "$(KEYSTORE)") $(if $(REGION),--region $(REGION)) $(if $(PAD),--pad-id $(PAD)) $(ARGS)

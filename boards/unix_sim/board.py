@@ -174,11 +174,11 @@ class Board:
         self.journal_dev = flash.mount(_env("PAD_FLASH", "pad-flash.img"))
         self.cfg, self.cfg_problem = config.load()
         # littlefs holds only the configuration on this board (the firmware files live on
-        # the host's filesystem): unmount it, and drop the set-up modules, to free their RAM
-        try:
+        # the host's filesystem): unmount it, and drop the set-up modules, to free their RAM.
+        # On the emulated pad (padctl emulate) the chip mounted it and the firmware lives on
+        # it: flash.mount found it mounted (mount_error set), and it stays.
+        if self.journal_dev.mount_error is None:
             os.umount("/flash")
-        except OSError:
-            pass
         del config, flash
         sys.modules.pop("flash", None)
         sys.modules.pop("config", None)

@@ -55,6 +55,9 @@ def build_parser():
         sync.add_arguments(sub)
     from . import region  # forward / region (psycopg is imported only when they run)
     region.add_arguments(sub)
+    from . import emulate, flash
+    flash.add_arguments(sub)
+    emulate.add_arguments(sub)
     return p
 
 
