@@ -73,7 +73,8 @@ class Pad:
         import secure  # noqa: F401
         import pin_entry  # noqa: F401
         import pinblock  # noqa: F401
-        self.events = Events(board.ui, board.host if self.keys else None, self._link)
+        self.events = Events(board.ui, board.host if self.keys else None, self._link,
+                             board.card)
         # board.skip_pending: the simulator's test switch that removes the durable write
         # before the VERIFY, to prove the power-cut test catches that bug
         kw = {"skip_pending_write": True} if board.skip_pending else {}
@@ -178,6 +179,8 @@ class Pad:
             self.events.wait_key(_IDLE_MS)
             if self.restart and self.events.link is None:  # the host is quiet: restart
                 self.board.reset()
+            if not getattr(card, "inserted", True):  # the card-detect switch: empty slot
+                continue
             try:
                 card.activate()
             except NoCard:
@@ -196,8 +199,8 @@ class Pad:
                 self.in_session = False
             gc.collect()  # the session's garbage gone: the link buffer again
             self._linkbuf()
-            while card.present():  # the result stays until the card is taken
-                self.events.wait_key(_IDLE_MS)
+            while card.present():  # the result stays until the card is taken (the
+                self.events.wait_key(_IDLE_MS)  # card-detect switch wakes it at once)
             card.deactivate()
 
     # --- one card ---------------------------------------------------------------

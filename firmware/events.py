@@ -1,5 +1,7 @@
 # The pad's one wait loop: keys from the keypad, and the host link served meanwhile,
-# so a sync runs while the pad waits for a card or a PIN.
+# so a sync runs while the pad waits for a card or a PIN. A board with a card-detect
+# switch (card.pollable) wakes it at once when a card is inserted or pulled: "" is
+# returned, the caller looks at the slot (no waiting on a poll period).
 import select
 
 from micropython import const
@@ -10,8 +12,9 @@ _BUSY = const(b"#650c50e5c136\n")
 
 
 class Events:
-    def __init__(self, ui, host=None, link_factory=None):
+    def __init__(self, ui, host=None, link_factory=None, card=None):
         self.ui = ui
+        self.card = card if getattr(card, "pollable", None) is not None else None
         self.host = host
         self.link = None  # built by link_factory when the host first speaks
         self.link_factory = link_factory
@@ -20,6 +23,8 @@ class Events:
         self._poll.register(ui.pollable, select.POLLIN)
         if host is not None:
             self._poll.register(host.pollable, select.POLLIN)
+        if self.card is not None:
+            self._poll.register(self.card.pollable, select.POLLIN)
 
     def _serve_host(self):
         b = self.host.read(1)
@@ -54,7 +59,8 @@ class Events:
             sys.modules.pop("jcopy", None)  # the PULL's journal reader (journal.copy_from)
 
     def wait_key(self, timeout_ms):
-        """The next key within timeout_ms (None if none), serving the host link meanwhile."""
+        """The next key within timeout_ms (None if none), serving the host link meanwhile;
+        "" as soon as the card-detect switch says a card was inserted or pulled."""
         import time
         end = time.ticks_add(time.ticks_ms(), timeout_ms)
         while True:
@@ -72,5 +78,11 @@ class Events:
                     k = self.ui.read_key()
                     if k is not None:
                         return k
+                elif self.card is not None and obj == self.card.pollable:
+                    self.card.changed()
+                    if self.card.pollable is None:  # the switch is gone: poll the slot
+                        self._poll.unregister(obj)
+                        self.card = None
+                    return ""
                 elif self.host is not None:
                     self._serve_host()

@@ -31,15 +31,43 @@ def _connect(spec):
 
 
 class SocketSlot:
-    """An ISO 7816 contact slot: one TCP connection is one activation of the card."""
+    """An ISO 7816 contact slot: one TCP connection is one activation of the card.
+    detect: the card-detect switch (`host:port`, protocol.md 7.1; the ESP32 board's
+    card-detect pin): `pollable` becomes readable when a card is inserted or pulled,
+    `changed()` reads it, `inserted` is its state. Without it the pad polls."""
 
-    def __init__(self, spec, name):
+    def __init__(self, spec, name, detect=None):
         self.spec = spec
         self.name = name
         self.sock = None
         self.poll = select.poll()
         self.buf = bytearray(64)
         self.i = self.n = 0
+        self.pollable = None
+        self.inserted = True  # without a switch: ask by activating
+        if detect:
+            self.dbuf = bytearray(8)
+            try:
+                self.pollable = _connect(detect)
+                self.pollable.setblocking(False)
+                self.inserted = False
+                self.changed()
+            except OSError:
+                self.pollable = None
+                self.inserted = True
+
+    def changed(self):
+        """Reads the card-detect switch's news (the last byte is its state)."""
+        b = self.dbuf
+        try:
+            n = self.pollable.readinto(b)
+        except OSError:
+            n = None
+        if n == 0:  # the world closed the switch: back to polling
+            self.pollable = None
+            self.inserted = True
+        elif n:
+            self.inserted = b[n - 1] == 0x31
 
     def activate(self):
         """Power on and cold reset; NoCard when nothing answers with a first ATR byte."""
@@ -182,7 +210,8 @@ class Board:
         del config, flash
         sys.modules.pop("flash", None)
         sys.modules.pop("config", None)
-        self.card = SocketSlot(_env("PAD_CARD", "127.0.0.1:7816"), "card")
+        self.card = SocketSlot(_env("PAD_CARD", "127.0.0.1:7816"), "card",
+                               _env("PAD_CARD_DETECT"))
         self.psam = SocketSlot(_env("PAD_PSAM", "127.0.0.1:7817"), "PSAM")
         self.ui = Ui(_env("PAD_UI", "127.0.0.1:7818"))
         self.host = Host() if _env("PAD_LINK", "1") == "1" else None

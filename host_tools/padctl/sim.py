@@ -46,7 +46,7 @@ class Sim:
         self.psam_path = self.dir / "psam.json"
         K.personalise_psam(self.ks, self.psam_path, suite=suite, region=psam_region or region,
                            level=psam_level)
-        self.card_slot = SlotServer(name="card", **(card_slot or {}))
+        self.card_slot = SlotServer(name="card", **dict({"detect": True}, **(card_slot or {})))
         self.psam_slot = SlotServer(name="psam", **(psam_slot or {}))
         self.psam_slot.insert(VirtualPsam(self.psam_path))
         self.ui = UiServer(echo=echo)
@@ -71,6 +71,8 @@ class Sim:
     def env(self, extra=None):
         e = {"PAD_CARD": self.card_slot.addr, "PAD_PSAM": self.psam_slot.addr,
              "PAD_UI": self.ui.addr, "PAD_FLASH": self.flash, "PAD_LINK": "0"}
+        if self.card_slot.detect_addr:  # the card-detect switch: insertion is an event
+            e["PAD_CARD_DETECT"] = self.card_slot.detect_addr
         if extra:
             e.update(extra)
         return e
