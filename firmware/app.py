@@ -22,7 +22,7 @@ _R_PSAM = const(5)
 _R_FORGED = const(6)
 
 
-_LINK_BUF = const(1094)  # link.py's frame buffer (8-record PULL answers)
+_LINK_BUF = const(1094)  # link.py's frame buffer (PULL answers of up to 12 records)
 VERSION = "0.1.0"
 # the card session's code: loaded at boot while the heap is whole, dropped between cards
 # when the host link needs the room, loaded again by the next card
