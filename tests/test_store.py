@@ -158,6 +158,53 @@ def test_a_pull_is_one_transaction(made, tmp_path):
         assert seqs(s, pad) == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_batch_its_chain_head_and_the_acked_mark_are_one_durable_transaction(made, tmp_path):
+    # issue 10 item 6: WAL synced at every commit, one COMMIT a batch (records, chain
+    # head and the pad's acknowledged mark together), nothing of a failed batch stored
+    pad, jmac, raws = made
+    with Store(tmp_path / "ev.db") as s:
+        assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert s.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        sql = []
+        s.db.set_trace_callback(sql.append)
+        s.ingest(pad, 1, raws[:4], jmac)
+        s.ingest(pad, 1, raws[4:8], jmac, acked=4)
+        assert sum(q.strip().upper().startswith("COMMIT") for q in sql) == 2
+        c = s.chain(pad, 1)
+        assert (c.head_seq, c.acked) == (8, 4)
+
+        def dying_mac(prev, body):
+            raise KeyboardInterrupt
+        with pytest.raises(KeyboardInterrupt):
+            s.ingest(pad, 1, raws[8:], dying_mac, acked=8)
+        c = s.chain(pad, 1)
+        assert (c.head_seq, c.acked) == (8, 4)  # the mark went back with the records
+
+
+def test_a_sync_commits_once_a_batch(tmp_path, monkeypatch):
+    # the acknowledged mark of each ACK answer rides in the next batch's transaction (the
+    # last one is written once at the end, as HELLO's note is: single statements)
+    spec = tmp_path / "spec.txt"
+    spec.write_text(SPEC)
+    pad = tl.Pad(tmp_path, str(spec), env={"LINK_RTC": T0})
+    commits = []
+    real_init = Store.__init__
+
+    def traced(self, *a, **kw):
+        real_init(self, *a, **kw)
+        self.db.set_trace_callback(lambda q: commits.append(q) if q.strip().upper()
+                                   .startswith("COMMIT") else None)
+    monkeypatch.setattr(Store, "__init__", traced)
+    try:
+        res = S.sync(pad.stream, tmp_path / "ev.db", pad.key, pad.pad_id, batch=3)
+    finally:
+        pad.stop()
+    assert (res.stored, res.acked) == (10, 10)
+    assert len(commits) == 4  # 10 records in batches of 3: one transaction each
+    with Store(tmp_path / "ev.db") as s:
+        assert s.chain(pad.pad_id.hex(), 1).acked == 10
+
+
 def test_a_new_chain_starts_at_one_or_is_anchored(made, tmp_path):
     pad, jmac, raws = made
     with Store(tmp_path / "ev.db") as s:

@@ -81,6 +81,7 @@ class Keys:
         self.pad_id = pad_id
         self._link = link_key
         self.journal = kdf(link_key, LABEL_JOURNAL, pad_id)
+        self._jmac = CMAC(algorithms.AES(self.journal))  # copied for each record
         self._cache = {}
 
     def message(self, direction, mtype):
@@ -91,7 +92,10 @@ class Keys:
 
     def journal_mac(self, prev, body):
         """The journal record MAC: CMAC(K_journal, body (bytes 0..43) || previous MAC)."""
-        return cmac(self.journal, body, prev)
+        c = self._jmac.copy()  # (the key schedule made once)
+        c.update(bytes(body))
+        c.update(bytes(prev))
+        return c.finalize()
 
 
 # --- frames ---------------------------------------------------------------------------

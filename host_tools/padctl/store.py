@@ -218,6 +218,10 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            # write-ahead log, synced at every commit: a batch is durable when ingest()
+            # returns, before the sync acknowledges it (one fsync of the log per batch)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
             row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is not None and row[0] in MIGRATIONS:
@@ -284,9 +288,10 @@ class Store:
 
     # --- storing --------------------------------------------------------------------------
 
-    def ingest(self, pad_id, epoch, raws, journal_mac, first=None, anchor=False):
+    def ingest(self, pad_id, epoch, raws, journal_mac, first=None, anchor=False, acked=None):
         """Verify raws against the stored chain of (pad, epoch) and store the good ones
-        with the new chain head, in one transaction. Without a stored chain the records
+        with the new chain head, and the pad's acknowledged mark `acked` when given (the
+        answer to the previous batch's ACK), in one transaction. Without a stored chain the records
         must start the epoch at `first` (default 1, chained from 16 zero bytes), or, with
         anchor=True, they start a chain at `first` whose first MAC cannot be checked (the
         records before it were acknowledged before this store knew the pad).
@@ -360,9 +365,13 @@ class Store:
                     db.execute("INSERT INTO chains VALUES (?,?,?,?,0,?)",
                                (pad_id, epoch, last.seq, last.mac,
                                 stored[0].seq if anchor else 0))
-                else:
-                    db.execute("UPDATE chains SET head_seq=?, head_mac=? WHERE pad_id=? AND epoch=?",
-                               (last.seq, last.mac, pad_id, epoch))
+                else:  # the head, and the pad's mark (one statement)
+                    db.execute("UPDATE chains SET head_seq=?, head_mac=?, acked=MAX(acked, ?)"
+                               " WHERE pad_id=? AND epoch=?",
+                               (last.seq, last.mac, acked or 0, pad_id, epoch))
+                    acked = None
+            if acked is not None:
+                self.mark_acked(pad_id, epoch, acked)
             for e in alerts:
                 db.execute("INSERT INTO alerts VALUES (?,?,?,?,?,?)",
                            (pad_id, epoch, e.seq,

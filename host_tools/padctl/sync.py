@@ -137,6 +137,8 @@ def _sync(store, link, progress, batch, quiet, run=None):
                                 % (h.acked, chain.head_seq))
     total = max(0, h.head - nxt + 1)
     seen_head = h.head
+    mark = None  # the pad's acked mark from the last ACK answer, not yet stored: it goes
+    # into the next batch's transaction (one transaction a batch), or at the end
     while True:
         try:
             b = link.pull(nxt, batch)
@@ -162,7 +164,8 @@ def _sync(store, link, progress, batch, quiet, run=None):
             res.head = b.head
             break
         good, alerts, after = store.ingest(pad, h.epoch, b.records, link.keys.journal_mac,
-                                           first=nxt, anchor=anchor)
+                                           first=nxt, anchor=anchor, acked=mark)
+        mark = None
         anchor = False
         if reprov is not None and good and good[0].seq == 1:
             r = good[0]
@@ -179,7 +182,7 @@ def _sync(store, link, progress, batch, quiet, run=None):
         if good:
             res.stored += len(good)
             a = link.ack(good[-1].seq, good[-1].mac)
-            store.mark_acked(pad, h.epoch, a.acked)
+            mark = a.acked
             res.acked, res.free = a.acked, a.free
         if after <= nxt and not good:
             raise SyncError("pad %s: the pull from %d brought nothing usable; stopped" % (pad, nxt))
@@ -187,6 +190,8 @@ def _sync(store, link, progress, batch, quiet, run=None):
         total = max(total, res.stored + b.head - nxt + 1)
         if progress:
             progress(res.stored, max(total, res.stored))
+    if mark is not None:
+        store.mark_acked(pad, h.epoch, mark)
     return res
 
 
