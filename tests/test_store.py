@@ -226,7 +226,7 @@ def test_events_and_cards(made, tmp_path):
         assert [e["seq"] for e in all_] == list(range(1, 11))
         assert all_[1] == {"pad": pad, "epoch": 1, "seq": 2, "kind": "PIN_OK", "flags": 1,
                            "boot": 2, "time": T0 + 120, "card": CARD_A, "data": "03",
-                           "at": T0 + 120}
+                           "at": T0 + 120, "what": "03"}  # (PIN_OK has no data to say)
         assert [e["seq"] for e in s.events(card=CARD_A)] == [2, 3, 4, 5, 8]
         assert [e["seq"] for e in s.events(card=CARD_B.upper())] == [6, 7, 9]
         assert [e["seq"] for e in s.events(kind="PIN_WRONG")] == [3, 4, 6]
@@ -356,10 +356,17 @@ def test_progress_is_reported(tmp_path):
         def flush(self):
             pass
     t = Tty()
-    bar = S.progress_bar(t, width=10)
-    bar(5, 20)
-    bar(20, 20)
-    assert t.text == "\r[##........] 5/20 records\r[##########] 20/20 records\n"
+    from padctl.output import Progress
+    clock = iter([100.0, 102.0, 104.0, 104.0])
+    bar = Progress("records", t, clock=lambda: next(clock))
+    bar(0, 20)
+    bar(5, 20)  # 5 in 2 s: 2 a second, 15 left: 6 s
+    bar(20, 20)  # done: one final line
+    lines = t.text.split("\r\x1b[K")
+    assert lines[2] == "5/20 records, 2 a second, 6 s left"
+    assert lines[3] == "20/20 records, 5 a second, 4 s\n" and t.text.count("\n") == 1
+    bar.end()  # (once only)
+    assert t.text.count("\n") == 1
 
 
 def test_sync_command_with_a_keystore(tmp_path, capsys):

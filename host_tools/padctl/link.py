@@ -216,6 +216,20 @@ class FdStream:
                 pass
 
 
+def serial_ports():
+    """The serial ports this machine has, in a sentence (for an error message)."""
+    try:
+        from serial.tools import list_ports
+        names = sorted(p.device for p in list_ports.comports())
+    except Exception:  # no way to list them here: say nothing wrong
+        names = None
+    if names is None:
+        return "the serial ports could not be listed"
+    if not names:
+        return "no serial port found on this machine (is the pad plugged in?)"
+    return "serial ports here: " + ", ".join(names)
+
+
 def open_port(port, baudrate=115200):
     """A serial port (or a pty path) via pyserial, raw, with its stale input dropped."""
     import serial
@@ -223,7 +237,7 @@ def open_port(port, baudrate=115200):
     try:
         s = serial.Serial(port, baudrate=baudrate, timeout=0.05, write_timeout=5)
     except (serial.SerialException, OSError) as e:
-        raise LinkError("cannot open %s: %s" % (port, e)) from None
+        raise LinkError("cannot open %s: %s; %s" % (port, e, serial_ports())) from None
     s.reset_input_buffer()
     return s
 
