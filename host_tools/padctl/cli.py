@@ -54,7 +54,10 @@ def build_parser():
                                    "x Cancel, Enter; i insert / pull the card; q quit.")
     s.add_argument("--lang", choices=("en", "zh"), default="en")
     s.add_argument("--heap", default="64k")
-    s.add_argument("--dir", help="keep the simulator's state here (default: a temporary folder)")
+    s.add_argument("--dir", help="keep the simulator's state here, and go on with it next "
+                   "time: pad id, card, flash and journal (default: a temporary folder)")
+    s.add_argument("--link", action="store_true", help="open the pad's host link (a pty): "
+                   "prints its port and the padctl sync command to run")
     s.set_defaults(func=do_sim)
 
     k = sub.add_parser("keys", help="generate a test keystore (roots per purpose)",
