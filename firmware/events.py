@@ -1,6 +1,6 @@
 # The pad's one wait loop: keys from the keypad, and the host link served meanwhile,
 # so a sync runs while the pad waits for a card or a PIN. A board with a card-detect
-# switch (card.pollable) wakes it at once when a card is inserted or pulled: "" is
+# switch (card.pollable()) wakes it at once when a card is inserted or pulled: "" is
 # returned, the caller looks at the slot (no waiting on a poll period).
 import select
 
@@ -14,7 +14,8 @@ _BUSY = const(b"#650c50e5c136\n")
 class Events:
     def __init__(self, ui, host=None, link_factory=None, card=None):
         self.ui = ui
-        self.card = card if getattr(card, "pollable", None) is not None else None
+        self.sw = card.pollable() if hasattr(card, "changed") else None
+        self.card = card
         self.host = host
         self.link = None  # built by link_factory when the host first speaks
         self.link_factory = link_factory
@@ -23,8 +24,8 @@ class Events:
         self._poll.register(ui.pollable, select.POLLIN)
         if host is not None:
             self._poll.register(host.pollable, select.POLLIN)
-        if self.card is not None:
-            self._poll.register(self.card.pollable, select.POLLIN)
+        if self.sw is not None:
+            self._poll.register(self.sw, select.POLLIN)
 
     def _serve_host(self):
         b = self.host.read(1)
@@ -78,11 +79,11 @@ class Events:
                     k = self.ui.read_key()
                     if k is not None:
                         return k
-                elif self.card is not None and obj == self.card.pollable:
+                elif obj == self.sw:
                     self.card.changed()
-                    if self.card.pollable is None:  # the switch is gone: poll the slot
+                    if self.card.switch is None:  # the switch is gone: poll the slot
                         self._poll.unregister(obj)
-                        self.card = None
+                        self.sw = None
                     return ""
                 elif self.host is not None:
                     self._serve_host()

@@ -32,9 +32,7 @@ def _connect(spec):
 
 class SocketSlot:
     """An ISO 7816 contact slot: one TCP connection is one activation of the card.
-    detect: the card-detect switch (`host:port`, protocol.md 7.1; the ESP32 board's
-    card-detect pin): `pollable` becomes readable when a card is inserted or pulled,
-    `changed()` reads it, `inserted` is its state. Without it the pad polls."""
+    detect: the card-detect switch (`host:port`; the ESP32 board's card-detect pin)."""
 
     def __init__(self, spec, name, detect=None):
         self.spec = spec
@@ -43,28 +41,32 @@ class SocketSlot:
         self.poll = select.poll()
         self.buf = bytearray(64)
         self.i = self.n = 0
-        self.pollable = None
-        self.inserted = True  # without a switch: ask by activating
-        if detect:
-            self.dbuf = bytearray(8)
+        self.switch = detect  # the card-detect switch: its address, then (pollable()) its
+        self.inserted = True  # socket; without one the pad asks by activating
+
+    def pollable(self):
+        """The card-detect switch (protocol.md 7.1), readable when the slot changed, then
+        read by changed(); None without one. Connected at the first call (the wait loop's,
+        after the boot's large allocations)."""
+        d = self.switch
+        if isinstance(d, str):
             try:
-                self.pollable = _connect(detect)
-                self.pollable.setblocking(False)
+                d = _connect(d)
+                d.setblocking(False)
                 self.inserted = False
-                self.changed()
             except OSError:
-                self.pollable = None
-                self.inserted = True
+                d = None
+            self.switch = d
+        return d
 
     def changed(self):
-        """Reads the card-detect switch's news (the last byte is its state)."""
-        b = self.dbuf
-        try:
-            n = self.pollable.readinto(b)
-        except OSError:
-            n = None
+        """Reads the switch's news: the last byte is the state (None: it is gone)."""
+        b = self.buf  # (asked between exchanges: what is left of an answer is dropped)
+        self.i = self.n = 0
+        n = self.switch.readinto(b)
         if n == 0:  # the world closed the switch: back to polling
-            self.pollable = None
+            self.switch.close()
+            self.switch = None
             self.inserted = True
         elif n:
             self.inserted = b[n - 1] == 0x31
