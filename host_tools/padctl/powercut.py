@@ -148,7 +148,8 @@ class Harness:
         try:
             self._check_insert()
         except Violation as e:  # name what the pad showed
-            raise Violation("%s, after the screen %r" % (e, (l1, l2))) from None
+            raise Violation("%s, after the screen %r (round %d, cut %r)"
+                            % (e, (l1, l2), self.rounds, self.cut)) from None
         if l1 != "Enter PIN":
             return "no PIN asked: " + l1
         ui.press(pin + "E")
