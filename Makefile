@@ -5,7 +5,9 @@ PYTEST  := $(VENV)/bin/pytest
 PADCTL  := $(VENV)/bin/padctl
 N       ?= 1000
 
-.PHONY: setup test demo sim bench soak soak-all clean
+SOFTHSM := /usr/lib/softhsm/libsofthsm2.so
+
+.PHONY: setup postgres softhsm test demo sim bench soak soak-all clean
 
 setup: $(VENV)/.ready
 
@@ -15,7 +17,26 @@ $(VENV)/.ready: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-test: setup
+# Debian's PostgreSQL server for tests/test_region.py and the regional bench, which start
+# a throwaway cluster of their own (padctl/pgtemp.py): installed when missing (as root),
+# without Debian's default cluster
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    mkdir -p /etc/postgresql-common/createcluster.d && \
+	    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/padctl.conf && \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	  else echo "make: no PostgreSQL server: apt-get install postgresql (as root)" >&2; fi; fi
+
+
+# SoftHSM2 stands in for the encryption machine in the key service's PKCS#11 tests
+# (tests/hsm.py makes its token in a temporary folder); installed here when root.
+softhsm:
+	@if [ ! -e $(SOFTHSM) ] && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2; fi
+
+
+test: setup postgres softhsm
 	$(PYTEST) -q tests -m "not soak_all"
 
 demo: setup
@@ -24,8 +45,10 @@ demo: setup
 sim: setup
 	$(PADCTL) sim
 
-bench: setup
+bench: setup postgres
 	$(PY) -m padctl.bench
+	$(PY) -m padctl.bench_boot
+	$(PY) -m padctl.bench_region
 
 soak: setup
 	PAD_SOAK_CUTS=$(N) $(PYTEST) -q -x tests/test_powercut.py -k invariant -s

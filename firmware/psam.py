@@ -40,11 +40,12 @@ class Psam:
             raise Refused("card of another region %02X%02X%02X" % tuple(card.region))
 
     def factors(self, card, session=None):
-        """8-byte factors below the PSAM's level: region levels, card serial, [challenge]."""
+        """8-byte factors below the PSAM's level: region levels (the code at that level
+        in ASCII, lower levels "00", then "sx"), card serial, [challenge]."""
         f = bytearray()
+        r = card.region  # BCD: its hex digits are the code's
         for lvl in range(self.info[3] + 1, 4):
-            f.extend(card.region[:lvl])
-            f.extend(bytes(8 - lvl))
+            f.extend(b"%02x%02x%02xsx" % (r[0], r[1] if lvl > 1 else 0, r[2] if lvl > 2 else 0))
         f.extend(card.serial)
         if session:
             f.extend(session)

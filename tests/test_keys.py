@@ -58,10 +58,12 @@ def test_missing_root_is_a_clear_error(ks):
 
 
 def test_region_factors_match_protocol_examples():
-    assert K.region_factor("110105", 1) == H("1100000000000000")
-    assert K.region_factor("110105", 2) == H("1101000000000000")
-    assert K.region_factor("110105", 3) == H("1101050000000000")
-    assert K.region_factors("110105", 1) == [H("1101000000000000"), H("1101050000000000")]
+    # the 6-digit code at the level in ASCII, then "sx" (the public SSC PSAM trace)
+    assert K.region_factor("371702", 2) == H("3337313730307378") == b"371700sx"
+    assert K.region_factor("110105", 1) == b"110000sx"
+    assert K.region_factor("110105", 2) == b"110100sx"
+    assert K.region_factor("110105", 3) == b"110105sx"
+    assert K.region_factors("110105", 1) == [b"110100sx", b"110105sx"]
     with pytest.raises(ValueError):
         K.region_factor("11010", 1)
     with pytest.raises(ValueError):
@@ -78,9 +80,9 @@ def test_level_chain_by_hand(ks, suite):
         return C.des3_encrypt(k, f) + C.des3_encrypt(k, nf)
 
     root = ks.root(suite, 1, 1)
-    k1 = d(root, H("1100000000000000"))
-    k2 = d(k1, H("1101000000000000"))
-    k3 = d(k2, H("1101050000000000"))
+    k1 = d(root, b"110000sx")
+    k2 = d(k1, b"110100sx")
+    k3 = d(k2, b"110105sx")
     serial = os.urandom(8)
     assert ks.level_key(suite, 1, 1, "110105", 0) == root
     assert ks.level_key(suite, 1, 1, "110105", 1) == k1

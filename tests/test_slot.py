@@ -502,7 +502,7 @@ def test_secure_verify_through_both_slots(tmp_path, suite, faults):
         def verify(pin):
             assert c.transmit(H("00200000"))[1] >> 4 == 0x63C
             r, sw = c.transmit(H("0084000008"))
-            f = H("1101050000000000") + ident.serial + r
+            f = b"110105sx" + ident.serial + r  # city factor: ASCII code, "sx"
             assert p.transmit(bytes((0x80, 0x1A, 3 << 5 | 1, 1, 24)) + f) == (b"", 0x9000)
             blk = C.pin_block(suite, pin)
             e, sw = p.transmit(bytes((0x80, 0xFA, 0, 0, len(blk))) + blk + b"\x00")

@@ -78,9 +78,9 @@ def test_parse_refuses_a_malformed_block():
 
 def test_keys_follow_from_the_roots(doc):
     _, _, m, _ = doc
-    region = h(m, "card.region")
-    province, prefecture, city = (region[:1] + bytes(7), region[:2] + bytes(6),
-                                  region + bytes(5))
+    region = m["card.region"]  # region factors: the ASCII code at the level, then "sx"
+    province, prefecture, city = ((region[:2] + "0000sx").encode(),
+                                  (region[:4] + "00sx").encode(), (region + "sx").encode())
     assert m["psam.region"] == m["card.region"][:4] + "00" and m["psam.level"] == "2"
     for t in range(1, 7):
         k2 = C.sm4_encrypt(C.sm4_encrypt(h(m, "root.%02X" % t), province + C.invert(province)),
@@ -127,7 +127,7 @@ def test_pin_block_cryptograms_and_macs(doc):
     mt = C.mac(SM4, h(m, "sk.04t"), ivt, bytes.fromhex("0420000004"))
     mt2 = C.mac(SM4, h(m, "sk.04t"), ivt, mt + bytes.fromhex("990263C3"))
     serial = h(m, "card.serial")
-    city = h(m, "card.region") + bytes(5)
+    city = (m["card.region"] + "sx").encode()  # the city factor, "110105sx"
 
     # ... and each in its place on the wires
     ok = b"\x90\x00"

@@ -98,12 +98,18 @@ def test_lc_must_be_8n(w):
 def test_region_factor_of_another_region_refused(w):
     if w.level == 3:
         pytest.skip("a city PSAM takes no region factors")
+    n = len(w.factors()) // 8
+    bad = [(1, ord("2")),   # another province
+           (7, ord("X")),   # not "sx"
+           (3, 0x0A)]       # not an ASCII digit
+    if w.level == 1:        # the first factor is the prefecture's: its city digits are 0
+        bad.append((5, ord("1")))
+    for i, b in bad:
+        f = bytearray(w.factors())
+        f[i] = b
+        assert w.p(bytes((0x80, 0x1A, n << 5 | 2, 1, len(f))) + f)[1] == 0x6A80, i
     f = bytearray(w.factors())
-    f[0] = 0x12  # another province
-    n = len(f) // 8
-    assert w.p(bytes((0x80, 0x1A, n << 5 | 2, 1, len(f))) + f)[1] == 0x6A80
-    f = bytearray(w.factors())
-    f[7] = 1  # non-zero tail
+    f[:8] = b"\x11\x01\x00\x00\x00\x00\x00\x00"  # the old BCD form
     assert w.p(bytes((0x80, 0x1A, n << 5 | 2, 1, len(f))) + f)[1] == 0x6A80
 
 

@@ -61,9 +61,9 @@ def H(m, name):
 
 
 def factors(m):
-    """Region factors province, prefecture, city (protocol.md section 2)."""
-    r = bytes.fromhex(m["card.region"])
-    return [r[:1] + bytes(7), r[:2] + bytes(6), r + bytes(5)]
+    """Region factors province, prefecture, city: ASCII code, then sx (protocol.md section 2)."""
+    r = m["card.region"]
+    return [(r[:2] + "0000sx").encode(), (r[:4] + "00sx").encode(), (r + "sx").encode()]
 
 
 def derive(m):
@@ -337,10 +337,10 @@ def render(m, lines):
         kv(name, m[name], MATERIAL_NOTES[name])
     for t in (1, 2, 4):
         kv("psam.key.%02X" % t, k["psam.key.%02X" % t],
-           "K2 = D(D(root.%02X, 11000000 00000000), 11010000 00000000): held by the PSAM" % t)
+           "K2 = D(D(root.%02X, \"110000sx\"), \"110100sx\"): held by the PSAM" % t)
     for t in (1, 2, 4):
         kv("city.key.%02X" % t, k["city.key.%02X" % t],
-           "K3 = D(K2, 11010500 00000000): computed inside the PSAM")
+           "K3 = D(K2, \"110105sx\"): computed inside the PSAM")
     for t, what in KEY_NAMES.items():
         kv("card.key.%02X" % t, k["card.key.%02X" % t],
            "Kc = D(K3, serial), %s: held by the card" % what)

@@ -5,7 +5,6 @@ One CLI; each command is a handler do_<name>(args) with its own parser; one guar
 tampering 3, Ctrl-C 130, a closed pipe is quiet.
 """
 import argparse
-import json
 import sys
 
 
@@ -24,17 +23,6 @@ def do_demo(args):
 def do_sim(args):
     from . import simcli
     return simcli.run(args)
-
-
-def do_keys(args):
-    from . import keys as K
-    try:
-        ks = K.Keystore.generate(args.path, overwrite=args.force)
-    except K.KeystoreError as e:
-        raise CommandError(str(e))
-    out = {"keystore": str(args.path), "marker": ks.data.get("marker")}
-    print(json.dumps(out) if args.json else "wrote %s (test material: generated roots)" % args.path)
-    return 0
 
 
 def build_parser():
@@ -60,13 +48,8 @@ def build_parser():
                    "prints its port and the padctl sync command to run")
     s.set_defaults(func=do_sim)
 
-    k = sub.add_parser("keys", help="generate a test keystore (roots per purpose)",
-                       description="Generates random root keys per purpose into a JSON keystore, "
-                                   "marked as test material.")
-    k.add_argument("path")
-    k.add_argument("--force", action="store_true", help="overwrite an existing keystore")
-    k.add_argument("--json", action="store_true", help="machine-readable output")
-    k.set_defaults(func=do_keys)
+    from .keysvc import cli as keysvc_cli  # keys, issue, provision (issue 8)
+    keysvc_cli.add_arguments(sub)
 
     try:
         from . import sync
@@ -74,6 +57,8 @@ def build_parser():
         sync = None
     if sync is not None and hasattr(sync, "add_arguments"):
         sync.add_arguments(sub)
+    from . import region  # forward / region (psycopg is imported only when they run)
+    region.add_arguments(sub)
     return p
 
 
@@ -84,6 +69,11 @@ def main(argv=None):
     """The one guard: a usage error exits 2 (argparse), an expected failure prints one
     line `padctl: ...` and exits 1, tampering exits 3 (padctl sync), Ctrl-C exits 130,
     and a reader that closed the pipe (padctl events | head) ends it quietly."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["keys"] and len(argv) > 1 and not argv[1].startswith("-"):
+        from .keysvc.cli import SUBCOMMANDS
+        if argv[1] not in SUBCOMMANDS:  # `padctl keys PATH`: the JSON test keystore
+            argv.insert(1, "test-roots")
     args = build_parser().parse_args(argv)
     from .store import StoreError
     from .sync import SyncError

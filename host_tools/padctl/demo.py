@@ -10,6 +10,8 @@ from .sim import Sim
 
 RIGHT, WRONG = "123456", "654321"
 TIMEOUT = 15.0  # seconds an expected screen may take
+WINDOW_PASSPHRASE = "padctl demo window - TEST MATERIAL"
+
 # the screens the story waits for: (line of firmware/lang_<lang>.txt, which of its two
 # texts); the demo follows the pad's language
 SCREENS = {"insert card": (0, 0), "Enter PIN": (2, 0), "PIN OK": (3, 0),
@@ -102,10 +104,17 @@ def story(sim, say, lang="en"):
 def sync_and_show(sim, say):
     """The clerk's PC syncs the pad's journal, then lists the LOCK event with its card."""
     from . import store, sync
+    from .keysvc.compat import PadLinks
     db = sim.dir / "host.db"
-    say("\n> the clerk's PC syncs the pad over its serial line (%s)" % sim.port)
+    links = sim.dir / "window.keys"
+    PadLinks.write(links, WINDOW_PASSPHRASE, {sim.pad_id: (sim.region, sim.ks.pad_link_key(
+        sim.region, sim.pad_id))}, scrypt_n=1 << 10)
+    ks = PadLinks.open(links, WINDOW_PASSPHRASE)
+    say("\n> the key service gives the clerk's PC a key file with this pad's link key only "
+        "(padctl keys pad-links, sealed): pads %s" % ", ".join(ks.pads()))
+    say("> the clerk's PC syncs the pad over its serial line (%s)" % sim.port)
     try:
-        res = sync.sync(sim.port, db, bytes.fromhex(sim.config["link_key"]))
+        res = sync.sync(sim.port, db, lambda pad_id: ks.pad_link_key(None, pad_id))
     except sync.SyncError as e:
         raise DemoFailed("sync failed: %s" % e)
     say("  %d record(s) stored and acknowledged, pad %s, epoch %d"
@@ -128,7 +137,8 @@ def sync_and_show(sim, say):
 def run(lang="en", heap="64k", workdir=None, say=print):
     with tempfile.TemporaryDirectory(prefix="padctl-demo-") as tmp:
         with Sim(workdir or tmp, lang=lang) as sim:
-            say("Simulated pad %s, card %s (test keys, generated for this run)"
+            say("Simulated pad %s, card %s (PSAM, card and pad keys from the simulator's key "
+                "service: test roots generated for this run, sealed)"
                 % (sim.pad_id, sim.card_id))
             sim.start(heap=heap, link=True)
             t0 = time.monotonic()

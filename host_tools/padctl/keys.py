@@ -14,7 +14,7 @@ from pathlib import Path
 from .crypto import CryptoError, Suite, ct_equal, disperse, iv_from_challenge, mac
 from .idnumber import DEFAULT_HOLDER_ID
 from .vcard import (CARD_KEY_TYPES, TEST_MARKER, Identity, StateError, T_LINK, T_RELOAD,
-                    T_UNBLOCK, VirtualCard, bcd, new_card_state, read_state, write_state)
+                    T_UNBLOCK, VirtualCard, new_card_state, read_state, write_state)
 from .vpsam import PSAM_KEY_TYPES, VirtualPsam, new_psam_state, region_at
 
 KEYSTORE_FORMAT = "padctl-keystore/1"
@@ -40,8 +40,9 @@ class SecurityError(ValueError):
 # --- factors and the level chain ------------------------------------------------------
 
 def region_factor(region, level):
-    """Factor of a region level: the code at that level (lower levels zeroed), 3 BCD, 5 x 00."""
-    return bcd(region_at(region, level)) + bytes(5)
+    """Factor of a region level: the code at that level (lower levels zeroed) as 6 ASCII
+    digits, then ``sx`` (prefecture 371700: ``33 37 31 37 30 30 73 78``)."""
+    return region_at(region, level).encode("ascii") + b"sx"
 
 
 def region_factors(region, from_level=0):
@@ -97,6 +98,11 @@ class Keystore:
 
     @classmethod
     def load(cls, path):
+        """A JSON test keystore; a window's sealed pad-links file (issue 8) opens with the
+        passphrase in PADCTL_PASSPHRASE and answers ``pad_link_key`` only."""
+        sealed = _sealed_key_file(path)
+        if sealed is not None:
+            return sealed
         try:
             data = read_state(path, KEYSTORE_FORMAT)
         except StateError as e:
@@ -162,6 +168,33 @@ class Keystore:
         return disperse(ident.suite, kc, _factor8(challenge, "challenge"))
 
 
+def _sealed_key_file(path):
+    """The pad-links view of a sealed key file at path, the Keystore view of a key service
+    folder (passphrase in PADCTL_PASSPHRASE, token PIN in PADCTL_PKCS11_PIN), or None."""
+    from .keysvc.errors import KeyServiceError
+    from .keysvc.sealed import FORMAT
+    if (Path(path) / "service.json").is_file():
+        from .keysvc.compat import ServiceKeystore, passphrase_from_env
+        from .keysvc.service import KeyService
+        try:
+            return ServiceKeystore(KeyService.open(path, passphrase_from_env(),
+                                                   os.environ.get("PADCTL_PKCS11_PIN")))
+        except KeyServiceError as e:
+            raise KeystoreError(str(e)) from None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    if FORMAT.encode() not in head:
+        return None
+    from .keysvc.compat import PadLinks, passphrase_from_env
+    try:
+        return PadLinks.open(path, passphrase_from_env())
+    except KeyServiceError as e:
+        raise KeystoreError(str(e)) from None
+
+
 # --- personalisation --------------------------------------------------------------------
 
 def new_identity(suite=Suite.SM4, region="110105", serial=None, number=None, version=1, **kw):
@@ -218,18 +251,33 @@ def secured_apdu(ident, header, body, session_key, challenge):
         raise ValueError("header must be CLA INS P1 P2")
     iv = iv_from_challenge(ident.suite, challenge)
     head = bytes(header) + bytes((len(body) + 4,))
+    if callable(session_key):  # the key service computes it inside (issue 8)
+        return head + bytes(body) + session_key(iv, head + bytes(body))
     return head + bytes(body) + mac(ident.suite, session_key, iv, head + bytes(body))
+
+
+def session_mac(ks, ident, ktype, challenge):
+    """The session key of a Keystore, or for the key service the MAC function computed
+    inside it: either goes to ``secured_apdu`` and ``sm_answer_sw``."""
+    return _session(ks, ident, ktype, challenge)
+
+
+def _session(ks, ident, ktype, challenge):
+    """The session key of a Keystore, or for the key service the MAC computed inside it."""
+    if hasattr(ks, "command_mac"):
+        return lambda iv, data: ks.command_mac(ident, ktype, challenge, iv, data)
+    return ks.session_key(ident, ktype, challenge)
 
 
 def unblock_apdu(ks, ident, challenge):
     """PIN UNBLOCK ``84 24 00 00 04 M`` under the unblock session key."""
-    sk = ks.session_key(ident, T_UNBLOCK, challenge)
+    sk = _session(ks, ident, T_UNBLOCK, challenge)
     return secured_apdu(ident, b"\x84\x24\x00\x00", b"", sk, challenge)
 
 
 def reload_apdu(ks, ident, challenge, e_new):
     """RELOAD PIN ``84 5E 00 00 Lc E_new M``; E_new comes enciphered from the pad's PSAM."""
-    sk = ks.session_key(ident, T_RELOAD, challenge)
+    sk = _session(ks, ident, T_RELOAD, challenge)
     return secured_apdu(ident, b"\x84\x5e\x00\x00", e_new, sk, challenge)
 
 
@@ -237,12 +285,17 @@ def sm_answer_sw(ident, session_key, challenge, command_mac, answer):
     """The status word inside a card's SM answer ``99 02 SW1 SW2 8E 04 M'``.
 
     Raises ``SecurityError`` if it is malformed or its MAC is not the card's.
+    ``session_key`` may be the MAC function ``(iv, data) -> 4 bytes`` of the key service
+    (``session_mac``), so the session key never leaves it.
     """
     answer = bytes(answer)
     if len(answer) != 10 or answer[0:2] != b"\x99\x02" or answer[4:6] != b"\x8e\x04":
         raise SecurityError("secure answer malformed: %s" % answer.hex().upper())
     iv = iv_from_challenge(ident.suite, challenge)
-    want = mac(ident.suite, session_key, iv, bytes(command_mac) + answer[:4])
+    if callable(session_key):
+        want = session_key(iv, bytes(command_mac) + answer[:4])
+    else:
+        want = mac(ident.suite, session_key, iv, bytes(command_mac) + answer[:4])
     if not ct_equal(want, answer[6:10]):
         raise SecurityError("secure answer MAC does not check out")
     return (answer[2] << 8) | answer[3]
@@ -250,4 +303,5 @@ def sm_answer_sw(ident, session_key, challenge, command_mac, answer):
 
 __all__ = ["Keystore", "KeystoreError", "SecurityError", "KEY_TYPES", "region_factor",
            "region_factors", "chain", "new_identity", "personalise_card", "personalise_psam",
-           "secured_apdu", "unblock_apdu", "reload_apdu", "sm_answer_sw", "CryptoError"]
+           "secured_apdu", "unblock_apdu", "reload_apdu", "sm_answer_sw", "session_mac",
+           "CryptoError"]

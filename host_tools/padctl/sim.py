@@ -1,6 +1,6 @@
 """The simulated world around a pad running on the unix port.
 
-A Sim owns generated test keys, a virtual card and a virtual PSAM in their slots, the
+A Sim owns a key service of generated test keys (padctl.keysvc), a virtual card and a virtual PSAM in their slots, the
 keypad/display server, and the pad's flash image; it starts the real firmware
 (`firmware/main.py` under `micropython`) wired to them through PAD_* variables.
 """
@@ -27,11 +27,30 @@ class SimError(RuntimeError):
     pass
 
 
+# The simulator's key service (issue 8): a sealed software keystore in its folder (and a
+# PKCS#11 token for 3DES when given one), roots generated in it at first use. Its
+# passphrase is this constant: the whole folder is TEST MATERIAL.
+SIM_PASSPHRASE = "padctl simulator - TEST MATERIAL"
+
+
+def sim_keys(home, token=None):
+    """The Keystore interface on the simulator's key service in ``home`` (made if new);
+    ``token`` (module, label, pin) puts its 3DES roots in that token."""
+    from .keysvc.compat import ServiceKeystore
+    from .keysvc.service import KeyService
+    if (Path(home) / "service.json").exists():
+        svc = KeyService.open(home, SIM_PASSPHRASE, token[2] if token else None, who="sim")
+    else:
+        svc = KeyService.create(home, SIM_PASSPHRASE, token=token, scrypt_n=1 << 10, who="sim")
+    svc.init()
+    return ServiceKeystore(svc)
+
+
 class Sim:
     def __init__(self, workdir, suite="SM4", region="110105", psam_region=None, psam_level=3,
                  lang="en", pin="123456", limit=3, last_failure_sw=0x6983, pad_limit=3,
                  card_limit=3, pad_id=None, card_slot=None, psam_slot=None, echo=None,
-                 resume=False):
+                 resume=False, token=None):
         """resume: keep the pad of an earlier run in workdir (sim.json: its id, current
         card, provisioned flash with its journal) instead of making a new one."""
         self.dir = Path(workdir)
@@ -47,8 +66,7 @@ class Sim:
                 saved = None
         if saved:
             pad_id = saved["pad_id"]
-        ks_path = self.dir / "keystore.json"
-        self.ks = K.Keystore.load(ks_path) if ks_path.exists() else K.Keystore.generate(ks_path)
+        self.ks = sim_keys(self.dir / "keysvc", token)
         self.suite = suite
         self.region = region
         self.pin = pin

@@ -218,7 +218,8 @@ def add_arguments(subparsers):
     p.add_argument("--db", help="event store (default %s)" % default_path())
     p.add_argument("--pad", help="the pad id expected on the port (16 hex digits)")
     p.add_argument("--link-key", help="the pad's link key, 32 hex digits (test material)")
-    p.add_argument("--keystore", help="keystore holding the city link root")
+    p.add_argument("--keystore", help="keystore holding the city link root, or the window's "
+                   "pad-links key file (passphrase in $PADCTL_PASSPHRASE)")
     p.add_argument("--region", help="the pad's region code PPCCDD (with --keystore)")
     p.add_argument("--batch", type=int, default=L.MAX_BATCH, help="records asked per PULL")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -272,18 +273,21 @@ def _link_key(args):
         if len(key) != 16:
             raise SyncError("--link-key must be 32 hex digits")
         return key
-    if args.keystore and args.region:
+    if args.keystore:
         from .keys import Keystore, KeystoreError
         try:
             ks = Keystore.load(args.keystore)
         except KeystoreError as e:
             raise SyncError("no keystore: %s" % e) from None
-        try:
-            ks.pad_link_key(args.region, bytes(8))
-        except (ValueError, KeyError) as e:
-            raise SyncError("--region %s is not a region code of six digits (PPCCDD) this "
-                            "keystore knows: %s" % (args.region, e)) from None
-        return lambda pad_id: ks.pad_link_key(args.region, pad_id)
+        # a window's pad-links file (padctl keys pad-links) names each pad's region itself
+        if args.region and not hasattr(ks, "pads"):
+            try:
+                ks.pad_link_key(args.region, bytes(8))
+            except (ValueError, KeyError) as e:
+                raise SyncError("--region %s is not a region code of six digits (PPCCDD) "
+                                "this keystore knows: %s" % (args.region, e)) from None
+        if args.region or hasattr(ks, "pads"):
+            return lambda pad_id: ks.pad_link_key(args.region, pad_id)
     raise SyncError("give --link-key, or --keystore and --region")
 
 

@@ -144,11 +144,12 @@ class VirtualPsam:
         below = 3 - self.level  # region levels still to disperse
         if n != below + _EXTRA[ktype]:
             raise _Bad(SW_WRONG_P1P2)
-        own = bcd(self.region)[:self.level]
+        own = self.region[:2 * self.level].encode()
         for i in range(below):
             lvl = self.level + 1 + i
             f = data[8 * i:8 * i + 8]
-            if f[:self.level] != own or any(f[lvl:]) or not f[:lvl].hex().isdigit():
+            if (f[:2 * self.level] != own or not f[:6].isdigit() or f[6:] != b"sx"
+                    or f[2 * lvl:6] != b"0" * (6 - 2 * lvl)):
                 raise _Bad(SW_WRONG_DATA)
         for i in range(n):
             key = disperse(self.suite, key, data[8 * i:8 * i + 8])
