@@ -23,7 +23,7 @@ _R_PSAM = const(5)
 _R_FORGED = const(6)
 
 
-_LINK_BUF = const(1094)  # link.py's frame buffer (8-record PULL answers)
+_LINK_BUF = const(1094)  # link.py's frame buffer (PULL answers of up to 12 records)
 VERSION = "0.1.0"
 # the card session's code: loaded at boot while the heap is whole, dropped between cards
 # when the host link needs the room, loaded again by the next card
@@ -74,7 +74,8 @@ class Pad:
         import secure  # noqa: F401
         import pin_entry  # noqa: F401
         import pinblock  # noqa: F401
-        self.events = Events(board.ui, board.host if self.keys else None, self._link)
+        self.events = Events(board.ui, board.host if self.keys else None, self._link,
+                             board.card)
         # board.skip_pending: the simulator's test switch that removes the durable write
         # before the VERIFY, to prove the power-cut test catches that bug
         kw = {"skip_pending_write": True} if board.skip_pending else {}
@@ -192,6 +193,8 @@ class Pad:
             self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
             if self.restart and self.events.link is None:  # the host is quiet: restart
                 self.board.reset()
+            if not getattr(card, "inserted", True):  # the card-detect switch: empty slot
+                continue
             try:
                 card.activate()
             except NoCard:
@@ -210,8 +213,8 @@ class Pad:
                 self.in_session = False
             gc.collect()  # the session's garbage gone: the link buffer again
             self._linkbuf()
-            while card.present():  # the result stays until the card is taken
-                self.events.wait_key(_IDLE_MS)
+            while card.present():  # the result stays until the card is taken (the
+                self.events.wait_key(_IDLE_MS)  # card-detect switch wakes it at once)
             card.deactivate()
 
     # --- one card ---------------------------------------------------------------

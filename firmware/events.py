@@ -1,5 +1,7 @@
 # The pad's one wait loop: keys from the keypad, and the host link served meanwhile,
-# so a sync runs while the pad waits for a card or a PIN.
+# so a sync runs while the pad waits for a card or a PIN. A board with a card-detect
+# switch (card.pollable()) wakes it at once when a card is inserted or pulled: "" is
+# returned, the caller looks at the slot (no waiting on a poll period).
 import select
 
 from micropython import const
@@ -10,8 +12,10 @@ _BUSY = const(b"#650c50e5c136\n")
 
 
 class Events:
-    def __init__(self, ui, host=None, link_factory=None):
+    def __init__(self, ui, host=None, link_factory=None, card=None):
         self.ui = ui
+        self.sw = card.pollable() if hasattr(card, "changed") else None
+        self.card = card
         self.host = host
         self.link = None  # built by link_factory when the host first speaks
         self.link_factory = link_factory
@@ -20,6 +24,8 @@ class Events:
         self._poll.register(ui.pollable, select.POLLIN)
         if host is not None:
             self._poll.register(host.pollable, select.POLLIN)
+        if self.sw is not None:
+            self._poll.register(self.sw, select.POLLIN)
 
     def _serve_host(self):
         b = self.host.read(1)
@@ -55,7 +61,8 @@ class Events:
             sys.modules.pop("jack", None)  # the acknowledgement and reclaim (journal.ack)
 
     def wait_key(self, timeout_ms):
-        """The next key within timeout_ms (None if none), serving the host link meanwhile."""
+        """The next key within timeout_ms (None if none), serving the host link meanwhile;
+        "" as soon as the card-detect switch says a card was inserted or pulled."""
         import time
         end = time.ticks_add(time.ticks_ms(), timeout_ms)
         while True:
@@ -73,5 +80,11 @@ class Events:
                     k = self.ui.read_key()
                     if k is not None:
                         return k
+                elif obj == self.sw:
+                    self.card.changed()
+                    if self.card.switch is None:  # the switch is gone: poll the slot
+                        self._poll.unregister(obj)
+                        self.sw = None
+                    return ""
                 elif self.host is not None:
                     self._serve_host()

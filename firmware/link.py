@@ -43,14 +43,19 @@ _AUTH_REFUSED = const(15)
 _NOTES = const(8)  # link events journaled per boot: a flood cannot fill the journal
 
 _MAX_LINE = const(256)  # hex digits of one host frame (payload and CRC)
-_BATCH = const(8)  # records in one PULL answer, at most
+_BATCH = const(32)  # records in one PULL answer, at most (the bits of its raw mask)
 # The buffer: a frame coming in is decoded into its start; an answer payload is built at
-# _P, then hexed in place into '#' hex LF from the start. _P is the largest payload (8
-# records, MAC, CRC) + 2, so the hex of payload byte i never reaches byte i + 1.
-_P = const(14 + 64 * _BATCH + 16 + 4 + 2)
-_BUF = const(2 * _P - 2)
+# _P, then written in place as '$' base64(payload || CRC) LF from the start (protocol.md
+# 9.2): base64 group g (payload bytes 3g..3g+2 at _P + 3g) goes to 1 + 4g..4 + 4g, which
+# never reaches an unread byte while g < _P - 1, i.e. for payloads below 3 * (_P - 1).
+# A PULL answer's slots are copied raw behind its 18-byte head, then packed in place
+# (9.3): as many as fit raw with the MAC and CRC, 12 in the 1,094-byte buffer.
+_BUF = const(1094)
+_P = const(272)
+_ROOM = const((_BUF - _P - 38) // 64)
 # The server's secrets: the raw keys of h, p, a answers and of P, A requests, the
-# session's pad nonce, the firmware version (NUL-padded).
+# session's pad nonce, the firmware version (NUL-padded); then the packer's scratch
+# (jcopy.pack): the previous packed record's card id, a slot's CRC'd bytes.
 _K_HELLO = const(0)
 _K_RECS = const(16)
 _K_ACK_OK = const(32)
@@ -58,7 +63,9 @@ _K_PULL = const(48)
 _K_ACK = const(64)
 _NONCE = const(80)
 _VER = const(96)
-_HEX = const(b"0123456789abcdef")
+_CARD = const(112)  # (jcopy.pack's offsets)
+_CRC = const(128)
+_B64 = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
 class LinkServer:
@@ -73,7 +80,8 @@ class LinkServer:
         if buf is None or len(buf) < _BUF:
             buf = bytearray(_BUF)
         self._b = memoryview(buf)  # memoryviews: their slices are no copies
-        self._s = s = memoryview(bytearray(112))
+        self._s = s = memoryview(bytearray(188))
+        self._c = s[_CRC:]  # a slot's CRC'd bytes, for the packer
         for i in range(5):
             t = b"hpaPA"[i]
             s[16 * i:16 * i + 16] = keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t)))
@@ -194,18 +202,20 @@ class LinkServer:
     # (PULL and ACK answered by methods of their own: smaller blocks of code to find in a
     # fragmented heap when the link is loaded)
     def _pull(self, mac_in, seq, count):
-        # -> p epoch from n(1) head n records MAC(.. || P's MAC)
+        # -> p epoch from n(1) head raw(4) n packed records MAC(.. || P's MAC)
         b, j = self._b, self.j
         head = j.head
         if seq < 1 or count < 1:
             return self._err(_E_RANGE)
-        o = _P + 14  # the slots as stored, damaged ones too (protocol.md 9.3)
+        o = _P + 18  # the slots as stored, damaged ones too (protocol.md 9.3)
+        e = o
         if seq <= head:  # read straight into the answer (b is a memoryview)
-            o = j.copy_from(seq, b, o, o + 64 * min(count, self._max))
-        if seq <= head and o == _P + 14:
+            e = j.copy_from(seq, b, o, o + 64 * min(count, self._max, _ROOM))
+        if seq <= head and e == o:
             return self._err(_E_GONE)
-        struct.pack_into(">BIIBI", b, _P, _RECORDS, j.epoch, seq, (o - _P) >> 6, head)
-        return self._out(o - _P, _K_RECS, mac_in)
+        struct.pack_into(">BIIBII", b, _P, _RECORDS, j.epoch, seq, 0, head, 0)
+        from jcopy import pack  # (loaded with the journal's reader, dropped with it)
+        return self._out(pack(b, self._s, self._c, j.epoch, o, e, seq) - _P, _K_RECS, mac_in)
 
     def _ack(self, p, m, seq):
         # -> a epoch seq acked free MAC(.. || A's MAC)
@@ -240,17 +250,26 @@ class LinkServer:
 
     def _out(self, n, k=0, bound=None):
         # Frame the payload b[_P:_P + n] (with bound: MACed first, payload || bound, under
-        # the key at k) into b: '#' hex(payload || CRC-32) LF; its length.
+        # the key at k) into b: '$' base64(payload || CRC-32), unpadded, LF; its length.
         b = self._b
         if bound is not None:
             mac(aes(self._s[k:k + 16], 1), b[_P:_P + n], bound, b[_P + n:_P + n + 16])
             n += 16
         struct.pack_into(">I", b, _P + n, crc32(b[_P:_P + n]))
         n += 4
-        b[0] = 0x23
-        for i in range(n):
-            c = b[_P + i]
-            b[2 * i + 1] = _HEX[c >> 4]
-            b[2 * i + 2] = _HEX[c & 15]
-        b[2 * n + 1] = 0x0A
-        return 2 * n + 2
+        b[0] = 0x24
+        o = 1
+        for i in range(_P, _P + n, 3):
+            v = b[i] << 16
+            if i + 1 < _P + n:
+                v |= b[i + 1] << 8
+            if i + 2 < _P + n:
+                v |= b[i + 2]
+            b[o] = _B64[v >> 18]
+            b[o + 1] = _B64[v >> 12 & 63]
+            b[o + 2] = _B64[v >> 6 & 63]
+            b[o + 3] = _B64[v & 63]
+            o += 4
+        o -= (3 - n % 3) % 3  # unpadded: 2 or 3 characters for a last 1 or 2 bytes
+        b[o] = 0x0A
+        return o + 1

@@ -27,6 +27,10 @@ def enter_pin(pad, buf, timeout_ms):
         while True:
             pad.show(msg, "*" * n)
             k = pad.events.wait_key(_POLL_MS)
+            if k == "":  # the card-detect switch: inserted or pulled
+                if not pad.board.card.present():
+                    raise CardRemoved("card pulled during PIN entry")
+                continue
             if k is None:
                 idle += _POLL_MS
                 if idle >= timeout_ms:

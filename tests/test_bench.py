@@ -157,14 +157,19 @@ def test_quick_bench_sync_figures(quick):
     assert s["events"] == 200
     assert s["stored"] > s["events"]  # BOOT and ACK records come along
     assert s["records_per_s"] > 0 and s["events_per_s"] > 0 and s["sync_s"] > 0
-    assert s["from_pad_per_record"] > 128  # a 64-byte record is 128 hex characters
+    # packed records in base64 (protocol.md 9.3): less than a whole slot's 86 characters
+    assert 0 < s["from_pad_per_record"] < 86
     assert s["bytes_per_record"] == pytest.approx(
         (s["bytes_to_pad"] + s["bytes_from_pad"]) / s["stored"])
     assert s["line_ceiling_records_per_s"] == pytest.approx(11520 / s["bytes_per_record"])
     assert s["pad_cpu_s"] >= 0
     for k in ("ingest_batched_per_s", "ingest_one_tx_per_s", "plain_insert_per_s",
-              "plain_to_ingest_batched", "plain_to_ingest_one_tx"):
+              "plain_one_tx_per_s", "store_ratio", "plain_to_ingest_batched",
+              "plain_to_ingest_one_tx"):
         assert s[k] > 0, k
+    # the plain insert is timed with as many transactions as the sync's PULL answers
+    assert s["ingest_transactions"] * s["ingest_batch"] == pytest.approx(s["stored"])
+    assert s["ingest_batch"] > 8  # more records a PULL than the 8 of before
 
 
 def test_report_prints_every_section(quick):
@@ -173,5 +178,6 @@ def test_report_prints_every_section(quick):
     text = "\n".join(lines)
     for needle in ("SM4, the average of 1 run after", "3DES, the average", "wire time",
                    "firmware CPU", "flash per attempt", "smallest heap", "at 64k:",
-                   "sync of 200 events", "115200 baud", "plain SQLite insert"):
+                   "sync of 200 events", "115200 baud", "plain SQLite insert",
+                   "the store's ratio to the plain insert"):
         assert needle in text, needle

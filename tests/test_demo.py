@@ -1,4 +1,5 @@
 """`padctl demo` on a fresh checkout: the scripted story, screens from the firmware."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,59 @@ def test_demo_fails_when_a_screen_is_missing(monkeypatch, tmp_path):
 
 
 def test_padctl_help_on_every_command():
-    for cmd in ([], ["demo"], ["sim"], ["keys"], ["sync"], ["events"], ["cards"]):
+    for cmd in ([], ["demo"], ["sim"], ["keys"], ["sync"], ["events"], ["cards"], ["pads"],
+                ["alerts"]):
         r = subprocess.run([str(PADCTL), *cmd, "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "usage" in r.stdout, (cmd, r.stderr)
+
+
+def test_demo_in_chinese(tmp_path):
+    """`padctl demo --lang zh`: the same story on a pad speaking Chinese (its screens are
+    the firmware's own lang_zh.txt texts)."""
+    from padctl import demo
+    said = []
+    assert demo.run(lang="zh", heap=HEAP, workdir=tmp_path, say=said.append) == 0
+    out = "\n".join(said)
+    for screen in ("密码正确", "还可尝试2次", "还可尝试1次", "卡已锁定"):
+        assert screen in out, screen
+    assert "Tries left" not in out and "110105d156000005" in out.split("LOCK")[-2] + \
+        out.split("LOCK")[-1]
+
+
+def _sim(workdir):
+    """`padctl sim --link --dir workdir`, up to its sync command line: (process, pad line,
+    the command)."""
+    p = subprocess.Popen([str(PADCTL), "sim", "--link", "--dir", str(workdir), "--heap", HEAP],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lines = []
+    for line in p.stdout:
+        lines.append(line)
+        if line.strip().startswith("padctl sync "):
+            return p, lines[0], line.strip()
+    raise AssertionError("no sync command printed: %r" % lines)
+
+
+def test_sim_link_prints_the_sync_command_and_dir_keeps_the_pad(tmp_path):
+    import shlex
+    db = tmp_path / "ev.db"
+    p, pad_line, cmd = _sim(tmp_path / "pad")
+    try:
+        argv = shlex.split(cmd)
+        r = subprocess.run([str(PADCTL)] + argv[1:] + ["--db", str(db), "--json"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        first = json.loads(r.stdout)
+        assert first["stored"] >= 2  # PROVISION, BOOT
+    finally:
+        p.communicate("q", timeout=30)
+    p, pad_line2, cmd2 = _sim(tmp_path / "pad")  # again: the same pad, card and journal
+    try:
+        assert pad_line2.split(",")[:2] == pad_line.split(",")[:2]
+        r = subprocess.run([str(PADCTL)] + shlex.split(cmd2)[1:] + ["--db", str(db), "--json"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        again = json.loads(r.stdout)
+        assert (again["pad"], again["epoch"]) == (first["pad"], first["epoch"])
+        assert again["stored"] >= 1 and again["head"] > first["head"]  # its new BOOT
+    finally:
+        p.communicate("q", timeout=30)

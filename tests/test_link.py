@@ -153,7 +153,7 @@ for f in %r:
     out = r.stdout.encode()
     got = L.FrameReader().feed(out)
     assert [p[:2] for p in got] == [b"h\x01", b"h\x01", bytes((L.ERROR, 3)), bytes((L.ERROR, 1))]
-    assert out == b"".join(L.encode_frame(p) for p in got)
+    assert out == b"".join(L.encode_frame64(p) for p in got)  # the pad writes base64
 
 
 # --- HELLO, PULL, ACK -----------------------------------------------------------------
@@ -534,3 +534,34 @@ def test_truncated_or_shrinking_answers_are_tampering(tmp_path):
         with pytest.raises(SyncError, match="record 3: the pad's head went back from 4 to 2"):
             _sync(s, StubLink(keys, 4, [L.Batch(1, 1, 2, [])]), None, 8, 0)
         assert [a["seq"] for a in s.alerts()] == [1, 3]
+
+
+def test_packed_answers_rebuild_the_flash_slots_byte_for_byte(tmp_path):
+    # protocol.md 9.3 on the pad itself: a journal of verifications (RTC times, 40 cards,
+    # PENDING then PIN_OK), pulled at 64 KB in packed answers, rebuilt by the host: each
+    # record is the slot on flash, byte for byte; the answers are far below 64 bytes a
+    # record (figures: make bench)
+    from padctl import bench
+    from padctl.sim import Sim
+    with Sim(tmp_path / "pad") as sim:
+        bench.fill_journal(sim, 60)
+        bench._start(sim, "64k", link=True)
+        port = bench.CountingStream(L.open_port(sim.port))
+        try:
+            link = L.PadLink(port, bytes.fromhex(sim.config["link_key"]))
+            h = link.hello()
+            got, nxt = [], 1
+            while nxt <= h.head:
+                b = link.pull(nxt)
+                assert 0 < len(b.records) <= 12
+                got += b.records
+                nxt += len(b.records)
+        finally:
+            port.close()
+        img = sim.flash.read_bytes()  # (the pad has written its BOOT record by now)
+    slots = {}
+    for o in range(0, len(img), 64):
+        if img[o] == 0x4A:
+            slots[struct.unpack_from(">I", img, o + 8)[0]] = img[o:o + 64]
+    assert got == [slots[q] for q in range(1, h.head + 1)]
+    assert port.received < 50 * len(got)  # 85 a record as base64 of the whole slot

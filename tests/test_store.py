@@ -158,6 +158,53 @@ def test_a_pull_is_one_transaction(made, tmp_path):
         assert seqs(s, pad) == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_batch_its_chain_head_and_the_acked_mark_are_one_durable_transaction(made, tmp_path):
+    # issue 10 item 6: WAL synced at every commit, one COMMIT a batch (records, chain
+    # head and the pad's acknowledged mark together), nothing of a failed batch stored
+    pad, jmac, raws = made
+    with Store(tmp_path / "ev.db") as s:
+        assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert s.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        sql = []
+        s.db.set_trace_callback(sql.append)
+        s.ingest(pad, 1, raws[:4], jmac)
+        s.ingest(pad, 1, raws[4:8], jmac, acked=4)
+        assert sum(q.strip().upper().startswith("COMMIT") for q in sql) == 2
+        c = s.chain(pad, 1)
+        assert (c.head_seq, c.acked) == (8, 4)
+
+        def dying_mac(prev, body):
+            raise KeyboardInterrupt
+        with pytest.raises(KeyboardInterrupt):
+            s.ingest(pad, 1, raws[8:], dying_mac, acked=8)
+        c = s.chain(pad, 1)
+        assert (c.head_seq, c.acked) == (8, 4)  # the mark went back with the records
+
+
+def test_a_sync_commits_once_a_batch(tmp_path, monkeypatch):
+    # the acknowledged mark of each ACK answer rides in the next batch's transaction (the
+    # last one is written once at the end, as HELLO's note is: single statements)
+    spec = tmp_path / "spec.txt"
+    spec.write_text(SPEC)
+    pad = tl.Pad(tmp_path, str(spec), env={"LINK_RTC": T0})
+    commits = []
+    real_init = Store.__init__
+
+    def traced(self, *a, **kw):
+        real_init(self, *a, **kw)
+        self.db.set_trace_callback(lambda q: commits.append(q) if q.strip().upper()
+                                   .startswith("COMMIT") else None)
+    monkeypatch.setattr(Store, "__init__", traced)
+    try:
+        res = S.sync(pad.stream, tmp_path / "ev.db", pad.key, pad.pad_id, batch=3)
+    finally:
+        pad.stop()
+    assert (res.stored, res.acked) == (10, 10)
+    assert len(commits) == 4  # 10 records in batches of 3: one transaction each
+    with Store(tmp_path / "ev.db") as s:
+        assert s.chain(pad.pad_id.hex(), 1).acked == 10
+
+
 def test_a_new_chain_starts_at_one_or_is_anchored(made, tmp_path):
     pad, jmac, raws = made
     with Store(tmp_path / "ev.db") as s:
@@ -179,7 +226,7 @@ def test_events_and_cards(made, tmp_path):
         assert [e["seq"] for e in all_] == list(range(1, 11))
         assert all_[1] == {"pad": pad, "epoch": 1, "seq": 2, "kind": "PIN_OK", "flags": 1,
                            "boot": 2, "time": T0 + 120, "card": CARD_A, "data": "03",
-                           "at": T0 + 120}
+                           "at": T0 + 120, "what": "03"}  # (PIN_OK has no data to say)
         assert [e["seq"] for e in s.events(card=CARD_A)] == [2, 3, 4, 5, 8]
         assert [e["seq"] for e in s.events(card=CARD_B.upper())] == [6, 7, 9]
         assert [e["seq"] for e in s.events(kind="PIN_WRONG")] == [3, 4, 6]
@@ -309,10 +356,17 @@ def test_progress_is_reported(tmp_path):
         def flush(self):
             pass
     t = Tty()
-    bar = S.progress_bar(t, width=10)
-    bar(5, 20)
-    bar(20, 20)
-    assert t.text == "\r[##........] 5/20 records\r[##########] 20/20 records\n"
+    from padctl.output import Progress
+    clock = iter([100.0, 102.0, 104.0, 104.0])
+    bar = Progress("records", t, clock=lambda: next(clock))
+    bar(0, 20)
+    bar(5, 20)  # 5 in 2 s: 2 a second, 15 left: 6 s
+    bar(20, 20)  # done: one final line
+    lines = t.text.split("\r\x1b[K")
+    assert lines[2] == "5/20 records, 2 a second, 6 s left"
+    assert lines[3] == "20/20 records, 5 a second, 4 s\n" and t.text.count("\n") == 1
+    bar.end()  # (once only)
+    assert t.text.count("\n") == 1
 
 
 def test_sync_command_with_a_keystore(tmp_path, capsys):

@@ -31,15 +31,45 @@ def _connect(spec):
 
 
 class SocketSlot:
-    """An ISO 7816 contact slot: one TCP connection is one activation of the card."""
+    """An ISO 7816 contact slot: one TCP connection is one activation of the card.
+    detect: the card-detect switch (`host:port`; the ESP32 board's card-detect pin)."""
 
-    def __init__(self, spec, name):
+    def __init__(self, spec, name, detect=None):
         self.spec = spec
         self.name = name
         self.sock = None
         self.poll = select.poll()
         self.buf = bytearray(64)
         self.i = self.n = 0
+        self.switch = detect  # the card-detect switch: its address, then (pollable()) its
+        self.inserted = True  # socket; without one the pad asks by activating
+
+    def pollable(self):
+        """The card-detect switch (protocol.md 7.1), readable when the slot changed, then
+        read by changed(); None without one. Connected at the first call (the wait loop's,
+        after the boot's large allocations)."""
+        d = self.switch
+        if isinstance(d, str):
+            try:
+                d = _connect(d)
+                d.setblocking(False)
+                self.inserted = False
+            except OSError:
+                d = None
+            self.switch = d
+        return d
+
+    def changed(self):
+        """Reads the switch's news: the last byte is the state (None: it is gone)."""
+        b = self.buf  # (asked between exchanges: what is left of an answer is dropped)
+        self.i = self.n = 0
+        n = self.switch.readinto(b)
+        if n == 0:  # the world closed the switch: back to polling
+            self.switch.close()
+            self.switch = None
+            self.inserted = True
+        elif n:
+            self.inserted = b[n - 1] == 0x31
 
     def activate(self):
         """Power on and cold reset; NoCard when nothing answers with a first ATR byte."""
@@ -182,7 +212,8 @@ class Board:
         del config, flash
         sys.modules.pop("flash", None)
         sys.modules.pop("config", None)
-        self.card = SocketSlot(_env("PAD_CARD", "127.0.0.1:7816"), "card")
+        self.card = SocketSlot(_env("PAD_CARD", "127.0.0.1:7816"), "card",
+                               _env("PAD_CARD_DETECT"))
         self.psam = SocketSlot(_env("PAD_PSAM", "127.0.0.1:7817"), "PSAM")
         self.ui = Ui(_env("PAD_UI", "127.0.0.1:7818"))
         self.host = Host() if _env("PAD_LINK", "1") == "1" else None

@@ -1,7 +1,8 @@
 """padctl: the clerk's and technician's tool for the PIN pads.
 
-One CLI; each command is a handler do_<name>(args) with its own parser; one error type
-(CommandError) becomes `padctl: message` and exit status 1.
+One CLI; each command is a handler do_<name>(args) with its own parser; one guard
+(main): an expected failure becomes `padctl: message` and exit status 1, usage 2,
+tampering 3, Ctrl-C 130, a closed pipe is quiet.
 """
 import argparse
 import sys
@@ -41,7 +42,10 @@ def build_parser():
                                    "x Cancel, Enter; i insert / pull the card; q quit.")
     s.add_argument("--lang", choices=("en", "zh"), default="en")
     s.add_argument("--heap", default="64k")
-    s.add_argument("--dir", help="keep the simulator's state here (default: a temporary folder)")
+    s.add_argument("--dir", help="keep the simulator's state here, and go on with it next "
+                   "time: pad id, card, flash and journal (default: a temporary folder)")
+    s.add_argument("--link", action="store_true", help="open the pad's host link (a pty): "
+                   "prints its port and the padctl sync command to run")
     s.set_defaults(func=do_sim)
 
     from .keysvc import cli as keysvc_cli  # keys, issue, provision (issue 8)
@@ -61,21 +65,48 @@ def build_parser():
     return p
 
 
+EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130  # (tampering: 3, sync.EXIT_TAMPER)
+
+
 def main(argv=None):
+    """The one guard: a usage error exits 2 (argparse), an expected failure prints one
+    line `padctl: ...` and exits 1, tampering exits 3 (padctl sync), Ctrl-C exits 130,
+    and a reader that closed the pipe (padctl events | head) ends it quietly."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["keys"] and len(argv) > 1 and not argv[1].startswith("-"):
         from .keysvc.cli import SUBCOMMANDS
         if argv[1] not in SUBCOMMANDS:  # `padctl keys PATH`: the JSON test keystore
             argv.insert(1, "test-roots")
     args = build_parser().parse_args(argv)
+    from .store import StoreError
+    from .sync import SyncError
     try:
         rc = args.func(args)
-    except CommandError as e:
+        sys.stdout.flush()
+    except (CommandError, SyncError, StoreError) as e:
         print("padctl: %s" % e, file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     except KeyboardInterrupt:
-        return 130
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except OSError as e:  # a file or device that failed: said in one line
+        print("padctl: %s" % (e.strerror and "%s%s" % (
+            e.strerror, ": %s" % e.filename if e.filename else "") or e), file=sys.stderr)
+        return EXIT_FAILURE
     return rc or 0
+
+
+def _quiet_stdout():
+    """stdout's reader is gone: what is left to flush goes nowhere (no error at exit)."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -12,6 +12,18 @@ RIGHT, WRONG = "123456", "654321"
 TIMEOUT = 15.0  # seconds an expected screen may take
 WINDOW_PASSPHRASE = "padctl demo window - TEST MATERIAL"
 
+# the screens the story waits for: (line of firmware/lang_<lang>.txt, which of its two
+# texts); the demo follows the pad's language
+SCREENS = {"insert card": (0, 0), "Enter PIN": (2, 0), "PIN OK": (3, 0),
+           "Tries left": (4, 1), "Card locked": (5, 0)}
+
+
+def screen_texts(lang):
+    """{story name: the pad's text in lang} (from the firmware's own message table)."""
+    from .mpy import FIRMWARE
+    lines = (FIRMWARE / ("lang_%s.txt" % lang)).read_text(encoding="utf-8").splitlines()
+    return {name: lines[i].split("\t")[part] for name, (i, part) in SCREENS.items()}
+
 
 class DemoFailed(RuntimeError):
     pass
@@ -23,17 +35,23 @@ def _box(l1, l2):
 
 
 class Story:
-    def __init__(self, sim, say):
+    def __init__(self, sim, say, lang="en"):
         self.sim = sim
         self.say = say
         self.mark = 0
+        self.texts = screen_texts(lang)
 
-    def expect(self, pattern, timeout=None):
+    def expect(self, name, timeout=None, arg=None):
+        """The screen named (SCREENS; its {} filled with arg) in the pad's language."""
+        import re
+        text = self.texts.get(name, name)
+        pattern = re.escape(text.replace("{}", "%s" % arg) if arg is not None
+                            else text.split("{}")[0])
         timeout = timeout or TIMEOUT
         try:
             i, (l1, l2) = self.sim.ui.wait_for(pattern, timeout, after=self.mark)
         except TimeoutError as e:
-            raise DemoFailed(str(e))
+            raise DemoFailed("screen %r not shown (%s)" % (name, e))
         self.mark = i + 1
         self.say(_box(l1, l2))
         return l1, l2
@@ -54,8 +72,8 @@ class Story:
         self.sim.ui.press(digits + "E")
 
 
-def story(sim, say):
-    s = Story(sim, say)
+def story(sim, say, lang="en"):
+    s = Story(sim, say, lang)
     s.expect("insert card")
     s.insert()
     s.pin(RIGHT)
@@ -64,7 +82,7 @@ def story(sim, say):
     for left in (2, 1):
         s.insert()
         s.pin(WRONG)
-        s.expect("Tries left: %d" % left)
+        s.expect("Tries left", arg=left)
         s.pull()
     s.insert()
     s.pin(WRONG)
@@ -109,7 +127,7 @@ def sync_and_show(sim, say):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         rc = cli.main(["events", "--db", str(db), "--kind", "LOCK"])
-    say("  " + out.getvalue().rstrip().replace("\n", "\n  "))
+    say("  " + out.getvalue().rstrip().replace("\t", "  ").replace("\n", "\n  "))
     rows = [e for e in store.Store(db).events(kind="LOCK")]
     if rc or not any(e["card"].lower() == sim.card_id.lower() for e in rows) \
             or sim.card_id.lower() not in out.getvalue().lower():
@@ -125,7 +143,7 @@ def run(lang="en", heap="64k", workdir=None, say=print):
             sim.start(heap=heap, link=True)
             t0 = time.monotonic()
             try:
-                story(sim, say)
+                story(sim, say, lang)
                 sync_and_show(sim, say)
                 log = (sim.dir / "pad.log").read_text(errors="replace")
                 if sim.resets or "Traceback" in log:

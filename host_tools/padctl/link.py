@@ -6,6 +6,7 @@ answer is checked: its frame (CRC), its type, and its MAC under the key of its t
 direction, bound to the request it answers. Keys come from the pad's link key by the
 SP 800-108 KDF (CMAC, counter mode), exactly as firmware/cmac.py (Keys) derives them.
 """
+import base64
 import os
 import select
 import struct
@@ -27,7 +28,7 @@ ERROR = 0x65
 TO_PAD, TO_HOST = 1, 2
 LABEL_JOURNAL = b"PAD-JOURNAL"
 LABEL_LINK = b"PAD-LINK"
-MAX_BATCH = 8  # records in one PULL answer (the pad may send fewer)
+MAX_BATCH = 32  # records asked in one PULL (the pad sends what its buffer holds: 12)
 RECORD = 64
 
 ERRORS = {
@@ -80,6 +81,7 @@ class Keys:
         self.pad_id = pad_id
         self._link = link_key
         self.journal = kdf(link_key, LABEL_JOURNAL, pad_id)
+        self._jmac = CMAC(algorithms.AES(self.journal))  # copied for each record
         self._cache = {}
 
     def message(self, direction, mtype):
@@ -90,7 +92,10 @@ class Keys:
 
     def journal_mac(self, prev, body):
         """The journal record MAC: CMAC(K_journal, body (bytes 0..43) || previous MAC)."""
-        return cmac(self.journal, body, prev)
+        c = self._jmac.copy()  # (the key schedule made once)
+        c.update(bytes(body))
+        c.update(bytes(prev))
+        return c.finalize()
 
 
 # --- frames ---------------------------------------------------------------------------
@@ -101,18 +106,34 @@ def encode_frame(payload):
     return b"#" + (payload + struct.pack(">I", zlib.crc32(payload))).hex().encode() + b"\n"
 
 
+def encode_frame64(payload):
+    """'$' || base64(payload || CRC-32), unpadded, || LF: the pad's frames (9.2)."""
+    payload = bytes(payload)
+    text = base64.b64encode(payload + struct.pack(">I", zlib.crc32(payload))).rstrip(b"=")
+    return b"$" + text + b"\n"
+
+
 class FrameError(LinkError):
     """A malformed frame on the line."""
 
 
-def decode_frame(hexchars):
-    """The payload of a frame's characters between '#' and the end of line."""
-    if len(hexchars) % 2:
+_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def decode_frame(chars, start=0x23):
+    """The payload of a frame's characters between its start ('#': hex, '$': base64)
+    and the end of line."""
+    if start == 0x24:
+        if len(chars) % 4 == 1 or not _B64.issuperset(chars):
+            raise FrameError("frame with a character outside base64, or a bad length")
+        p = base64.b64decode(bytes(chars) + b"=" * (-len(chars) % 4))
+    elif len(chars) % 2:
         raise FrameError("frame with an odd number of hex digits")
-    try:
-        p = bytes.fromhex(hexchars.decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        raise FrameError("frame with a non-hex character") from None
+    else:
+        try:
+            p = bytes.fromhex(chars.decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            raise FrameError("frame with a non-hex character") from None
     if len(p) < 5:
         raise FrameError("frame too short")
     if zlib.crc32(p[:-4]) != struct.unpack(">I", p[-4:])[0]:
@@ -126,23 +147,26 @@ class FrameReader:
     def __init__(self, max_line=1 << 16):
         self._buf = bytearray()
         self._in = False
+        self._start = 0x23
         self.max_line = max_line
 
     def feed(self, data):
-        """Payloads (bytes) and FrameErrors, in order, for the frames completed by data."""
+        """Payloads (bytes) and FrameErrors, in order, for the frames completed by data:
+        '#' hex frames and '$' base64 frames (protocol.md 9.2)."""
         out = []
         for c in bytes(data):
-            if c == 0x23:
+            if c == 0x23 or c == 0x24:
                 if self._in and self._buf:
-                    out.append(FrameError("frame cut by a new '#'"))
+                    out.append(FrameError("frame cut by a new '%c'" % c))
                 self._in = True
+                self._start = c
                 self._buf.clear()
             elif not self._in:
                 continue
             elif c in (0x0A, 0x0D):
                 self._in = False
                 try:
-                    out.append(decode_frame(bytes(self._buf)))
+                    out.append(decode_frame(bytes(self._buf), self._start))
                 except FrameError as e:
                     out.append(e)
             elif len(self._buf) >= self.max_line:
@@ -192,6 +216,20 @@ class FdStream:
                 pass
 
 
+def serial_ports():
+    """The serial ports this machine has, in a sentence (for an error message)."""
+    try:
+        from serial.tools import list_ports
+        names = sorted(p.device for p in list_ports.comports())
+    except Exception:  # no way to list them here: say nothing wrong
+        names = None
+    if names is None:
+        return "the serial ports could not be listed"
+    if not names:
+        return "no serial port found on this machine (is the pad plugged in?)"
+    return "serial ports here: " + ", ".join(names)
+
+
 def open_port(port, baudrate=115200):
     """A serial port (or a pty path) via pyserial, raw, with its stale input dropped."""
     import serial
@@ -199,7 +237,7 @@ def open_port(port, baudrate=115200):
     try:
         s = serial.Serial(port, baudrate=baudrate, timeout=0.05, write_timeout=5)
     except (serial.SerialException, OSError) as e:
-        raise LinkError("cannot open %s: %s" % (port, e)) from None
+        raise LinkError("cannot open %s: %s; %s" % (port, e, serial_ports())) from None
     s.reset_input_buffer()
     return s
 
@@ -340,20 +378,23 @@ class PadLink:
         return body + cmac(self.keys.message(TO_PAD, ACK), body)
 
     def pull(self, first, count=MAX_BATCH, epoch=None):
-        """Raw records first.. (up to count; the pad may send fewer, none past its head)."""
+        """Raw records first.. (up to count; the pad may send fewer, none past its head),
+        rebuilt byte for byte from the packed answer (protocol.md 9.3)."""
         epoch = self.session.epoch if epoch is None and self.session else epoch
         req = self.pull_request(epoch, first, count)
         p = self._request(req, RECORDS)
-        if len(p) < 30 or (len(p) - 30) % RECORD:
+        if len(p) < 34:
             raise LinkError("PULL answer of %d bytes" % len(p))
-        e, f, n, head = struct.unpack_from(">IIBI", p, 1)
-        if len(p) != 30 + RECORD * n:
-            raise LinkError("PULL answer of %d bytes for %d records" % (len(p), n))
         self._check(p, TO_HOST, RECORDS, req[-16:])
+        e, f, n, head, raw = struct.unpack_from(">IIBII", p, 1)
         if (e, f) != (epoch, first) or n > count:
             raise AuthError("pad %s: PULL answer for another request" % self.pad_id.hex())
-        recs = [p[14 + RECORD * i:14 + RECORD * (i + 1)] for i in range(n)]
+        try:
+            recs = unpack_records(p[18:-16], n, raw, e, f)
+        except ValueError as err:
+            raise LinkError("PULL answer: %s" % err) from None
         return Batch(e, f, head, recs)
+
 
     def ack(self, seq, record_mac, epoch=None):
         """Acknowledge every record up to seq; the pad checks record_mac against its own."""
@@ -365,3 +406,66 @@ class PadLink:
         if (e, s) != (epoch, seq):
             raise AuthError("pad %s: ACK answer for another request" % self.pad_id.hex())
         return Acked(e, s, acked, free)
+
+
+def unpack_records(body, n, raw, epoch, first):
+    """The n 64-byte slots of a PULL answer's packed records (protocol.md 9.3): bit i of
+    raw set, slot i as stored; else a packed record, rebuilt with the fields it left
+    out (magic 4A, the epoch, seq = the previous packed record's + 1 from first - 1
+    unless a 00 seq comes first, zeros, the CRC). ValueError when body is not n
+    records."""
+    body = bytes(body)
+    out = []
+    i = 0
+    seq, t, boot, card = first - 1, 0, None, bytes(16)
+    for k in range(n):
+        if raw >> k & 1:
+            if i + RECORD > len(body):
+                raise ValueError("slot %d cut short" % k)
+            out.append(body[i:i + RECORD])
+            i += RECORD
+            continue
+        if i < len(body) and body[i] == 0:  # 00 seq: not the one due
+            if i + 7 > len(body):
+                raise ValueError("record %d cut short" % k)
+            seq = struct.unpack_from(">I", body, i + 1)[0] - 1
+            i += 5
+        if i + 2 > len(body):
+            raise ValueError("record %d cut short" % k)
+        kind, f = body[i], body[i + 1]
+        dl, flags, mode = f & 15, f >> 4 & 1, f >> 6
+        i += 2
+        d = shift = 0
+        while True:  # the time's delta: 7 bits a byte, low first
+            if i >= len(body) or shift > 28:
+                raise ValueError("record %d: bad time" % k)
+            c = body[i]
+            i += 1
+            d |= (c & 127) << shift
+            shift += 7
+            if c < 128:
+                break
+        t = (t + d) & 0xFFFFFFFF
+        if f & 32:
+            boot = struct.unpack_from(">H", body, i)[0]
+            i += 2
+        if boot is None or dl > 8 or mode == 3:
+            raise ValueError("record %d: bad packing" % k)
+        if mode == 0:
+            cid = bytes(16)
+        elif mode == 1:
+            cid = card
+        else:
+            cid = card = body[i:i + 16]
+            i += 16
+        data, mac = body[i:i + dl], body[i + dl:i + dl + 16]
+        i += dl + 16
+        if i > len(body):
+            raise ValueError("record %d cut short" % k)
+        seq += 1
+        rec = (struct.pack(">BBBBIIHHI", 0x4A, kind, flags, dl, epoch, seq, boot, 0, t)
+               + cid + data.ljust(8, b"\0") + mac)
+        out.append(rec + struct.pack(">I", zlib.crc32(rec)))
+    if i != len(body):
+        raise ValueError("%d bytes after the records" % (len(body) - i))
+    return out

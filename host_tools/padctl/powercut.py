@@ -145,7 +145,11 @@ class Harness:
         if got is None:
             return "died at insertion"
         i, (l1, l2) = got
-        self._check_insert()
+        try:
+            self._check_insert()
+        except Violation as e:  # name what the pad showed
+            raise Violation("%s, after the screen %r (round %d, cut %r)"
+                            % (e, (l1, l2), self.rounds, self.cut)) from None
         if l1 != "Enter PIN":
             return "no PIN asked: " + l1
         ui.press(pin + "E")

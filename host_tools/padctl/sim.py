@@ -50,9 +50,22 @@ class Sim:
     def __init__(self, workdir, suite="SM4", region="110105", psam_region=None, psam_level=3,
                  lang="en", pin="123456", limit=3, last_failure_sw=0x6983, pad_limit=3,
                  card_limit=3, pad_id=None, card_slot=None, psam_slot=None, echo=None,
-                 token=None):
+                 resume=False, token=None):
+        """resume: keep the pad of an earlier run in workdir (sim.json: its id, current
+        card, provisioned flash with its journal) instead of making a new one."""
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        saved_path = self.dir / "sim.json"
+        saved = None
+        if resume and saved_path.exists():
+            try:
+                saved = json.loads(saved_path.read_text())
+                if not (self.dir / saved["card"]).exists():
+                    saved = None
+            except (ValueError, KeyError, TypeError):
+                saved = None
+        if saved:
+            pad_id = saved["pad_id"]
         self.ks = sim_keys(self.dir / "keysvc", token)
         self.suite = suite
         self.region = region
@@ -61,11 +74,16 @@ class Sim:
         self.last_failure_sw = last_failure_sw
         self.pad_id = pad_id or secrets.token_hex(8).upper()
         self.cards = 0
-        self.card_path = self.new_card()
+        if saved:
+            self.cards = saved["cards"]
+            self.card_path = self.dir / saved["card"]
+            self._card_id = saved["card_id"]
+        else:
+            self.card_path = self.new_card()
         self.psam_path = self.dir / "psam.json"
         K.personalise_psam(self.ks, self.psam_path, suite=suite, region=psam_region or region,
                            level=psam_level)
-        self.card_slot = SlotServer(name="card", **(card_slot or {}))
+        self.card_slot = SlotServer(name="card", **dict({"detect": True}, **(card_slot or {})))
         self.psam_slot = SlotServer(name="psam", **(psam_slot or {}))
         self.psam_slot.insert(VirtualPsam(self.psam_path))
         self.ui = UiServer(echo=echo)
@@ -73,10 +91,23 @@ class Sim:
         self.config = {"pad_id": self.pad_id, "lang": lang, "pin_timeout_s": 30,
                        "pad_limit": pad_limit, "card_limit": card_limit, "region": region,
                        "link_key": self.ks.pad_link_key(region, self.pad_id).hex().upper()}
-        self.provision()
+        if saved and self.flash.exists() and saved.get("lang") == lang:
+            self.epoch = saved.get("epoch")  # provisioned before: its journal goes on
+        else:
+            self.provision()
+        self.lang = lang
+        self.resume = resume
+        self.save()
         self.proc = None
         self._log = None
         self._lock = threading.RLock()
+
+    def save(self):
+        """With resume: what a later run needs to go on with this pad (sim.json)."""
+        if self.resume:
+            (self.dir / "sim.json").write_text(json.dumps(
+                {"pad_id": self.pad_id, "card": self.card_path.name, "cards": self.cards,
+                 "card_id": self.card_id, "epoch": self.epoch, "lang": self.lang}))
 
     # --- the pad ------------------------------------------------------------------------
     def provision(self, epoch=None):
@@ -90,6 +121,8 @@ class Sim:
     def env(self, extra=None):
         e = {"PAD_CARD": self.card_slot.addr, "PAD_PSAM": self.psam_slot.addr,
              "PAD_UI": self.ui.addr, "PAD_FLASH": self.flash, "PAD_LINK": "0"}
+        if self.card_slot.detect_addr:  # the card-detect switch: insertion is an event
+            e["PAD_CARD_DETECT"] = self.card_slot.detect_addr
         if extra:
             e.update(extra)
         return e
@@ -160,6 +193,7 @@ class Sim:
         suite = opts.pop("suite", self.suite)
         self.ident = K.new_identity(suite, region)
         K.personalise_card(self.ks, path, self.ident, **opts)
+        self._card_id = self.ident.card_id.hex().upper()
         self.card_path = path
         return path
 
@@ -174,7 +208,7 @@ class Sim:
 
     @property
     def card_id(self):
-        return self.ident.card_id.hex().upper()
+        return self._card_id
 
     def close(self):
         self.stop()

@@ -12,6 +12,13 @@ HELP = ("keys: 0-9 digits, c Clear, x Cancel, Enter; i insert / pull the card; "
         "n a new card; q quit")
 
 
+def sync_command(sim):
+    """The exact padctl sync command for this simulated pad (its link key: test material)."""
+    import shlex
+    return "padctl sync --port %s --link-key %s --pad %s" % (
+        shlex.quote(str(sim.port)), sim.config["link_key"], sim.pad_id)
+
+
 def run(args):
     tmp = None
     if not args.dir:
@@ -22,11 +29,15 @@ def run(args):
         sys.stdout.write("\r\n[ %s | %s ]\r\n" % (l1, l2))
         sys.stdout.flush()
 
-    with Sim(workdir, lang=args.lang, echo=echo) as sim:
-        print("pad %s, card %s, PIN %s (test keys generated for this run)"
-              % (sim.pad_id, sim.card_id, sim.pin))
-        print(HELP)
-        sim.start(heap=args.heap)
+    with Sim(workdir, lang=args.lang, echo=echo, resume=bool(args.dir)) as sim:
+        print("pad %s, card %s, PIN %s (test keys generated %s)"
+              % (sim.pad_id, sim.card_id, sim.pin,
+                 "in %s, kept there" % workdir if args.dir else "for this run"))
+        sim.start(heap=args.heap, link=getattr(args, "link", False))
+        if getattr(args, "link", False):
+            print("the pad's host link is %s; sync it from another terminal with:" % sim.port)
+            print("  %s" % sync_command(sim))
+        print(HELP, flush=True)
         inserted = False
         fd = sys.stdin.fileno()
         interactive = os.isatty(fd)
@@ -49,6 +60,7 @@ def run(args):
                     sim.pull()
                     inserted = False
                     sim.new_card()
+                    sim.save()
                     echo("(new card %s)" % sim.card_id, "")
                 elif ch in "0123456789":
                     sim.ui.press(ch)

@@ -18,6 +18,11 @@ card does, around an APDU processor (``VirtualCard``, ``VirtualPsam``, anything 
 With no card inserted a connection is accepted and closed at once (no ATR). ``pull()``
 removes the card (closing the connection); ``insert(processor)`` inserts one.
 
+``detect=True`` adds the card-detect switch (docs/protocol.md 7.1): a second listener
+(``.detect_addr``, the pad's ``PAD_CARD_DETECT``) whose connections get one byte now
+(``1`` a card is in the slot, ``0`` none) and one at every insertion and removal, sent
+after the slot has changed: the pad waits for that event instead of polling.
+
 Fault knobs (constructor keywords, also plain attributes; randomness comes from
 ``random.Random(seed)`` so runs are reproducible):
 
@@ -109,7 +114,8 @@ class SlotServer:
                  seed=0, chunks=False, chunk_delay=0.002, nulls=0.0, null_delay=0.02,
                  stall_nulls=0, stall_delay=1.0, byte_by_byte=0.0, always_61=False, le_mismatch=False, garbage=False,
                  silent_after=None, pull_after=None, truncate=None, truncate_ins=None,
-                 on_byte=None, outgoing=DEFAULT_OUTGOING, incoming=DEFAULT_INCOMING):
+                 on_byte=None, outgoing=DEFAULT_OUTGOING, incoming=DEFAULT_INCOMING,
+                 detect=False):
         self.name = name
         self.atr = atr
         self.rng = random.Random(seed)
@@ -128,6 +134,7 @@ class SlotServer:
         self.outgoing = frozenset(outgoing)
         self.incoming = frozenset(incoming)
         self.activations = 0
+        self.connections = 0  # every connection, with a card or not (a pad polling)
         self.error = None  # the last exception a processor raised (the card went mute)
         self.tx = self.rx = 0
         self.transcript = []
@@ -142,12 +149,26 @@ class SlotServer:
         self.host, self.port = self._ls.getsockname()[:2]
         self._thread = threading.Thread(target=self._accept, name="slot-" + name, daemon=True)
         self._thread.start()
+        self._detect = []  # the card-detect connections
+        self._dls = None
+        if detect:
+            self._dls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._dls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._dls.bind((host, 0))
+            self._dls.listen(4)
+            threading.Thread(target=self._accept_detect, name="detect-" + name,
+                             daemon=True).start()
 
     # --- control ------------------------------------------------------------------------
     @property
     def addr(self):
         """``host:port`` as the pad's PAD_CARD / PAD_PSAM want it."""
         return "%s:%d" % (self.host, self.port)
+
+    @property
+    def detect_addr(self):
+        """``host:port`` of the card-detect switch (PAD_CARD_DETECT), None without one."""
+        return None if self._dls is None else "%s:%d" % self._dls.getsockname()[:2]
 
     @property
     def present(self):
@@ -162,12 +183,14 @@ class SlotServer:
         with self._lock:
             self._drop_conn()
             self._proc = processor
+            self._signal()
 
     def pull(self):
         """Take the card out: the pad sees its connection closed, then no card."""
         with self._lock:
             self._proc = None
             self._drop_conn()
+            self._signal()
 
     def cut(self):
         """Close the current connection (as a deactivation); the card stays inserted."""
@@ -184,6 +207,16 @@ class SlotServer:
             pass
         self._ls.close()
         self._thread.join(timeout=2)
+        if self._dls is not None:
+            try:
+                self._dls.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._dls.close()
+            with self._lock:
+                for c in self._detect:
+                    c.close()
+                self._detect = []
 
     def __enter__(self):
         return self
@@ -200,6 +233,29 @@ class SlotServer:
                 pass
             c.close()
 
+    # --- the card-detect switch ---------------------------------------------------------
+    def _accept_detect(self):
+        while not self._closed:
+            try:
+                conn, _ = self._dls.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._detect.append(conn)
+                self._signal([conn])
+
+    def _signal(self, conns=None):
+        """The slot's state (b"1" a card, b"0" none) to the card-detect connections (called
+        with the lock held, after the change)."""
+        state = b"1" if self._proc is not None else b"0"
+        for c in list(self._detect if conns is None else conns):
+            try:
+                c.sendall(state)
+            except OSError:
+                self._detect.remove(c)
+                c.close()
+
     # --- connections -------------------------------------------------------------------
     def _accept(self):
         while not self._closed:
@@ -209,6 +265,7 @@ class SlotServer:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
+                self.connections += 1
                 self._drop_conn()  # a new activation powers the old one off
                 if self._proc is None or self._closed:
                     conn.close()   # no card: no ATR

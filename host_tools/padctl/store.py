@@ -58,6 +58,82 @@ def reason(kind, data):
     return text
 
 
+# what the other kinds' data says (docs/protocol.md 8.3, 8.5, 9.4)
+LOCK_REASONS = {0: "found locked", 1: "the card's limit", 2: "the pad's limit"}
+RECOVERY = {1: "delivered and failed", 2: "not delivered", 3: "succeeded or unblocked elsewhere",
+            4: "the card cannot report: counted as failed"}
+TAMPER_FOUND = {1: "a slot fails its CRC", 2: "a seq out of order", 3: "a record of another epoch",
+                4: "an erased slot before records", 5: "a sector outside the ring holding records",
+                6: "a sector of another epoch", 7: "records missing at the tail",
+                8: "MAC chain broken"}
+LINK_ERRORS = {5: "MAC wrong", 6: "stale nonce (replay or old session)", 11: "record MAC mismatch"}
+
+
+def _tries(b):
+    return "none" if b == 0xFF else str(b)
+
+
+def describe(kind, data):
+    """A record's data in words, for a clerk (reason() for PIN_ERROR and CARD_REFUSED);
+    "" when there is nothing to say. Never raises on odd data: then its hex."""
+    d = bytes(data)
+    why = reason(kind, d)
+    if why:
+        return why
+    try:
+        if kind == "PENDING":
+            return "%d tries left before it, pad limit %d%s" % (
+                d[0], d[1], ", read authenticated" if len(d) > 2 and d[2] & 1 else "")
+        if kind == "PIN_WRONG":
+            return "%d tries left, %d failure(s) in a row" % (d[0], d[1])
+        if kind == "LOCK":
+            return "locked: %s, %d failure(s)" % (LOCK_REASONS.get(d[0], "reason %d" % d[0]),
+                                                 d[1])
+        if kind == "POWER_RECOVERY":
+            return "after a power cut: %s; tries left now %s, %d failure(s)" % (
+                RECOVERY.get(d[0], "outcome %d" % d[0]), _tries(d[1]), d[2])
+        if kind == "NOT_DELIVERED":
+            return "PIN not delivered (card answered SW %s)" % d[:2].hex().upper()
+        if kind == "SNAPSHOT":
+            flags = [n for b, n in ((1, "locked"), (2, "cleared"), (4, "authenticated"))
+                     if d[3] & b]
+            return "state kept at a reclaim: %d failure(s), pending %s%s" % (
+                d[0], _tries(d[1]), (", " + ", ".join(flags)) if flags else "")
+        if kind in ("TAMPER", "AUTH_REFUSED"):
+            if d[:1] == b"L" and len(d) >= 3:
+                return "host link: %s in a %r frame" % (
+                    LINK_ERRORS.get(d[2], "error %d" % d[2]), chr(d[1]) if 32 < d[1] < 127
+                    else "0x%02x" % d[1])
+            if len(d) == 8:
+                return "found at opening: %s at seq %d (sector %d, slot %d)" % (
+                    TAMPER_FOUND.get(d[4], "reason %d" % d[4]),
+                    struct.unpack_from(">I", d)[0], struct.unpack_from(">H", d, 5)[0], d[7])
+            if d[:1] == b"\x06":
+                return "a forged card answer"
+        if kind == "CUT":
+            return "power cut: seq %d torn, %d bad slot(s) at sector %d slot %d" % (
+                struct.unpack_from(">I", d)[0], d[7], struct.unpack_from(">H", d, 4)[0], d[6])
+        if kind == "FULL":
+            if not d:
+                return "card refused: journal full"
+            if d[0] == 1:
+                return "journal full: pad events only counted from here"
+            return "%d event(s) missed while full, over %d boot(s)" % struct.unpack_from(
+                ">HH", d, 1)
+        if kind == "ACK":
+            return "host acknowledged up to %d" % struct.unpack_from(">I", d)[0]
+        if kind == "PROVISION":
+            return "provisioned (epoch before: %d)" % struct.unpack_from(">I", d)[0]
+        if kind == "BOOT":
+            n = d[0] if d else 0
+            return "boot" + (", %d journal problem(s) found" % n if n else "")
+        if kind == "CRASH":
+            return "crashed: %s" % d.rstrip(b"\0").decode("ascii", "replace")
+    except (IndexError, struct.error):
+        pass
+    return d.hex()
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pads (
@@ -212,12 +288,21 @@ def kind_code(kind):
 
 
 class Store:
-    def __init__(self, path=None, clock=time.time):
+    def __init__(self, path=None, clock=time.time, create=True):
+        """create=False (the read commands): a store that does not exist is a StoreError
+        saying so, and none is made."""
         self.path = Path(path) if path is not None else default_path()
         self.clock = clock
+        if not create and not self.path.exists():
+            raise StoreError("no event store at %s yet: nothing has been synced (padctl sync "
+                             "makes it; --db names another)" % self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            # write-ahead log, synced at every commit: a batch is durable when ingest()
+            # returns, before the sync acknowledges it (one fsync of the log per batch)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
             row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is not None and row[0] in MIGRATIONS:
@@ -269,6 +354,7 @@ class Store:
                         (pad_id, epoch, seq, reason, self.clock(), kind))
 
     def alerts(self, pad_id=None):
+        pad_id = pad_id and pad_id.lower()
         q = "SELECT pad_id, epoch, seq, kind, reason, at FROM alerts"
         rows = self.db.execute(q + (" WHERE pad_id=?" if pad_id else "") + " ORDER BY at, rowid",
                                (pad_id,) if pad_id else ()).fetchall()
@@ -284,9 +370,10 @@ class Store:
 
     # --- storing --------------------------------------------------------------------------
 
-    def ingest(self, pad_id, epoch, raws, journal_mac, first=None, anchor=False):
+    def ingest(self, pad_id, epoch, raws, journal_mac, first=None, anchor=False, acked=None):
         """Verify raws against the stored chain of (pad, epoch) and store the good ones
-        with the new chain head, in one transaction. Without a stored chain the records
+        with the new chain head, and the pad's acknowledged mark `acked` when given (the
+        answer to the previous batch's ACK), in one transaction. Without a stored chain the records
         must start the epoch at `first` (default 1, chained from 16 zero bytes), or, with
         anchor=True, they start a chain at `first` whose first MAC cannot be checked (the
         records before it were acknowledged before this store knew the pad).
@@ -360,9 +447,13 @@ class Store:
                     db.execute("INSERT INTO chains VALUES (?,?,?,?,0,?)",
                                (pad_id, epoch, last.seq, last.mac,
                                 stored[0].seq if anchor else 0))
-                else:
-                    db.execute("UPDATE chains SET head_seq=?, head_mac=? WHERE pad_id=? AND epoch=?",
-                               (last.seq, last.mac, pad_id, epoch))
+                else:  # the head, and the pad's mark (one statement)
+                    db.execute("UPDATE chains SET head_seq=?, head_mac=?, acked=MAX(acked, ?)"
+                               " WHERE pad_id=? AND epoch=?",
+                               (last.seq, last.mac, acked or 0, pad_id, epoch))
+                    acked = None
+            if acked is not None:
+                self.mark_acked(pad_id, epoch, acked)
             for e in alerts:
                 db.execute("INSERT INTO alerts VALUES (?,?,?,?,?,?)",
                            (pad_id, epoch, e.seq,
@@ -384,7 +475,7 @@ class Store:
         q = ["SELECT pad_id, epoch, seq, kind, flags, boot, time, card_id, data, at"
              " FROM records WHERE 1=1"]
         args = []
-        for cond, value in (("pad_id=?", pad), ("card_id=?", card and card.lower()),
+        for cond, value in (("pad_id=?", pad and pad.lower()), ("card_id=?", card and card.lower()),
                             ("kind=?", kind_code(kind)), ("at>=?", parse_when(since)),
                             ("at<?", parse_when(until))):
             if value is not None:
@@ -399,18 +490,40 @@ class Store:
             why = reason(e["kind"], r[8])
             if why:  # PIN_ERROR and CARD_REFUSED: their data in words
                 e["reason"] = why
+            e["what"] = describe(e["kind"], r[8])  # every kind's data in words
             out.append(e)
         return out
 
-    def cards(self):
-        """Each card's last known state (ok, locked, unlocked, reset), from its events."""
+    def cards(self, state=None, card=None):
+        """Each card's last known state (ok, locked, unlocked, reset), from its events,
+        with its tries left as last reported (None: not reported since its last success,
+        unlock or reset); state / card (hex, any case): only those."""
         out = {}
-        for e in self.events():
-            state = STATE_OF.get(e["kind"])
-            if e["card"] is None or state is None:
+        for e in self.events(card=card):
+            st = STATE_OF.get(e["kind"])
+            if e["card"] is None or st is None:
                 continue
-            c = out.setdefault(e["card"], {"card": e["card"], "wrong": 0})
-            c["state"] = state
+            c = out.setdefault(e["card"], {"card": e["card"], "wrong": 0, "tries": None})
+            c["state"] = st
             c["wrong"] = c["wrong"] + 1 if e["kind"] == "PIN_WRONG" else 0
+            data = bytes.fromhex(e["data"])
+            if e["kind"] == "PIN_WRONG" and data:
+                c["tries"] = data[0]
+            elif e["kind"] == "LOCK":
+                c["tries"] = 0 if data[:1] != b"\x02" else c["tries"]
+            elif e["kind"] in ("PIN_OK", "UNLOCK", "RESET"):
+                c["tries"] = None
             c.update(pad=e["pad"], seq=e["seq"], last=e["kind"], at=e["at"])
-        return sorted(out.values(), key=lambda c: c["card"])
+        rows = sorted(out.values(), key=lambda c: c["card"])
+        return [c for c in rows if state is None or c["state"] == state.lower()]
+
+    def pads(self, pad=None):
+        """Each pad as its last sync found it, with what this store holds of it."""
+        q = ("SELECT p.pad_id, p.version, p.epoch, p.head, p.acked, p.free, p.last_seen,"
+             " (SELECT COUNT(*) FROM records r WHERE r.pad_id=p.pad_id),"
+             " (SELECT COUNT(*) FROM alerts a WHERE a.pad_id=p.pad_id) FROM pads p")
+        rows = self.db.execute(q + (" WHERE p.pad_id=?" if pad else "") + " ORDER BY p.pad_id",
+                               (pad.lower(),) if pad else ()).fetchall()
+        keys = ("pad", "version", "epoch", "head", "acked", "free", "last_seen", "records",
+                "alerts")
+        return [dict(zip(keys, r)) for r in rows]

@@ -14,11 +14,13 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from . import link as L
-from .store import KIND_CODES, Store, StoreError, TamperError, default_path
+from .store import KIND_CODES, STATE_OF, Store, StoreError, TamperError, default_path
 
 
 class SyncError(Exception):
-    """A sync that could not complete; str() is the message for the user."""
+    """A sync that could not complete; str() is the message for the user. tamper: it
+    stopped on tampering (exit code 3, as a sync that passed tampering)."""
+    tamper = False
 
 
 @dataclass
@@ -100,7 +102,10 @@ def _sync(store, link, progress, batch, quiet, run=None):
         h = link.hello()
     except L.AuthError:  # one more try: a late stale answer, not a forgery, is likelier
         link.drain(quiet)
-        h = link.hello()
+        try:
+            h = link.hello()
+        except L.AuthError as e:  # not tampering: the key given is not this pad's
+            raise SyncError("wrong link key, or not this pad (%s)" % e) from None
     pad = h.pad_id.hex()
     res = SyncResult(pad, h.version, h.epoch, head=h.head, acked=h.acked, free=h.free)
     if run is not None:
@@ -137,6 +142,8 @@ def _sync(store, link, progress, batch, quiet, run=None):
                                 % (h.acked, chain.head_seq))
     total = max(0, h.head - nxt + 1)
     seen_head = h.head
+    mark = None  # the pad's acked mark from the last ACK answer, not yet stored: it goes
+    # into the next batch's transaction (one transaction a batch), or at the end
     while True:
         try:
             b = link.pull(nxt, batch)
@@ -162,7 +169,8 @@ def _sync(store, link, progress, batch, quiet, run=None):
             res.head = b.head
             break
         good, alerts, after = store.ingest(pad, h.epoch, b.records, link.keys.journal_mac,
-                                           first=nxt, anchor=anchor)
+                                           first=nxt, anchor=anchor, acked=mark)
+        mark = None
         anchor = False
         if reprov is not None and good and good[0].seq == 1:
             r = good[0]
@@ -179,7 +187,7 @@ def _sync(store, link, progress, batch, quiet, run=None):
         if good:
             res.stored += len(good)
             a = link.ack(good[-1].seq, good[-1].mac)
-            store.mark_acked(pad, h.epoch, a.acked)
+            mark = a.acked
             res.acked, res.free = a.acked, a.free
         if after <= nxt and not good:
             raise SyncError("pad %s: the pull from %d brought nothing usable; stopped" % (pad, nxt))
@@ -187,18 +195,25 @@ def _sync(store, link, progress, batch, quiet, run=None):
         total = max(total, res.stored + b.head - nxt + 1)
         if progress:
             progress(res.stored, max(total, res.stored))
+    if mark is not None:
+        store.mark_acked(pad, h.epoch, mark)
     return res
 
 
 def _tamper(store, err):
     store.alert(err.pad_id, err.epoch, err.seq, "TAMPERING: %s" % err)
-    raise SyncError("TAMPERING: %s; nothing after it was acknowledged" % err) from None
+    e = SyncError("TAMPERING: %s; nothing after it was acknowledged" % err)
+    e.tamper = True
+    raise e from None
 
 
 # --- the command line -------------------------------------------------------------------
 
 def add_arguments(subparsers):
-    p = subparsers.add_parser("sync", help="pull a pad's journal into the event store")
+    p = subparsers.add_parser("sync", help="pull a pad's journal into the event store",
+                              description="Pulls the pad's journal, verifies every record and "
+                              "the MAC chain, stores them, then acknowledges. Exit 3 when it "
+                              "found tampering (see padctl alerts).")
     p.add_argument("--port", required=True, help="serial port of the pad (or a pty path)")
     p.add_argument("--db", help="event store (default %s)" % default_path())
     p.add_argument("--pad", help="the pad id expected on the port (16 hex digits)")
@@ -206,13 +221,16 @@ def add_arguments(subparsers):
     p.add_argument("--keystore", help="keystore holding the city link root, or the window's "
                    "pad-links key file (passphrase in $PADCTL_PASSPHRASE)")
     p.add_argument("--region", help="the pad's region code PPCCDD (with --keystore)")
-    p.add_argument("--batch", type=int, default=L.MAX_BATCH, help="records per PULL")
+    p.add_argument("--batch", type=int, default=L.MAX_BATCH, help="records asked per PULL")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=do_sync)
-    p = subparsers.add_parser("events", help="list stored journal events")
+    p = subparsers.add_parser("events", help="list stored journal events",
+                              description="The synced events, oldest first, their data in "
+                              "words. A table on a terminal; one tab-separated line each when "
+                              "piped; --json for scripts.")
     p.add_argument("--db", help="event store (default %s)" % default_path())
-    p.add_argument("--pad", help="pad id (hex)")
-    p.add_argument("--card", help="card id (32 hex digits)")
+    p.add_argument("--pad", help="pad id (hex, any case)")
+    p.add_argument("--card", help="card id (32 hex digits, any case)")
     p.add_argument("--kind", help="record kind (name or number), e.g. LOCK")
     p.add_argument("--since", help="from this time (seconds or YYYY-MM-DD[THH:MM])")
     p.add_argument("--until", help="before this time")
@@ -220,13 +238,25 @@ def add_arguments(subparsers):
     p.set_defaults(func=do_events)
     p = subparsers.add_parser("alerts", help="tampering and other alerts the syncs raised")
     p.add_argument("--db", help="event store (default %s)" % default_path())
-    p.add_argument("--pad", help="pad id (hex)")
+    p.add_argument("--pad", help="pad id (hex, any case)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=do_alerts)
-    p = subparsers.add_parser("cards", help="each card's last known state")
+    p = subparsers.add_parser("cards", help="each card's last known state",
+                              description="Each card's last known state (ok, locked, unlocked, "
+                              "reset) and tries left as last reported.")
     p.add_argument("--db", help="event store (default %s)" % default_path())
+    p.add_argument("--state", type=str.lower, choices=sorted(set(STATE_OF.values())),
+                   help="only cards in this state, e.g. locked")
+    p.add_argument("--card", help="one card id (32 hex digits, any case)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=do_cards)
+    p = subparsers.add_parser("pads", help="the pads this store has synced",
+                              description="Each pad as its last sync found it: firmware, epoch, "
+                              "head, acknowledged mark, room left, records and alerts held here.")
+    p.add_argument("--db", help="event store (default %s)" % default_path())
+    p.add_argument("--pad", help="one pad id (hex, any case)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=do_pads)
 
 
 def _fail(msg):
@@ -244,27 +274,27 @@ def _link_key(args):
             raise SyncError("--link-key must be 32 hex digits")
         return key
     if args.keystore:
-        from .keys import Keystore
-        ks = Keystore.load(args.keystore)
+        from .keys import Keystore, KeystoreError
+        try:
+            ks = Keystore.load(args.keystore)
+        except KeystoreError as e:
+            raise SyncError("no keystore: %s" % e) from None
         # a window's pad-links file (padctl keys pad-links) names each pad's region itself
+        if args.region and not hasattr(ks, "pads"):
+            try:
+                ks.pad_link_key(args.region, bytes(8))
+            except (ValueError, KeyError) as e:
+                raise SyncError("--region %s is not a region code of six digits (PPCCDD) "
+                                "this keystore knows: %s" % (args.region, e)) from None
         if args.region or hasattr(ks, "pads"):
             return lambda pad_id: ks.pad_link_key(args.region, pad_id)
     raise SyncError("give --link-key, or --keystore and --region")
 
 
-def progress_bar(stream=None, width=30):
-    """A progress callable drawing a bar on stderr (only on a terminal)."""
-    stream = stream or sys.stderr
-
-    def show(done, total):
-        if not stream.isatty() or total <= 0:
-            return
-        n = width * done // total
-        stream.write("\r[%s%s] %d/%d records" % ("#" * n, "." * (width - n), done, total))
-        if done >= total:
-            stream.write("\n")
-        stream.flush()
-    return show
+def progress_bar(stream=None):
+    """A progress callable for a sync: records, rate and time left, on a terminal."""
+    from .output import Progress
+    return Progress("records", stream)
 
 
 def do_sync(args):
@@ -274,13 +304,17 @@ def do_sync(args):
             raise ValueError
     except ValueError:
         return _fail("--pad must be 16 hex digits")
+    bar = progress_bar()
     try:
-        res = sync(args.port, args.db, _link_key(args), pad, progress=progress_bar(),
+        res = sync(args.port, args.db, _link_key(args), pad, progress=bar,
                    batch=max(1, min(args.batch, L.MAX_BATCH)),
                    busy=lambda t: print("padctl: the pad is busy with a card; asking again "
                                         "(%.0f s)" % t, file=sys.stderr))
     except (SyncError, ValueError, OSError) as e:
-        return _fail(e)
+        _fail(e)
+        return EXIT_TAMPER if getattr(e, "tamper", False) else 1
+    finally:
+        bar.end()
     for w in res.warnings:
         print("padctl: warning: %s" % w, file=sys.stderr)
     for a in res.alerts:
@@ -297,43 +331,59 @@ def do_sync(args):
 EXIT_TAMPER = 3  # a sync that completed but found tampering (see `padctl alerts`)
 
 
-def _listing(args, query, line):
-    """A read command: query(store) -> rows, printed as JSON or one line(row) each."""
+def _listing(args, query, columns, title, empty):
+    """A read command: query(store) -> rows, printed as JSON, a table on a terminal, or
+    one tab-separated line per row. A store that does not exist is said so, not made."""
     try:
-        with Store(args.db) as store:
+        with Store(args.db, create=False) as store:
             rows = query(store)
     except (StoreError, ValueError) as e:
         return _fail(e)
+    except sqlite3.Error as e:
+        return _fail("event store %s: %s" % (args.db or default_path(), e))
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        for r in rows:
-            print(line(r))
+        from .output import listing
+        listing([dict(r, when=_when(r.get("at") or r.get("last_seen"))) for r in rows],
+                columns, title=title, empty=empty)
     return 0
 
 
 def do_alerts(args):
-    return _listing(args, lambda s: s.alerts(args.pad.lower() if args.pad else None),
-                    lambda a: "%s pad %s epoch %s seq %s %s: %s" % (
-                        _when(a["at"]), a["pad"], a["epoch"], a["seq"], a["kind"], a["reason"]))
+    return _listing(args, lambda s: s.alerts(args.pad),
+                    [("when", "when"), ("pad", "pad"), ("epoch", "epoch"), ("seq", "seq"),
+                     ("kind", "kind"), ("reason", "what was found")],
+                    "alerts", "no alerts")
 
 
 def do_events(args):
     return _listing(args, lambda s: s.events(args.pad, args.card, args.kind, args.since,
                                              args.until),
-                    lambda e: "%s %s e%d #%-6d %-14s %s %s%s" % (
-                        _when(e["at"]), e["pad"], e["epoch"], e["seq"], e["kind"],
-                        e["card"] or "-", e["data"] or "-",
-                        " (%s)" % e["reason"] if e.get("reason") else ""))
+                    [("when", "when"), ("pad", "pad"), ("epoch", "epoch"), ("seq", "seq"),
+                     ("kind", "event"), ("card", "card"), ("what", "details")],
+                    "events", "no events")
 
 
 def do_cards(args):
-    return _listing(args, lambda s: s.cards(),
-                    lambda c: "%s %-8s wrong=%d last=%s pad %s #%d %s" % (
-                        c["card"], c["state"], c["wrong"], c["last"], c["pad"], c["seq"],
-                        _when(c["at"])))
+    return _listing(args, lambda s: s.cards(args.state, args.card),
+                    [("card", "card"), ("state", "state"), ("tries", "tries left"),
+                     ("wrong", "wrong in a row"), ("last", "last event"), ("pad", "pad"),
+                     ("when", "when")],
+                    "cards", "no cards" + (" %s" % args.state if args.state else ""))
+
+
+def do_pads(args):
+    return _listing(args, lambda s: s.pads(args.pad),
+                    [("pad", "pad"), ("version", "firmware"), ("epoch", "epoch"),
+                     ("head", "head"), ("acked", "acknowledged"), ("free", "room"),
+                     ("records", "records here"), ("alerts", "alerts"),
+                     ("when", "last sync")],
+                    "pads", "no pads synced yet")
 
 
 def _when(t):
+    if t is None:
+        return None
     import time
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))

@@ -55,6 +55,17 @@ codes = [0] * 14  # answers per code; [13]: answers that are not ERROR frames
 state = [0, 0]  # answers, mismatches
 
 
+def b64v(c):
+    # the value of a base64 character (no allocation)
+    if c >= 97:
+        return c - 71
+    if c >= 65:
+        return c - 65
+    if c >= 48:
+        return c + 4
+    return 62 if c == 43 else 63
+
+
 def write(out):
     # the pad's writer: checks each answer in place, allocates nothing
     i = 0
@@ -63,9 +74,10 @@ def write(out):
         while out[k] != 0x0A:
             k += 1
         c = 13
-        if k - i == 13 and out[i] == 0x23 and out[i + 1] == 0x36 and out[i + 2] == 0x35:
-            h, lo = out[i + 3] - 0x30, out[i + 4] - 0x30
-            c = (h if h < 10 else h - 39) * 16 + (lo if lo < 10 else lo - 39)
+        # an ERROR frame: '$' base64(65 code CRC-32) LF, 8 characters (protocol.md 9.2)
+        if k - i == 9 and out[i] == 0x24 and b64v(out[i + 1]) == 0x65 >> 2 and \
+                b64v(out[i + 2]) >> 4 == 0x65 & 3:
+            c = (b64v(out[i + 2]) & 15) << 4 | b64v(out[i + 3]) >> 2
             c = c if 0 < c < 13 else 13
         codes[c] += 1
         if want[state[0]] != c:

@@ -14,7 +14,7 @@
 import os
 import struct
 import sys
-from binascii import crc32, hexlify, unhexlify
+from binascii import a2b_base64, b2a_base64, crc32, hexlify, unhexlify
 
 import cryptolib
 import link
@@ -30,7 +30,9 @@ TO_PAD, TO_HOST = 1, 2
 (E_FRAME, E_CRC, E_TYPE, E_LENGTH, E_MAC, E_REPLAY, E_EPOCH, E_RANGE, E_GONE, E_STALE,
  E_MISMATCH, E_INTERNAL) = range(1, 13)
 MAX_LINE = 256
-MAX_BATCH = 8
+MAX_BATCH = 32
+B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+ROOM = 12  # records a PULL answer holds in the pad's 1,094-byte buffer
 
 
 class Record:
@@ -165,9 +167,20 @@ def frame(payload):
     return b"#" + hexlify(bytes(payload) + struct.pack(">I", crc32(payload))) + b"\n"
 
 
-def unframe(hexchars):
-    # The payload of a frame's hex digits; ValueError if malformed or its CRC is wrong.
-    p = unhexlify(hexchars)
+def frame64(payload):
+    # The pad's frames: '$' base64(payload || CRC-32) without '=' padding, LF.
+    b = b2a_base64(bytes(payload) + struct.pack(">I", crc32(payload))).rstrip(b"\n=")
+    return b"$" + b + b"\n"
+
+
+def unframe(chars, start=0x23):
+    # The payload of a frame's characters ('#' hex, '$' base64); ValueError if malformed
+    # or its CRC is wrong.
+    if start == 0x24:
+        chars = bytes(chars)
+        p = a2b_base64(chars + b"=" * (-len(chars) % 4))
+    else:
+        p = unhexlify(chars)
     if len(p) < 5 or crc32(p[:-4]) != struct.unpack_from(">I", p, len(p) - 4)[0]:
         raise ValueError("bad frame")
     return memoryview(p)[:-4]
@@ -182,16 +195,16 @@ def make(n=5, batch=MAX_BATCH):
 
 
 def frames(out):
-    # The payloads of the frames in out ('#' hex LF each), as memoryviews; no copies.
+    # The payloads of the frames in out ('$' base64 LF each: the pad's), as memoryviews.
     got = []
     mv = memoryview(out)
     i = 0
     while i < len(mv):
-        t.eq(mv[i], 0x23, "frame start")
+        t.eq(mv[i], 0x24, "frame start")
         k = i
         while mv[k] != 0x0A:
             k += 1
-        got.append(unframe(mv[i + 1:k]))
+        got.append(unframe(mv[i + 1:k], 0x24))
         i = k + 1
     return got
 

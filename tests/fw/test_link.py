@@ -8,6 +8,7 @@ import drive_link as P
 from drive_link import PAD, error_code, make, one
 import journal
 import mptest as t
+from packed import unpack
 
 
 class Host:
@@ -46,10 +47,9 @@ class Host:
         req = self.pull_req(epoch, first, count)
         p = one(self.s.feed(P.frame(req)), P.RECORDS)
         t.true(P.verify(self.k_recs, p[-16:], p[:-16], req[-16:]), "records MAC")
-        e, f, n, head = struct.unpack_from(">IIBI", p, 1)
+        e, f, n, head, raw = struct.unpack_from(">IIBII", p, 1)
         t.eq((e, f), (epoch, first))
-        t.eq(len(p), 14 + 64 * n + 16)
-        return [p[14 + 64 * i:78 + 64 * i] for i in range(n)], head
+        return unpack(p[18:-16], n, raw, e, f), head
 
 
 def test_hello_fields_and_fresh_nonces():
@@ -84,6 +84,30 @@ def test_pull_returns_raw_records_bound_to_the_request():
     req = h.pull_req(7, 1, 1)
     p = one(s.feed(P.frame(req)), P.RECORDS)
     t.true(not P.verify(h.k_recs, p[-16:], p[:-16], h.pull_req(7, 1, 2)[-16:]))
+
+
+def test_pull_answer_packs_what_the_host_rebuilds_and_sends_damage_raw():
+    # protocol.md 9.3: packed records rebuilt byte for byte; a damaged slot (CRC wrong)
+    # goes raw, with its bit in the mask, and the record after it carries its seq
+    keys, j, s = make(n=10)
+    bad = bytearray(j._slots[3])
+    bad[40] ^= 1  # record 4's body altered: its CRC fails
+    j._slots[3] = bytes(bad)
+    odd = bytearray(j._slots[6])
+    odd[2] = 4  # record 7's flags byte is not 0 or 1 (CRC made right): sent raw too
+    struct.pack_into(">I", odd, 60, P.crc32(odd[:60]))
+    j._slots[6] = bytes(odd)
+    h = Host(keys, s)
+    h.hello()
+    req = h.pull_req(7, 1, 10)
+    p = one(s.feed(P.frame(req)), P.RECORDS)
+    n, raw = p[9], struct.unpack_from(">I", p, 14)[0]
+    t.eq((n, raw), (10, 1 << 3 | 1 << 6))
+    recs = unpack(p[18:-16], n, raw, 7, 1)
+    t.eq([bytes(r) for r in recs], [bytes(x) for x in j._slots[:10]])
+    t.true(len(p) < 34 + 64 * 10 - 200, "packed: %d bytes for 10 records" % len(p))
+    print("a PULL answer of 10 records (one raw): %d bytes, %d as base64" %
+          (len(p) + 4, len(P.frame64(p))))
 
 
 def test_pull_refused_without_a_valid_mac_or_session():
@@ -208,7 +232,9 @@ def test_pull_answer_is_built_in_preallocated_buffers():
     used = gc.mem_alloc() - before
     gc.enable()
     print("a PULL answer of 8 records: %d bytes allocated" % used)
-    t.eq(len(out), 2 * (30 + 8 * 64 + 4) + 2)
+    p = one(out, P.RECORDS)
+    t.eq(p[9], 8)
+    t.eq(bytes(out), P.frame64(p))
     t.true(used < 1200, "a PULL answer of %d bytes allocated %d" % (len(out), used))
 
 

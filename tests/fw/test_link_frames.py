@@ -28,17 +28,17 @@ def test_keys_separate_per_purpose():
 
 
 def test_frames_out_and_in():
-    # the pad's answers: '#', lower-case hex of payload || CRC-32, LF (frames() checks
-    # each CRC); it accepts either case
+    # the pad's answers: '$', base64 of payload || CRC-32 without padding, LF (frames()
+    # checks each CRC); it accepts hex frames of either case
     keys, j, s = make(n=9)
     hello_frame = P.frame(b"H" + os.urandom(16))
     for f, mtype, size in ((hello_frame, P.HELLO_ANS, 74), (hello_frame.upper(), P.HELLO_ANS, 74),
                            (P.frame(b"Z"), P.ERROR, 2)):
         out = bytes(s.feed(f))
-        t.eq((out[:1], out[-1:]), (b"#", b"\n"))
-        t.true(all(0x30 <= c <= 0x39 or 0x61 <= c <= 0x66 for c in out[1:-1]), "hex only")
+        t.eq((out[:1], out[-1:]), (b"$", b"\n"))
+        t.true(all(c in P.B64 for c in out[1:-1]), "base64 only")
         t.eq(len(one(out, mtype)), size)
-        t.eq(out, P.frame(one(out, mtype)))  # the same bytes as the codec of protocol.md
+        t.eq(out, P.frame64(one(out, mtype)))  # the same bytes as the codec of protocol.md
     bad = bytearray(hello_frame)
     bad[3] = ord("0") if bad[3] != ord("0") else ord("1")
     t.eq(error_code(s.feed(bad)), P.E_CRC)
@@ -115,12 +115,12 @@ def test_many_frames_in_one_call_answered_through_write_in_order():
              (P.frame(b"H" + bytes(3)), P.E_LENGTH), (b"#4142", P.E_FRAME), (b"#00\n", P.E_FRAME))
     data = b"".join(kinds[i % 5][0] for i in range(300)) + b"#"
     codes = bytearray(320)
-    HEXV = {c: int(chr(c), 16) for c in b"0123456789abcdef"}
+    B64V = {c: i for i, c in enumerate(P.B64)}
     got = [0, 0]  # answers, bytes written
 
-    def write(out):  # one ERROR frame, '#65' code CRC LF: read in place, no allocation
-        t.true(len(out) == 14 and out[0] == 0x23 and out[1] == 0x36 and out[2] == 0x35)
-        codes[got[0]] = (out[3] - 0x30) * 16 + HEXV[out[4]]
+    def write(out):  # one ERROR frame, '$' base64(65 code CRC) LF: read in place
+        t.true(len(out) == 10 and out[0] == 0x24 and B64V[out[1]] == 0x65 >> 2)
+        codes[got[0]] = (B64V[out[2]] & 15) << 4 | B64V[out[3]] >> 2
         got[0] += 1
         got[1] += len(out)
     s.feed(data[:50], write)  # warm up
