@@ -145,7 +145,7 @@ class Device:
             return
         s.write(b"#00\n")  # a frame too short: a pad in normal mode answers an ERROR frame
         got = self._read(1.5, b"\n")
-        if re.search(rb"#[0-9a-f]+\n", got):
+        if re.search(rb"(#[0-9a-f]+|\$[A-Za-z0-9+/]+)\n", got):  # hex or base64 (9.2)
             raise FlashError("%s: the pad is in normal mode (it speaks only the host protocol, "
                              "no REPL): hold the service strap while you reset it, then run "
                              "this again" % self.port)

@@ -126,7 +126,8 @@ def describe(kind, data):
             return "provisioned (epoch before: %d)" % struct.unpack_from(">I", d)[0]
         if kind == "BOOT":
             n = d[0] if d else 0
-            return "boot" + (", %d journal problem(s) found" % n if n else "")
+            return ("boot" + (" in service mode" if d[1:2] == b"\x01" else "")
+                    + (", %d journal problem(s) found" % n if n else ""))
         if kind == "CRASH":
             return "crashed: %s" % d.rstrip(b"\0").decode("ascii", "replace")
     except (IndexError, struct.error):
