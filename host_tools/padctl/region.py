@@ -37,7 +37,7 @@ import uuid
 import zlib
 from pathlib import Path
 
-from .store import KIND_CODES, KINDS, STATE_OF, kind_code, parse_when, reason
+from .store import KIND_CODES, KINDS, STATE_OF, describe, kind_code, parse_when, reason
 
 LOCK_ID = 0x70616463746C  # pg_advisory_xact_lock key of the migrations ("padctl")
 BATCH = 5000
@@ -454,6 +454,7 @@ def _event(r):
     why = reason(e["kind"], bytes(r[9]))
     if why:
         e["reason"] = why
+    e["what"] = describe(e["kind"], bytes(r[9]))  # every kind's data in words, as the window's
     return e
 
 
