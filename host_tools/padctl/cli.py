@@ -70,6 +70,12 @@ def build_parser():
         sync = None
     if sync is not None and hasattr(sync, "add_arguments"):
         sync.add_arguments(sub)
+    try:
+        from .console import cli as console_cli
+    except ImportError:  # the console's web framework is not installed
+        console_cli = None
+    if console_cli is not None:
+        console_cli.add_arguments(sub)
     return p
 
 
