@@ -5,7 +5,7 @@ PYTEST  := $(VENV)/bin/pytest
 PADCTL  := $(VENV)/bin/padctl
 N       ?= 1000
 
-.PHONY: setup test demo sim bench soak soak-all clean
+.PHONY: setup test demo sim bench soak soak-all clean chromium console
 
 setup: $(VENV)/.ready
 
@@ -15,8 +15,19 @@ $(VENV)/.ready: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-test: setup
+test: setup chromium
 	$(PYTEST) -q tests -m "not soak_all"
+
+# Debian's Chromium for the console's browser tests (tests/test_console_browser.py), used by
+# its path (Playwright never downloads a browser here), and a Chinese font for its screenshots
+chromium:
+	@if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; } && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    fonts-wqy-microhei >/dev/null; fi
+
+# the clerk's console on http://127.0.0.1:8765/ (add a clerk first: padctl clerks add ID)
+console: setup
+	$(PADCTL) console
 
 demo: setup
 	$(PADCTL) demo

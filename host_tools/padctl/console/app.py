@@ -51,7 +51,7 @@ def _pads(store):
 
 
 def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 3600,
-               clock=time.time):
+               clock=time.time, page_size=PAGE):
     here = os.path.dirname(__file__)
     app = Flask(__name__, template_folder=os.path.join(here, "templates"),
                 static_folder=os.path.join(here, "static"))
@@ -201,13 +201,13 @@ def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 36
         except StoreError as e:
             return refuse(500, str(e))
         rows.reverse()  # newest first
-        pages = max(1, (len(rows) + PAGE - 1) // PAGE)
+        pages = max(1, (len(rows) + page_size - 1) // page_size)
         page = min(page, pages)
         args = {k: v for k, v in f.items() if v}
 
         def page_url(n):
             return url_for("events", page=n, **args)
-        return render_template("events.html", rows=rows[(page - 1) * PAGE:page * PAGE],
+        return render_template("events.html", rows=rows[(page - 1) * page_size:page * page_size],
                                total=len(rows), page=page, pages=pages, f=f, error=error,
                                kinds=list(KINDS.values()), page_url=page_url)
 

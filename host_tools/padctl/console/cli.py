@@ -94,8 +94,8 @@ def do_clerks(args):
 def do_console(args):
     from .app import create_app
     from .winapi import ConsoleWindowError, PadPort, WindowAdapter
-    if not 0 < args.http_port < 65536:
-        return _fail("--http-port: 1 to 65535")
+    if not 0 <= args.http_port < 65536:
+        return _fail("--http-port: 0 (any free port) to 65535")
     if bool(args.keystore) != bool(args.region):
         return _fail("give --keystore and --region together")
     try:
