@@ -244,8 +244,15 @@ def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 36
         for c in checks:  # the journal records that name each check (after a sync)
             for r in c.get("records", ()):
                 by_seq[(r["seq"], r["kind"])] = c
+        wrong = 0  # wrong PINs since the card's last success (the store's count stops at LOCK)
         for e in history:
             e["check"] = by_seq.get((e["seq"], e["kind"]))
+            if e["kind"] == "PIN_WRONG":
+                wrong += 1
+            elif e["kind"] in ("PIN_OK", "UNLOCK", "RESET", "CHANGE"):
+                wrong = 0
+        if info is not None:
+            info = dict(info, wrong=wrong)
         history.reverse()
         return render_template("card.html", card=card, info=info, history=history,
                                checks=list(reversed(checks)))
