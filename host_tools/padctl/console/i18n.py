@@ -12,6 +12,8 @@ ZH = {
     "never": "从未", "none": "无", "Card": "卡号", "Kind": "类型", "From": "起",
     "Until": "止", "Filter": "筛选", "Time": "时间", "Data": "数据", "Seq": "序号",
     "Previous": "上一页", "Next": "下一页", "Page": "第", "of": "/",
+    "Wrong PINs since the last success": "上次成功后的错误次数",
+    "op:unlock": "解锁", "op:reset": "重置", "card refused": "卡片拒绝",
     "State": "状态", "Wrong PINs in a row": "连续错误次数", "Last event": "最近事件",
     "History": "历史", "Checks at the window": "窗口核验记录", "Clerk": "柜员",
     "Operation": "业务", "Holder's document": "持卡人证件", "Agent's document": "代办人证件",
@@ -55,8 +57,11 @@ ZH = {
 }
 
 
+EN = {"op:unlock": "unlock", "op:reset": "reset"}
+
+
 def translate(lang):
-    table = ZH if lang == "zh" else {}
+    table = ZH if lang == "zh" else EN
 
     def _(text):
         return table.get(text, text)
