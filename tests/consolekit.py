@@ -98,20 +98,26 @@ def _padsim():
     from padctl.mpy import HEAP
 
     class LinkedPad(PadSim):
-        """A PadSim whose firmware also has its host link (a pty at .port)."""
+        """A PadSim whose firmware also has its host link (a pty at .port), at .heap."""
+        heap = HEAP
 
         def start(self, env=None, heap=HEAP, link=False):
-            return PadSim.start(self, env, heap, link=True)
+            return PadSim.start(self, env, self.heap, link=True)
     return LinkedPad
 
 
-def LinkedPad(workdir):
-    return _padsim()(workdir)
+def LinkedPad(workdir, heap=None):
+    cls = _padsim()
+    if heap:
+        cls.heap = heap
+    return cls(workdir)
 
 
 class World:
-    def __init__(self, tmp, **app_kw):
-        self.pad = LinkedPad(tmp / "pad")
+    def __init__(self, tmp, heap=None, real_window=False, **app_kw):
+        """real_window: the console's own WindowAdapter (padctl.window) with the pad's
+        keystore and region, instead of the RecordingWindow."""
+        self.pad = LinkedPad(tmp / "pad", heap)
         try:
             self.pad.attempt(self.pad.pin)
             for _ in range(3):
@@ -125,7 +131,11 @@ class World:
         self.clerks = Clerks(tmp / "clerks.json")
         self.clerks.add(CLERK, PASSWORD, "Wang Li")
         self.pads = [PadPort("%s@%s" % (self.pad.pad_id, self.pad.port))]
-        self.window = RecordingWindow(self.pads, self.card)
+        if real_window:
+            from padctl.console.winapi import WindowAdapter
+            self.window = WindowAdapter(self.db, self.pad.ks, self.pad.region, self.pads)
+        else:
+            self.window = RecordingWindow(self.pads, self.card)
         self.app = create_app(self.db, self.clerks, self.window, "Dongcheng window 3", **app_kw)
         self.server = None
 
