@@ -287,6 +287,9 @@ def test_screenshots_of_every_page(page, world, lang):
     for name, path in pages.items():
         page.goto(world.url + path)
         shot(page, "%s-%s" % (lang, name))
+    page.emulate_media(media="print")  # the receipt as it prints: no menus, no buttons
+    shot(page, "%s-receipt-print" % lang)
+    page.emulate_media(media="screen")
     want = {"en": "Unlock / reset", "zh": "解锁 / 重置"}[lang]
     assert want in page.inner_text("header")
     run_form(page, world)
