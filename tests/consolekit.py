@@ -35,7 +35,7 @@ class RecordingWindow:
                  ("TW", "mainland travel permit for Taiwan residents")]
     NUMBERED = ("ID", "RP", "FPR")
 
-    def __init__(self, pads, card, region="110105", delay=0.6):
+    def __init__(self, pads, card, region="110105", delay=1.5):
         self.pads, self.card, self.region, self.delay = pads, card, region, delay
         self.calls, self.stored, self.available = [], [], None
 
