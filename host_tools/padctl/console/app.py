@@ -43,7 +43,10 @@ def _when(t):
 
 
 def _pads(store):
-    """The pads the store has synced (padctl.store keeps them in its pads table)."""
+    """The pads the store has synced: Store.pads() where this padctl's store has it (with
+    its alert counts), else its pads table read as Store.pads() reads it."""
+    if hasattr(store, "pads"):
+        return store.pads()
     rows = store.db.execute("SELECT pad_id, version, epoch, head, acked, free, last_seen"
                             " FROM pads ORDER BY pad_id").fetchall()
     return [dict(zip(("pad", "version", "epoch", "head", "acked", "free", "last_seen"), r))
@@ -168,7 +171,8 @@ def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 36
             with store() as s:
                 rows = _pads(s)
                 for p in rows:
-                    p["alerts"] = len(s.alerts(p["pad"]))
+                    if p.get("alerts") is None:
+                        p["alerts"] = len(s.alerts(p["pad"]))
         except StoreError as e:
             return refuse(500, str(e))
         known = {p.pad_id for p in adapter.pads if p.pad_id}

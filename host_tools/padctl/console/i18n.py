@@ -13,7 +13,7 @@ ZH = {
     "Until": "止", "Filter": "筛选", "Time": "时间", "Data": "数据", "Seq": "序号",
     "Previous": "上一页", "Next": "下一页", "Page": "第", "of": "/",
     "Wrong PINs since the last success": "上次成功后的错误次数",
-    "op:unlock": "解锁", "op:reset": "重置", "card refused": "卡片拒绝",
+    "op:unlock": "解锁", "op:reset": "重置", "Tries left": "剩余次数",
     "State": "状态", "Wrong PINs in a row": "连续错误次数", "Last event": "最近事件",
     "History": "历史", "Checks at the window": "窗口核验记录", "Clerk": "柜员",
     "Operation": "业务", "Holder's document": "持卡人证件", "Agent's document": "代办人证件",
