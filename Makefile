@@ -7,7 +7,7 @@ N       ?= 1000
 
 SOFTHSM := /usr/lib/softhsm/libsofthsm2.so
 
-.PHONY: setup postgres softhsm test demo sim bench soak soak-all clean flash
+.PHONY: setup postgres softhsm test demo sim bench soak soak-all clean flash chromium console
 
 setup: $(VENV)/.ready
 
@@ -36,8 +36,19 @@ softhsm:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2; fi
 
 
-test: setup postgres softhsm
+test: setup postgres softhsm chromium
 	$(PYTEST) -q tests -m "not soak_all"
+
+# Debian's Chromium for the console's browser tests (tests/test_console_browser.py), used by
+# its path (Playwright never downloads a browser here), and a Chinese font for its screenshots
+chromium:
+	@if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; } && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    fonts-wqy-microhei >/dev/null; fi
+
+# the clerk's console on http://127.0.0.1:8765/ (add a clerk first: padctl clerks add ID)
+console: setup
+	$(PADCTL) console
 
 demo: setup
 	$(PADCTL) demo

@@ -62,6 +62,12 @@ def build_parser():
     from . import emulate, flash
     flash.add_arguments(sub)
     emulate.add_arguments(sub)
+    try:
+        from .console import cli as console_cli
+    except ImportError:  # the console's web framework is not installed
+        console_cli = None
+    if console_cli is not None:
+        console_cli.add_arguments(sub)
     return p
 
 
