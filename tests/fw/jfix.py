@@ -53,6 +53,17 @@ class Traced:
         return self.d.ioctl(op, arg)
 
 
+def filled(blocks, n):
+    """A new journal of `blocks` sectors holding n PIN_OK records of cards 1..n: (path, it)."""
+    import journal as J
+    p = image(blocks)
+    J.Journal.format(dev(p), 1)
+    j = J.Journal(dev(p))
+    for i in range(n):
+        j.append(J.PIN_OK, card(i + 1))
+    return p, j
+
+
 def card(i):
     """A test card id: region 110105, the issuer RID, serial i."""
     return b"\x11\x01\x05\xd1\x56\x00\x00\x05" + struct.pack(">Q", i)

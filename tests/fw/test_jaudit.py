@@ -4,7 +4,6 @@
 # what a full opening finds, and builds the retry index from the same reads.  And the
 # acknowledged mark (jack.py): kept in the sector headers, an ACK record only before a
 # reclaim.
-import os
 import struct
 
 import mptest
@@ -34,15 +33,6 @@ class Counted:
         return self.d.ioctl(op, arg)
 
 
-def fresh(blocks=8, n=10):
-    p = jfix.image(blocks)
-    J.Journal.format(jfix.dev(p), 1)
-    j = J.Journal(jfix.dev(p))
-    for i in range(n):
-        j.append(J.PIN_OK, jfix.card(i + 1))
-    return p, j
-
-
 def copy(p):
     q = jfix.image(0)
     with open(p, "rb") as f, open(q, "wb") as g:
@@ -61,7 +51,7 @@ def tampers(j):
 def test_opening_reads_headers_and_the_head_sector_not_the_records():
     blocks = 16
     for n in (0, 30, 500, 900):  # records: none, part of one sector, 8 and 15 sectors
-        p, j = fresh(blocks, n)
+        p, j = jfix.filled(blocks, n)
         d = Counted(jfix.dev(p))
         j = J.Journal(d, defer=True)
         ring = j._nr
@@ -116,7 +106,7 @@ def _scenario_ten(p):
 def test_the_audit_in_slices_finds_what_a_whole_opening_finds():
     for name, damage in sorted((k, v) for k, v in globals().items()
                                if k.startswith("_scenario_")):
-        p, j = fresh(8, 150)  # sectors 0-2 in the ring
+        p, j = jfix.filled(8, 150)  # sectors 0-2 in the ring
         damage(p)
         q = copy(p)
         whole = J.Journal(jfix.dev(p))  # defer=False: opening audits at once
@@ -139,7 +129,7 @@ def test_the_audit_in_slices_finds_what_a_whole_opening_finds():
 
 
 def test_a_forged_high_seq_is_never_reused_after_the_audit():
-    p, j = fresh(8, 150)
+    p, j = jfix.filled(8, 150)
     jfix.rewrite(p, slot(0, 4), 8, struct.pack(">I", 4000))
     j = J.Journal(jfix.dev(p), defer=True)
     eq(j.head, 150)  # opening knows only the head sector
@@ -169,7 +159,7 @@ def _cards(j, r, rounds):
 
 
 def test_the_retry_index_from_the_audit_equals_a_scan():
-    p, j = fresh(16, 0)
+    p, j = jfix.filled(16, 0)
     r = R.Retry(j, 3, 8)
     _cards(j, r, 400)
     q = copy(p)
@@ -192,7 +182,7 @@ def test_the_retry_index_from_the_audit_equals_a_scan():
 
 
 def test_an_ack_costs_a_record_only_before_a_reclaim():
-    p, j = fresh(4, 0)
+    p, j = jfix.filled(4, 0)
     A = jfix.card(1)
     for i in range(40):
         j.append(J.PIN_OK, A)
@@ -213,7 +203,7 @@ def test_an_ack_costs_a_record_only_before_a_reclaim():
 
 
 def test_a_power_cut_loses_only_a_mark_the_host_can_give_again():
-    p, j = fresh(4, 0)
+    p, j = jfix.filled(4, 0)
     A = jfix.card(1)
     for i in range(70):  # sector 0 full, sector 1 opened with acked 0
         j.append(J.PIN_OK, A)

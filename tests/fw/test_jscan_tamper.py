@@ -15,12 +15,7 @@ T_CRC, T_SEQ, T_EPOCH, T_HOLE, T_HEADER, T_FOREIGN, T_MISSING = 1, 2, 3, 4, 5, 6
 
 
 def fresh(blocks=4, n=10):
-    p = jfix.image(blocks)
-    J.Journal.format(jfix.dev(p), 1)
-    j = J.Journal(jfix.dev(p))
-    for i in range(n):
-        j.append(J.PIN_OK, jfix.card(i + 1))
-    return p, j
+    return jfix.filled(blocks, n)
 
 
 def tampers(j):
