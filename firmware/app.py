@@ -1,6 +1,7 @@
 # The pad application: idle, card insertion, the PIN verification flow, the result.
 # Built by main.py from the board's peripherals; never touches `machine`.
 import gc
+import struct
 import sys
 
 from micropython import const
@@ -25,9 +26,12 @@ _R_FORGED = const(6)
 
 _LINK_BUF = const(1094)  # link.py's frame buffer (PULL answers of up to 12 records)
 VERSION = "0.1.0"
-# the card session's code: loaded at boot while the heap is whole, dropped between cards
-# when the host link needs the room, loaded again by the next card
-_LINK_ROOM = const(8192)  # free heap a sync needs beside the loaded link
+# The card session's code, loaded at boot while the heap is whole. The host link is served
+# by a boot of its own: when the host speaks between cards the pad restarts into its
+# link-first boot (without the session's code), and back when a card comes or the host is
+# quiet. (On a 64 KB heap the two do not fit together, and code dropped and loaded in
+# place leaves the heap in fragments too small for the link's blocks: measured, 16 KB
+# free, none over 560 bytes.)
 _SESSION = ("secure", "pin_entry", "pinblock", "psam", "card", "iso7816.t0")
 
 
@@ -58,22 +62,22 @@ class Pad:
         self.cfg = board.cfg  # read by the board from its flash (config.py)
         self.tab = M.table(self.cfg["lang"])
         self.keys = _keys(self.cfg)
-        # Long-lived allocations first, while the heap is whole: the link's buffer (the
-        # link itself is loaded only when the host speaks; a card session borrows the
-        # buffer's room: run()), the journal (its recovery code is dropped after opening),
-        # then the session's code (loaded per card it would be scattered through a
-        # fragmented heap).
-        self.linkbuf = None
-        self._linkbuf()
+        # Long-lived allocations first, while the heap is whole: in a link-first boot (the
+        # one the pad restarted into for the host link: board.reset) the link's buffer;
+        # the journal (its recovery code is dropped after opening); then the session's
+        # code (loaded per card it would be scattered through a fragmented heap), whose
+        # place the link's code and key schedules take in a link-first boot (at the end).
+        rtc = getattr(board, "rtc", b"")  # what the pad kept over its reset (_reset)
+        self.link_first = rtc[:1] == b"L" and self.keys
+        self.linkbuf = bytearray(_LINK_BUF) if self.link_first else None
         self.journal = J.Journal(board.journal_dev, clock=board, defer=True,
                                  mac=self.keys.journal_mac if self.keys else None)
+        if len(rtc) == 5:  # the events a full journal could only count, before the reset
+            self.journal.missed, self.journal.missed_boots = struct.unpack_from(">HH", rtc, 1)
         gc.collect()
-        import iso7816.t0  # noqa: F401
-        import card  # noqa: F401
-        import psam  # noqa: F401
-        import secure  # noqa: F401
-        import pin_entry  # noqa: F401
-        import pinblock  # noqa: F401
+        if not self.link_first:
+            for m in _SESSION:
+                __import__(m)
         self.events = Events(board.ui, board.host if self.keys else None, self._link,
                              board.card)
         # board.skip_pending: the simulator's test switch that removes the durable write
@@ -85,53 +89,33 @@ class Pad:
         gc.collect()
         self.sam = None
         self.in_session = False  # a card is being served: its RAM comes first
-        self.restart = False  # the session's code gave way to the link: restart to serve
+        self.switch = False  # restart into a link-first boot as soon as no card is in
         self.pin = bytearray(12)
         self.trace = board.trace  # simulator test hook (None on a real pad)
+        if self.link_first:  # the host is asking again: its link now (link.first)
+            try:
+                __import__("link").first(self)
+            except MemoryError:  # the host is told to ask again (the frame loads it)
+                _drop("link")
 
     def _link(self):
-        """The host link's server, loaded when the host first speaks. Between cards the
-        card session's code gives way to it when the heap has no room for both (_give_way);
-        during a card session a MemoryError tells the host to ask again (events.py)."""
-        for _ in range(2):
-            gc.collect()
-            try:
-                import link
-                ls = link.LinkServer(self.journal, self.keys, {"version": VERSION},
-                                     buf=self.linkbuf)
-                gc.collect()
-                if not self.in_session and gc.mem_free() < _LINK_ROOM:
-                    self._give_way()  # room for the answers' MACs and the reclaim
-                return ls
-            except MemoryError:
-                _drop("link")
-                if self.in_session:
-                    raise
-                # between cards the link comes first: the PSAM's session and the card
-                # session's code give way (loaded again at the next card)
-                self._give_way()
-        raise MemoryError("link")
+        """The host link's server, when the host speaks: a normal boot answers busy (a
+        MemoryError: events.py) and, between cards, restarts into its link-first boot
+        (switch), which serves the host (link.first, link.server)."""
+        if not self.link_first:
+            if not self.in_session:
+                self.switch = self.events.hurry = True
+            raise MemoryError("link")
+        import link
+        return link.server(self)
 
-    def _linkbuf(self):
-        """The link's frame buffer, unless it is there or the pad has no link key (a heap
-        without room for it: the link allocates its own when it loads)."""
-        if self.linkbuf is None and self.keys:
-            try:
-                self.linkbuf = bytearray(_LINK_BUF)
-            except MemoryError:
-                pass
-
-    def _give_way(self):
-        """Between cards the link comes first: the PSAM's session and the card session's
-        code give way. Loaded again into a heap the sync has fragmented they might not fit,
-        so the pad restarts (a clean heap, as at boot) once the host is quiet, or before it
-        serves the next card (the card stays in its slot)."""
-        self.sam = None
-        self.board.psam.deactivate()
-        for m in _SESSION:
-            _drop(m)
-        gc.collect()
-        self.restart = True
+    def _reset(self, mode=b"N"):
+        """Restart: into the link-first boot (mode b"L") or the normal one, keeping in RTC
+        memory (board.reset) the mode and the count of the events a full journal could
+        only count (journal.missed)."""
+        j = self.journal
+        self.board.reset(mode + struct.pack(">HH", min(j.missed, 0xFFFF),
+                                            min(j.missed_boots, 0xFFFF)))
 
     def _settle(self, n=0):
         """The work opening left (it reads only the sector headers and the head sector):
@@ -156,7 +140,7 @@ class Pad:
             self.trace("mem %s %d %d" % (what, gc.mem_alloc(), gc.mem_free()))
 
     # --- devices ----------------------------------------------------------------
-    def _t0(self, slot):
+    def _t0(self, slot, size=256):
         gc.collect()  # the ATR parser is loaded for each card: into a heap just collected
         from iso7816 import atr
         from iso7816.t0 import T0
@@ -164,7 +148,7 @@ class Pad:
             wwt = atr.read(slot).wwt_ms()
         finally:  # a refused ATR too: atr must not stay resident
             _drop("iso7816.atr")
-        return T0(slot, wwt * self.board.wwt_scale, self.cfg["cmd_cap_s"] * 1000)
+        return T0(slot, wwt * self.board.wwt_scale, self.cfg["cmd_cap_s"] * 1000, size)
 
     def _psam(self):
         b = self.board
@@ -173,7 +157,7 @@ class Pad:
             from psam import Psam
             try:
                 b.psam.activate()
-                self.sam = Psam(self._t0(b.psam))
+                self.sam = Psam(self._t0(b.psam, 64))  # (its answers: 64 bytes at most)
             except Error:
                 b.psam.deactivate()
         return self.sam
@@ -191,18 +175,20 @@ class Pad:
             self.show(M.IDLE)
             gc.collect()
             self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
-            if self.restart and self.events.link is None:  # the host is quiet: restart
-                self.board.reset()
-            if not getattr(card, "inserted", True):  # the card-detect switch: empty slot
-                continue
+            if self.link_first and self.events.link is None:  # the host is quiet: back
+                self._reset()
             try:
+                if not getattr(card, "inserted", True):  # the card-detect switch: empty
+                    raise NoCard
                 card.activate()
             except NoCard:
+                if self.switch:  # the host spoke: restart for it
+                    self._reset(b"L")
                 continue
-            if self.restart:  # a card, and the session's code gave way: restart first
-                self.board.reset()
-            self.events.drop_link()  # the session's RAM first: the host re-runs its sync,
-            self.linkbuf = None  # and the session borrows the link buffer's room
+            if self.link_first:  # a card in a link-first boot: restart first (it stays in)
+                self._reset()
+            self.switch = self.events.hurry = False  # the card first; the host asks again
+            self.events.drop_link()  # the session's RAM first: the host re-runs its sync
             gc.collect()
             self.in_session = True
             try:
@@ -211,8 +197,6 @@ class Pad:
                 self.show(M.CARD_PULLED)
             finally:
                 self.in_session = False
-            gc.collect()  # the session's garbage gone: the link buffer again
-            self._linkbuf()
             while card.present():  # the result stays until the card is taken (the
                 self.events.wait_key(_IDLE_MS)  # card-detect switch wakes it at once)
             card.deactivate()

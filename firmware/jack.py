@@ -23,10 +23,12 @@ def ack(j, seq):
     forward (SNAPSHOT records, retry.py), then the erase.  Returns the sectors reclaimed."""
     if not 0 <= seq <= j.head:
         raise ValueError("ack %d: head %d" % (seq, j.head))
-    j.acked = max(j.acked, seq)
-    if not (j._nr > 1 and j._sector(1)[1] - 1 <= j.acked):
+    a = max(j.acked, seq)
+    if not (j._nr > 1 and j._sector(1)[1] - 1 <= a):
+        j.acked = a
         return 0  # nothing to reclaim
-    j.audit()  # the ring is checked before any of it goes
+    j.audit()  # the ring is checked before any of it goes (no RAM for it: nothing changed,
+    j.acked = a  # the host's ACK can be answered again)
     kp = j.keeper
     done = 0
     try:  # (the ring arrays move in place: a reclaim allocates nothing)

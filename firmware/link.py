@@ -3,6 +3,7 @@
 # loop hands it whatever bytes arrived, and feed() writes the answers back.
 # Lean on purpose (the whole pad runs in a 64 KB heap): names and codes are consts,
 # and one buffer holds the frame coming in and the answer going out.
+import gc
 import os
 import struct
 from binascii import crc32
@@ -12,6 +13,12 @@ from micropython import const
 from cryptolib import aes
 
 from cmac import Keys, ct_eq, mac  # noqa: F401 (Keys: for the app)
+
+# The journal's reader (PULL) and its acknowledgement and reclaim (ACK) load with the link,
+# into the heap the app has just collected: imported at the first PULL or ACK, they would
+# need blocks of code the sync has fragmented away (events.py drops them with the link)
+import jack  # noqa: F401
+import jcopy  # noqa: F401
 
 # message types (host to pad upper case, pad to host lower case)
 _HELLO = const(0x48)  # H
@@ -53,9 +60,9 @@ _BATCH = const(32)  # records in one PULL answer, at most (the bits of its raw m
 _BUF = const(1094)
 _P = const(272)
 _ROOM = const((_BUF - _P - 38) // 64)
-# The server's secrets: the raw keys of h, p, a answers and of P, A requests, the
-# session's pad nonce, the firmware version (NUL-padded); then the packer's scratch
-# (jcopy.pack): the previous packed record's card id, a slot's CRC'd bytes.
+# The server's scratch: at 0, 16 .. 64 nothing (the offsets _K_* index the key schedules:
+# schedules()), the session's pad nonce, the firmware version (NUL-padded); then the
+# packer's (jcopy.pack): the previous packed record's card id, a slot's CRC'd bytes.
 _K_HELLO = const(0)
 _K_RECS = const(16)
 _K_ACK_OK = const(32)
@@ -68,13 +75,41 @@ _CRC = const(128)
 _B64 = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
+def schedules(keys):
+    # The AES key schedules (cryptolib objects of 320 bytes each) of the link's message
+    # keys, of h, p, a answers and of P, A requests (protocol.md 9.1), in that order. Made
+    # once: made per frame, they would need 320-byte blocks, which a sync's fragmentation
+    # can take away however much is free (the answer would fail with 0C).
+    return tuple(aes(keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t))), 1)
+                 for t in b"hpaPA")
+
+
+def first(pad):
+    # A link-first boot (app.py): the journal's audit (a reclaim needs it done), then the
+    # key schedules and the server, into a heap nothing has fragmented yet; dropped when
+    # the host is quiet, as a link loaded by a frame is (events.py).
+    import time
+    pad._settle()
+    gc.collect()
+    pad.events.link = server(pad, schedules(pad.keys))
+    pad.events.heard = time.ticks_ms()
+
+
+def server(pad, sched=None):
+    # The pad's LinkServer (app.py: a link-first boot).
+    from app import VERSION
+    return LinkServer(pad.journal, pad.keys, {"version": VERSION}, buf=pad.linkbuf,
+                      sched=sched)
+
+
 class LinkServer:
     # Answers the host from the journal. info: {"version": str}. max_batch: records per
     # PULL answer (at most 8).
 
-    def __init__(self, journal, keys, info=None, max_batch=_BATCH, buf=None):
-        # buf: the frame buffer (BUF bytes), allocated by the caller while the heap is
-        # whole, so that a link loaded later finds it in a fragmented heap
+    def __init__(self, journal, keys, info=None, max_batch=_BATCH, buf=None, sched=None):
+        # buf: the frame buffer (BUF bytes), and sched: the key schedules (schedules()),
+        # made by the caller while the heap is whole, so that a link loaded later finds
+        # them in a fragmented heap
         self.j = journal
         self._id = keys.pad_id
         if buf is None or len(buf) < _BUF:
@@ -82,9 +117,7 @@ class LinkServer:
         self._b = memoryview(buf)  # memoryviews: their slices are no copies
         self._s = s = memoryview(bytearray(188))
         self._c = s[_CRC:]  # a slot's CRC'd bytes, for the packer
-        for i in range(5):
-            t = b"hpaPA"[i]
-            s[16 * i:16 * i + 16] = keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t)))
+        self._k = sched or schedules(keys)
         v = (info or {}).get("version", "")
         v = (v.encode() if isinstance(v, str) else bytes(v))[:16]
         s[_VER:_VER + len(v)] = v
@@ -164,7 +197,7 @@ class LinkServer:
         # schedule, so a malformed frame gets its own code however full the heap (9.4)
         t = b[0]
         if t == _HELLO:  # H host_nonce
-            m = 1
+            m, k = 1, _K_HELLO
         elif t == _PULL:  # P epoch from count(2) pad_nonce MAC
             m, k = 27, _K_PULL
         elif t == _ACK:  # A epoch seq record_MAC pad_nonce MAC
@@ -173,31 +206,41 @@ class LinkServer:
             return self._err(_E_TYPE)
         if n != m + 16:
             return self._err(_E_LENGTH)
-        j = self.j
-        s = self._s
-        try:  # the MAC and the answer need an AES key schedule (352 bytes): 0C if no RAM
-            if t == _HELLO:  # -> h proto pad_id version epoch head acked free pad_nonce
-                self._ses += 1  # MAC(.. || host nonce); a new session: pad nonce boot
-                # count, session count, random
-                struct.pack_into(">II", s, _NONCE, j.boot_count & 0xFFFFFFFF, self._ses)
-                s[_NONCE + 8:_NONCE + 16] = os.urandom(8)
-                struct.pack_into(">BB8s16sIIII16s", b, _P, _HELLO_ANS, 1, self._id, s[_VER:],
-                                 j.epoch, j.head, j.acked, j.free(), s[_NONCE:_VER])
-                return self._out(58, _K_HELLO, p[1:])
-            # P, A: the MAC, this session's nonce, the epoch, in this order
-            # (the MAC due is written where the answer goes: no tag is allocated)
-            if not ct_eq(mac(aes(s[k:k + 16], 1), p[:m], b"", b[_P:_P + 16]), p[m:]):
-                return self._err(_E_MAC, _TAMPER)
-            if not self._ses or not ct_eq(p[m - 16:m], s[_NONCE:_VER]):
-                return self._err(_E_REPLAY, _AUTH_REFUSED)
-            epoch, seq = struct.unpack_from(">II", b, 1)
-            if epoch != j.epoch:
-                return self._err(_E_EPOCH)
-            if t == _PULL:
-                return self._pull(p[m:], seq, b[9] << 8 | b[10])
-            return self._ack(p, m, seq)
+        try:  # (0C: no RAM for the answer, or a journal that fails)
+            return self._answer(t, p, m, k)
         except Exception:  # a bad frame never takes the pad down
             return self._err(_E_INTERNAL)
+
+    def _answer(self, t, p, m, k):
+        b = self._b
+        j = self.j
+        s = self._s
+        if t == _HELLO:  # -> h proto pad_id version epoch head acked free pad_nonce
+            # MAC(.. || host nonce); a new session: pad nonce boot count, session count,
+            # random
+            key = self._key(k)
+            self._ses += 1
+            struct.pack_into(">II", s, _NONCE, j.boot_count & 0xFFFFFFFF, self._ses)
+            s[_NONCE + 8:_NONCE + 16] = os.urandom(8)
+            struct.pack_into(">BB8s16sIIII16s", b, _P, _HELLO_ANS, 1, self._id, s[_VER:],
+                             j.epoch, j.head, j.acked, j.free(), s[_NONCE:_VER])
+            return self._out(58, key, p[1:])
+        # P, A: the MAC, this session's nonce, the epoch, in this order
+        # (the MAC due is written where the answer goes: no tag is allocated)
+        if not ct_eq(mac(self._key(k), p[:m], b"", b[_P:_P + 16]), p[m:]):
+            return self._err(_E_MAC, _TAMPER)
+        if not self._ses or not ct_eq(p[m - 16:m], s[_NONCE:_VER]):
+            return self._err(_E_REPLAY, _AUTH_REFUSED)
+        epoch, seq = struct.unpack_from(">II", b, 1)
+        if epoch != j.epoch:
+            return self._err(_E_EPOCH)
+        if t == _PULL:
+            return self._pull(p[m:], seq, b[9] << 8 | b[10])
+        return self._ack(p, m, seq)
+
+    def _key(self, k):
+        # the AES key schedule of the key at k (_K_HELLO ..)
+        return self._k[k >> 4]
 
     # (PULL and ACK answered by methods of their own: smaller blocks of code to find in a
     # fragmented heap when the link is loaded)
@@ -214,8 +257,8 @@ class LinkServer:
         if seq <= head and e == o:
             return self._err(_E_GONE)
         struct.pack_into(">BIIBII", b, _P, _RECORDS, j.epoch, seq, 0, head, 0)
-        from jcopy import pack  # (loaded with the journal's reader, dropped with it)
-        return self._out(pack(b, self._s, self._c, j.epoch, o, e, seq) - _P, _K_RECS, mac_in)
+        return self._out(jcopy.pack(b, self._s, self._c, j.epoch, o, e, seq) - _P,
+                         self._key(_K_RECS), mac_in)
 
     def _ack(self, p, m, seq):
         # -> a epoch seq acked free MAC(.. || A's MAC)
@@ -229,9 +272,9 @@ class LinkServer:
             return self._err(_E_GONE)
         if not ct_eq(r.mac, p[9:25]):
             return self._err(_E_MISMATCH, _TAMPER)
-        j.ack(seq)
+        j.ack(seq)  # (no RAM for its audit: nothing changed, the frame can be answered again)
         struct.pack_into(">BIIII", b, _P, _ACK_OK, j.epoch, seq, j.acked, j.free())
-        return self._out(17, _K_ACK_OK, p[m:])
+        return self._out(17, self._key(_K_ACK_OK), p[m:])
 
     def _err(self, code, kind=0):
         # An ERROR frame. kind: also journal the event (the type of the frame in hand, the
@@ -248,12 +291,13 @@ class LinkServer:
         b[_P + 1] = code
         return self._out(2)
 
-    def _out(self, n, k=0, bound=None):
-        # Frame the payload b[_P:_P + n] (with bound: MACed first, payload || bound, under
-        # the key at k) into b: '$' base64(payload || CRC-32), unpadded, LF; its length.
+    def _out(self, n, key=None, bound=None):
+        # Frame the payload b[_P:_P + n] (with key: MACed first, payload || bound, under
+        # key, an AES key schedule) into b: '$' base64(payload || CRC-32), unpadded, LF;
+        # its length.
         b = self._b
-        if bound is not None:
-            mac(aes(self._s[k:k + 16], 1), b[_P:_P + n], bound, b[_P + n:_P + n + 16])
+        if key is not None:
+            mac(key, b[_P:_P + n], bound, b[_P + n:_P + n + 16])
             n += 16
         struct.pack_into(">I", b, _P + n, crc32(b[_P:_P + n]))
         n += 4

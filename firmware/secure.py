@@ -4,6 +4,7 @@ import os
 
 import psam as P
 from card import tries
+from cmac import ct_eq as ct_equal  # (resident: the journal's MAC needs cmac from boot)
 from errors import ProtocolError, SecurityError, StatusError
 
 
@@ -13,14 +14,6 @@ class Plain(StatusError):
     card's 6700), or something on the wire answered; to the VERIFY: 6984 / 6988 (the card
     says it refused before spending a try; a device on the wire can say so too) or any
     other refusal."""
-
-
-def ct_equal(a, b):
-    """Compare MACs in constant time."""
-    r = len(a) ^ len(b)
-    for i in range(min(len(a), len(b))):
-        r |= a[i] ^ b[i]
-    return r == 0
 
 
 def authenticate(card, sam):

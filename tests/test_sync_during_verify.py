@@ -91,3 +91,34 @@ def test_a_busy_pad_is_asked_again_and_other_refusals_are_not(tmp_path, monkeypa
             assert "nothing is lost" in str(e)
         else:
             raise AssertionError("a pad busy forever ended in success")
+
+
+def test_between_cards_a_64k_pad_restarts_into_its_link_first_boot_and_back(tmp_path):
+    """Between cards a 64 KB pad has no room for the link beside the card session's code:
+    it answers the host's first frame busy (12) and restarts into its link-first boot,
+    which serves the whole sync (the host's HELLO asks again: the sync sees no busy
+    answer); a card then makes it restart into the normal boot, which serves the card."""
+    with Sim(tmp_path) as sim:
+        sim.start(heap=HEAP, link=True)
+        sim.ui.wait_for("insert card", 10)
+        key = bytes.fromhex(sim.config["link_key"])
+        db = tmp_path / "host.db"
+        busy = []
+        first = sync.sync(sim.port, db, key, busy=busy.append, again=0.2)
+        assert (len(busy), sim.switches, sim.resets) == (0, 1, 0), (busy, sim.switches)
+        assert first.head == first.acked >= 2  # the boot and the link-first boot
+        mark = sim.ui.mark()
+        sim.insert()  # back into the normal boot, the card served after it
+        sim.ui.wait_for("Enter PIN", 10, after=mark)
+        assert (sim.switches, sim.resets) == (1, 1)
+        sim.ui.press("999999E")
+        sim.ui.wait_for("Wrong PIN", 10, after=mark)
+        sim.pull()
+        busy.clear()
+        second = sync.sync(sim.port, db, key, busy=busy.append, again=0.2)
+        assert (len(busy), sim.switches, sim.resets) == (0, 2, 1), (busy, sim.switches)
+        log = (sim.dir / "pad.log").read_text(errors="replace")
+        assert "Traceback" not in log, log[-2000:]
+    kinds = [e["kind"] for e in store.Store(db).events()]
+    assert kinds.count("BOOT") == 4 and kinds.count("PIN_WRONG") == 1, kinds
+    assert second.head == len(kinds)

@@ -16,13 +16,14 @@ class Counters:
     """The operations of one whole flash, and the tear / cut trigger.
 
     tear_at: the Nth operation (program or erase, counted from 1 over the whole flash in this
-    process; 0: never) is done only in part, then cut() is called (None: the process kills
+    process, or with stats since the stats file began: across the resets of one power
+    session; 0: never) is done only in part, then cut() is called (None: the process kills
     itself with SIGKILL, a power cut).  keep: the bytes of it that happen (a program's first
     bytes; an erase sets its first bytes to 0xFF); None: half, 0: a cut just before the
     operation, >= its length: just after.  stats: None, or a file opened "r+b" that gets
-    "programs erases bytes" (the totals) rewritten at every operation.  Counts: ops (this
-    process), totals [programs, erases, bytes] (from `totals`: those of earlier processes),
-    overprograms (programs that tried to set a bit: a caller's bug).
+    "programs erases bytes" (the totals) rewritten at every operation.  Counts: ops (as
+    tear_at counts them), totals [programs, erases, bytes] (from `totals`: those of earlier
+    processes), overprograms (programs that tried to set a bit: a caller's bug).
     """
 
     def __init__(self, tear_at=0, keep=None, cut=None, stats=None, totals=None):
@@ -31,7 +32,8 @@ class Counters:
         self.cut = cut
         self.stats = stats
         self.totals = totals or [0, 0, 0]
-        self.ops = self.overprograms = 0
+        self.ops = self.totals[0] + self.totals[1] if stats else 0
+        self.overprograms = 0
 
 
 class FileBlockDev:

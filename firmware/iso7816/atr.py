@@ -55,14 +55,14 @@ def read(slot, need_t0=True, clock=None):
                 raise Timeout
             raw.append(slot.read(left if left < _IWT_MS else _IWT_MS))
         except Timeout:
-            raise Timeout("no complete ATR: %d bytes in %d ms"
+            raise Timeout("no ATR: %d bytes in %d ms"
                           % (n, time.ticks_diff(clock(), start)))
         return raw[n]
 
     ts = get()
     if ts != 0x3B:  # 3F, or 03 as it reads in direct convention: inverse convention
         if ts == 0x3F or ts == 0x03:
-            raise _bad("TS %02X: inverse convention is not supported" % ts, _INVERSE)
+            raise _bad("TS %02X: inverse convention" % ts, _INVERSE)
         raise _bad("TS %02X: not an ATR" % ts, _BAD_ATR)
     y = get()  # T0: which of TA1..TD1 follow, and K historical bytes
     k = y & 0x0F
@@ -90,7 +90,7 @@ def read(slot, need_t0=True, clock=None):
         for b in raw:  # T0 to TCK XOR to 0
             x ^= b
         if x:
-            raise _bad("ATR check byte TCK %02X is wrong" % raw[-1], _BAD_TCK)
+            raise _bad("TCK %02X wrong" % raw[-1], _BAD_TCK)
     a = Atr()
     a.raw = bytes(raw)
     a.iface = iface
@@ -129,8 +129,7 @@ def _params(a, need_t0):
     if need_t0:
         t = a.protocols[0] if ta2 is None else a.specific
         if t:
-            raise _bad("card speaks T=%d after reset; the pad speaks only T=0" % t, _NO_T0)
+            raise _bad("T=%d, not T=0" % t, _NO_T0)
         if ta2 is not None and (ta2 & 0x10 or a.fi != 372 or a.di != 1):
-            raise _bad("card in specific mode (TA2 %02X) at Fi/Di %d/%d; the pad "
-                       "runs at 372/1 and does no PPS" % (ta2, a.fi, a.di), _NO_T0)
+            raise _bad("specific mode TA2 %02X, Fi/Di %d/%d: no PPS" % (ta2, a.fi, a.di), _NO_T0)
     return a

@@ -24,17 +24,18 @@ class T0:
 
     until = None  # a class attribute: set on the card's transport only (RAM)
 
-    def __init__(self, slot, wwt_ms, cap_ms=30000):
+    def __init__(self, slot, wwt_ms, cap_ms=30000, size=_MAX):
         wwt_ms = int(wwt_ms)
         if wwt_ms <= 0:
-            raise ValueError("work waiting time %d ms is not positive" % wwt_ms)
+            raise ValueError("WWT %d ms" % wwt_ms)
         self.slot = slot
         self.wwt_ms = wwt_ms
         self.busy_ms = min(30 * wwt_ms, cap_ms)
         self.max_nulls = 1000
         self.max_get_response = 16
         self.clock = time.ticks_ms
-        self._buf = memoryview(bytearray(_MAX))  # the answer's data, all rounds
+        self._buf = memoryview(bytearray(size))  # the answer's data, all rounds (size:
+        # a PSAM's answers are short, and its transport lives beside the card's)
         self._hdr = bytearray(5)  # the command header, P3 included
         self._one = bytearray(1)  # a data byte sent after ~INS
 
@@ -49,7 +50,7 @@ class T0:
         elif n > 5:
             nc = apdu[4]  # case 3, or 4 with Le last: not sent, GET RESPONSE brings it
         if n < 4 or n > 5 and not (nc and nc + 5 <= n <= nc + 6):
-            raise ValueError("APDU of %d bytes is not a short command (cases 1-4)" % n)
+            raise ValueError("APDU %d bytes: not a short command" % n)
         if apdu[1] >> 4 in (6, 9):
             raise ValueError("INS %02X is reserved (6X, 9X)" % apdu[1])
         slot = self.slot
@@ -67,8 +68,8 @@ class T0:
         rounds = 0  # GET RESPONSE commands sent
         wrong_le = ne  # 6Cxx: non-zero re-sends the header with P3 = xx, <0 did already
         while True:  # one command: header, procedure bytes, data, SW1 SW2
-            if got + ne > _MAX:
-                raise ProtocolError("answer longer than %d bytes" % _MAX)
+            if got + ne > len(self._buf):
+                raise ProtocolError("answer longer than %d bytes" % len(self._buf))
             slot.write(hdr)
             ins = hdr[1]
             todo = nc or ne
@@ -86,7 +87,7 @@ class T0:
                 except Timeout:
                     if left >= w:
                         raise
-                    raise Timeout("card busy for more than %d ms" % end)
+                    raise Timeout("busy > %d ms" % end)
                 if want:
                     buf[got] = b
                     got += 1
@@ -96,7 +97,7 @@ class T0:
                 elif b == _NULL or b == ins and done == todo:  # a wait, nothing to move
                     nulls += 1
                     if nulls > self.max_nulls:
-                        raise Timeout("card sent more than %d NULL (or idle ACK) bytes"
+                        raise Timeout("> %d NULL bytes"
                                       % self.max_nulls)
                 elif b == ins or b == ins ^ 0xFF:  # ACK: all the rest; ~ACK: one byte
                     if done == todo:
@@ -122,7 +123,7 @@ class T0:
             xx = sw & 0xFF
             if sw >> 8 == 0x6C and wrong_le:  # case 2 or GET RESPONSE: P3 = xx, once
                 if wrong_le < 0:
-                    raise ProtocolError("card asked twice for another Le (%04X)" % sw)
+                    raise ProtocolError("Le asked twice (%04X)" % sw)
                 wrong_le = -1
                 got -= done  # this command's data are void (nc is 0 here)
                 hdr[4] = xx
@@ -131,7 +132,7 @@ class T0:
             if sw >> 8 != 0x61:
                 return bytes(buf[:got]), sw
             if rounds >= self.max_get_response:
-                raise ProtocolError("card still has data (%04X) after %d GET RESPONSE rounds"
+                raise ProtocolError("data left (%04X) after %d GET RESPONSE"
                                     % (sw, rounds))
             rounds += 1
             hdr[0] = apdu[0]  # GET RESPONSE with the command's CLA

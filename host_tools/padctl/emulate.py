@@ -23,7 +23,7 @@ from pathlib import Path
 from . import mpy
 
 EMU_SRC = mpy.ROOT / "boards" / "unix_sim" / "emu"
-HARD, SOFT, SOFT_RAW = 75, 76, 77
+HARD, SOFT, SOFT_RAW, HARD_LINK = 75, 76, 77, 78  # (78: a reset into the link-first boot)
 FLASH_BYTES = (128 + 168) * 4096  # boards/unix_sim/flash.py: littlefs + journal partitions
 # the pad's 64 KB plus what the emulated chip keeps (its runtime, and the littlefs mount the
 # firmware loads from: the simulator instead loads it from the host's files, unmounted):
@@ -83,6 +83,7 @@ class Emulator:
         self._stop = threading.Event()
         self._reset_to = None
         self._world = None
+        self._rtc = ""  # the chip's RTC memory (hex): kept over its own resets only
 
     # --- the world ------------------------------------------------------------------
     def _make_world(self):
@@ -171,7 +172,8 @@ class Emulator:
                   "PAD_FLASH": str(self.flash), "PAD_CARD": self.card_slot.addr,
                   "PAD_PSAM": self.psam_slot.addr, "PAD_UI": self.ui.addr, "PAD_LINK": "1",
                   "PAD_SERVICE": "1" if self.service else "0", "PAD_BOOT": boot,
-                  "PAD_REPL": "raw" if raw else ""})
+                  "PAD_REPL": "raw" if raw else "", "PAD_RTC": str(self.dir / "rtc.bin"),
+                  "PAD_RTC_DATA": self._rtc})
         e.update({k: str(v) for k, v in self.extra_env.items()})
         return e
 
@@ -197,13 +199,18 @@ class Emulator:
                 return
             with self._lock:
                 asked, self._reset_to = self._reset_to, None
+            rtc = self.dir / "rtc.bin"  # RTC memory: kept over the chip's own resets
+            self._rtc = rtc.read_bytes().hex() if rc in (HARD, HARD_LINK) and rtc.exists() \
+                and asked is None else ""
+            if rtc.exists():
+                rtc.unlink()
             if asked is not None:  # a reset from outside (the reset button, the strap)
                 self.strap = asked
                 boot, raw = "hard", False
             elif rc in (SOFT, SOFT_RAW):
                 boot, raw = "soft", rc == SOFT_RAW
-            else:  # 75: reset; anything else (a kill: a power cut) powers up again
-                if rc != HARD:
+            else:  # 75, 78: reset; anything else (a kill: a power cut) powers up again
+                if rc not in (HARD, HARD_LINK):
                     self._log.write(b"emulator: the pad stopped (%d); power-up\n" % rc)
                     self._log.flush()
                     time.sleep(0.2)

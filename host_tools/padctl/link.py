@@ -38,6 +38,7 @@ ERRORS = {
     11: "record MAC mismatch", 12: "pad internal error",
 }
 E_MAC, E_REPLAY, E_GONE, E_STALE, E_MISMATCH = 5, 6, 9, 10, 11
+E_BUSY = 12  # the pad cannot answer now: a card session holds its RAM, or it restarts for the link
 
 
 class LinkError(Exception):
@@ -347,10 +348,28 @@ class PadLink:
                             % self.pad_id.hex())
 
     # messages
-    def hello(self):
-        """A new session: the pad's state over a fresh host nonce, MACed."""
-        hn = self._rand(16)
-        p = self._request(bytes([HELLO]) + hn, HELLO_ANS, 74)
+    def hello(self, wait=10.0):
+        """A new session: the pad's state over a fresh host nonce, MACed. A pad that
+        answers busy (12: a 64 KB pad restarting into its link-first boot for this host,
+        docs/protocol.md 9.5, or serving a card) is asked again every 0.2 s for up to
+        `wait` seconds, and so is one silent right after such an answer (restarting)."""
+        end, busy = time.monotonic() + wait, False
+        while True:
+            hn = self._rand(16)
+            try:
+                p = self._request(bytes([HELLO]) + hn, HELLO_ANS, 74)
+                break
+            except PadRefused as e:
+                if e.code != E_BUSY or time.monotonic() > end:
+                    raise
+                busy = True
+            except AuthError:
+                raise
+            except LinkError:
+                if not busy or time.monotonic() > end:
+                    raise
+                busy = False
+            time.sleep(0.2)
         proto, pad, ver, epoch, head, acked, free = struct.unpack_from(">B8s16sIIII", p, 1)
         if self.pad_id is not None and pad != self.pad_id:
             raise AuthError("the pad on this line is %s, not %s" % (pad.hex(), self.pad_id.hex()))

@@ -62,6 +62,7 @@ KEEPS = (0, 1, 17, 32, 63, None, 4096)  # as Harness.points(): before, torn, hal
 KINDS = ("right", "wrong", "lock", "sync")
 SYNC_RECORDS = 200  # > 3 sectors of 63: the sync reclaims three (ACK, SNAPSHOTs, erases)
 SYNC_BATCH = 8  # records asked per PULL in the sync scenario
+SYNC_PATIENCE = 10.0  # seconds the host asks a busy pad again (it restarts in one)
 WRONG = "000000"
 
 
@@ -199,15 +200,25 @@ class Exhaustive:
             h._check_boot()
             key = bytes.fromhex(sim.config["link_key"])
             line = _Line(sim.port, sim.alive)
+            busy = []
             try:
                 # 8 records a PULL (the pad sends up to 12): an ACK, and so an ACK record
                 # and its flash program, every 8 records, as many cut points as before the
-                # larger PULL answers (issue 10: the same power-cut coverage)
-                return S.sync(line, db, key, patience=0, quiet=0.01, batch=SYNC_BATCH)
+                # larger PULL answers (issue 10: the same power-cut coverage). The pad may
+                # answer "busy" once: when it restarts into its link-first boot (64 KB)
+                res = S.sync(line, db, key, patience=SYNC_PATIENCE, quiet=0.01,
+                             batch=SYNC_BATCH, busy=busy.append, again=0.2)
             except S.SyncError as e:
                 return None if not sim.alive() else e
             finally:
                 line._s.close()
+            if len(busy) > sim.switches:
+                raise Violation("the pad answered busy (0C) %d time(s) with %d restart(s) "
+                                "into its link-first boot" % (len(busy), sim.switches))
+            if sim.switches > 1:
+                raise Violation("the pad restarted into its link-first boot %d times"
+                                % sim.switches)
+            return res
         finally:
             if sim.resets:
                 raise Violation("the pad crashed and reset itself (%d)" % sim.resets)
@@ -288,7 +299,12 @@ class Exhaustive:
         for p in (db, db.with_name(db.name + "-journal")):
             if p.exists():
                 p.unlink()
-        env = dict(h.env, PAD_TEAR_AT=str(point[1]))
+        # (with a stats file the tear counts the operations across the pad's resets: its
+        # restart into the link-first boot, app.py)
+        stats = h.sim.dir / "cut.stats"
+        if stats.exists():
+            stats.unlink()
+        env = dict(h.env, PAD_TEAR_AT=str(point[1]), PAD_FLASH_STATS=str(stats))
         if point[2] is not None:
             env["PAD_TEAR_KEEP"] = str(point[2])
         first = self._sync_run(h, db, env)

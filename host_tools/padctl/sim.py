@@ -21,6 +21,7 @@ from .vpsam import VirtualPsam
 
 
 RESET_EXIT = 75  # boards/unix_sim/board.py: the pad asks to be reset
+RESET_LINK_EXIT = 78  # the same, into a link-first boot (board.rtc b"L")
 
 
 class SimError(RuntimeError):
@@ -145,21 +146,39 @@ class Sim:
             stdin = stdout = master
         else:
             stdin, stdout = subprocess.DEVNULL, self._log
+        self._rtc = self.dir / "rtc.bin"  # the board's RTC memory: a power-up loses it
+        if self._rtc.exists():
+            self._rtc.unlink()
+        e["PAD_RTC"] = str(self._rtc)
         self._args = dict(env=self.env(e), heap=heap, stdin=stdin, stdout=stdout, stderr=self._log)
         with self._lock:
             self.proc = popen_mp("-m main", **self._args)
-        self.resets = 0
+        self.resets = 0  # resets the pad asked for (a crash, or back from link-first)
+        self.switches = 0  # resets into a link-first boot (the host spoke: app.py)
         threading.Thread(target=self._supervise, args=(self.proc,), daemon=True).start()
         return self.proc
 
     def _supervise(self, proc):
-        """The board's reset line: a pad that exits with RESET_EXIT is powered up again."""
-        while proc.wait() == RESET_EXIT:
+        """The board's reset line: a pad that exits with RESET_EXIT (RESET_LINK_EXIT: into
+        its link-first boot) is powered up again, with what it kept in RTC memory."""
+        while True:
+            rc = proc.wait()
+            if rc not in (RESET_EXIT, RESET_LINK_EXIT):
+                return
             with self._lock:
                 if self.proc is not proc:
                     return
-                self.resets += 1
-                proc = self.proc = popen_mp("-m main", **self._args)
+                link = rc == RESET_LINK_EXIT
+                if link:
+                    self.switches += 1
+                else:
+                    self.resets += 1
+                kept = b""  # RTC memory: what the pad kept over its reset
+                if self._rtc.exists():
+                    kept = self._rtc.read_bytes()
+                    self._rtc.unlink()
+                args = dict(self._args, env=dict(self._args["env"], PAD_RTC_DATA=kept.hex()))
+                proc = self.proc = popen_mp("-m main", **args)
 
     def kill(self):
         """Power cut: SIGKILL the firmware (safe from any thread)."""

@@ -46,22 +46,24 @@ E_INTERNAL = 12  # the pad could not answer (its RAM is held by a card session):
 
 
 def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None,
-         batch=L.MAX_BATCH, timeout=5.0, quiet=0.05, patience=60.0, busy=None):
+         batch=L.MAX_BATCH, timeout=5.0, quiet=0.05, patience=60.0, busy=None, again=1.0):
     """Sync one pad. stream_or_port: a port path, or a stream whose read() returns b""
     after a short timeout (pyserial, link.FdStream). link_key: 16 bytes, or a callable
     pad id -> key (a keystore's pad_link_key for the pad's region).
     progress(done, total) after every batch. quiet: seconds of silence that end the
     draining of stale answers before HELLO. A pad that cannot answer now (error 12: on a
-    64 KB pad, while a card session holds its RAM) is asked again every second for up to
-    `patience` seconds, busy(seconds waited) telling the caller; every re-run goes on
-    from what is stored, so nothing is lost or stored twice. Raises SyncError."""
+    64 KB pad, while a card session holds its RAM, or as it restarts into its link-first
+    boot) is asked again every `again` seconds for up to `patience` seconds (a pad that
+    is silent after such an answer is restarting: asked again too), busy(seconds waited)
+    telling the caller; every re-run goes on from what is stored, so nothing is lost or
+    stored twice. Raises SyncError."""
     try:
         stream, own = _stream(stream_or_port)
     except L.LinkError as e:
         raise SyncError(str(e)) from None
     try:
         with Store(db_path) as store:
-            start, stored = time.monotonic(), 0
+            start, stored, refused = time.monotonic(), 0, False
             while True:
                 link = L.PadLink(stream, link_key, pad_id, timeout=timeout)
                 run = []  # the run's SyncResult, as soon as it exists
@@ -75,9 +77,18 @@ def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None
                     # busy, or the pad dropped the session's link for a card: re-run
                     if e.code not in (E_INTERNAL, L.E_REPLAY) or waited > patience:
                         raise
+                    refused = True
                     if busy:
                         busy(waited)
-                    time.sleep(1.0)
+                    time.sleep(again)
+                except L.AuthError:
+                    raise
+                except L.LinkError:
+                    stored += run[0].stored if run else 0
+                    # silent right after a busy answer: restarting (its link-first boot)
+                    if not refused or time.monotonic() - start > patience:
+                        raise
+                    refused = False
     except StoreError as e:
         raise SyncError(str(e)) from None
     except L.AuthError as e:
@@ -308,8 +319,9 @@ def do_sync(args):
     try:
         res = sync(args.port, args.db, _link_key(args), pad, progress=bar,
                    batch=max(1, min(args.batch, L.MAX_BATCH)),
-                   busy=lambda t: print("padctl: the pad is busy with a card; asking again "
-                                        "(%.0f s)" % t, file=sys.stderr))
+                   busy=lambda t: print("padctl: the pad is busy (serving a card, or "
+                                        "restarting for the sync); asking again (%.0f s)"
+                                        % t, file=sys.stderr))
     except (SyncError, ValueError, OSError) as e:
         _fail(e)
         return EXIT_TAMPER if getattr(e, "tamper", False) else 1
