@@ -351,25 +351,29 @@ class PadLink:
     def hello(self, wait=10.0):
         """A new session: the pad's state over a fresh host nonce, MACed. A pad that
         answers busy (12: a 64 KB pad restarting into its link-first boot for this host,
-        docs/protocol.md 9.5, or serving a card) is asked again every 0.2 s for up to
-        `wait` seconds, and so is one silent right after such an answer (restarting)."""
-        end, busy = time.monotonic() + wait, False
-        while True:
-            hn = self._rand(16)
-            try:
-                p = self._request(bytes([HELLO]) + hn, HELLO_ANS, 74)
-                break
-            except PadRefused as e:
-                if e.code != E_BUSY or time.monotonic() > end:
+        docs/protocol.md 9.5, or serving a card) or none (restarting: what is sent while it
+        restarts is lost, as on a UART) is asked again for up to `wait` seconds, every
+        0.2 s and each time waiting at most 1 s for the answer, stale answers dropped."""
+        end, timeout = time.monotonic() + wait, self.timeout
+        try:
+            while True:
+                hn = self._rand(16)
+                try:
+                    p = self._request(bytes([HELLO]) + hn, HELLO_ANS, 74)
+                    break
+                except PadRefused as e:
+                    if e.code != E_BUSY or time.monotonic() > end:
+                        raise
+                except AuthError:
                     raise
-                busy = True
-            except AuthError:
-                raise
-            except LinkError:
-                if not busy or time.monotonic() > end:
-                    raise
-                busy = False
-            time.sleep(0.2)
+                except LinkError:
+                    if time.monotonic() > end:
+                        raise
+                self.timeout = min(timeout, 1.0)
+                time.sleep(0.2)
+                self.drain(0.05)
+        finally:
+            self.timeout = timeout
         proto, pad, ver, epoch, head, acked, free = struct.unpack_from(">B8s16sIIII", p, 1)
         if self.pad_id is not None and pad != self.pad_id:
             raise AuthError("the pad on this line is %s, not %s" % (pad.hex(), self.pad_id.hex()))

@@ -8,14 +8,15 @@
 #
 # Environment (set by the emulator): PAD_FLASH the image, PAD_REPL "raw" after a soft
 # reboot from the raw REPL, PAD_EMU the folder of this file. Exit status: 75 hard reset
-# (machine.reset(), or the board's reset), 76 soft reboot into the friendly REPL, 77 into
-# the raw REPL.
+# (machine.reset(), or the board's reset), 78 the same into the link-first boot, 76 soft
+# reboot into the friendly REPL, 77 into the raw REPL.
 import os
 import sys
 
 _BS = 4096
 _LFS_BLOCKS = 128  # boards/unix_sim/flash.py: the littlefs partition, blocks 0-127
 _HARD = 75
+_HARD_LINK = 78  # a hard reset into the link-first boot (the board's reset, app.py)
 
 
 class _Part:
@@ -96,7 +97,7 @@ def run_file(name, g):
         g["__file__"] = name
         exec(code, g)
     except SystemExit as e:
-        if e.value == _HARD:
+        if e.value in (_HARD, _HARD_LINK):
             raise
         return False
     except BaseException as e:  # printed on the console, as the C runtime does
