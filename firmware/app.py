@@ -67,7 +67,7 @@ class Pad:
         # the journal (its recovery code is dropped after opening); then the session's
         # code (loaded per card it would be scattered through a fragmented heap), whose
         # place the link's code and key schedules take in a link-first boot (at the end).
-        rtc = getattr(board, "rtc", b"")  # what the pad kept over its reset (_reset)
+        rtc = board.rtc() if hasattr(board, "rtc") else b""  # kept over a reset (_reset)
         self.link_first = rtc[:1] == b"L" and self.keys
         self.linkbuf = bytearray(_LINK_BUF) if self.link_first else None
         self.journal = J.Journal(board.journal_dev, clock=board, defer=True,
@@ -104,7 +104,7 @@ class Pad:
         (switch), which serves the host (link.first, link.server)."""
         if not self.link_first:
             if not self.in_session:
-                self.switch = self.events.hurry = True
+                self.switch = True
             raise MemoryError("link")
         import link
         return link.server(self)
@@ -187,7 +187,7 @@ class Pad:
                 continue
             if self.link_first:  # a card in a link-first boot: restart first (it stays in)
                 self._reset()
-            self.switch = self.events.hurry = False  # the card first; the host asks again
+            self.switch = False  # the card first; the host asks again
             self.events.drop_link()  # the session's RAM first: the host re-runs its sync
             gc.collect()
             self.in_session = True

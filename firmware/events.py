@@ -20,7 +20,6 @@ class Events:
         self.link = None  # built by link_factory when the host first speaks
         self.link_factory = link_factory
         self._refused = False  # the link could not be loaded for the frame coming in
-        self.hurry = False  # wait_key returns after a busy answer (app.py: it restarts)
         self._poll = select.poll()
         self._poll.register(ui.pollable, select.POLLIN)
         if host is not None:
@@ -29,7 +28,6 @@ class Events:
             self._poll.register(self.sw, select.POLLIN)
 
     def _serve_host(self):
-        # True when it answered busy
         b = self.host.read(1)
         if not b:  # host side closed: stop polling it
             self._poll.unregister(self.host.pollable)
@@ -48,7 +46,6 @@ class Events:
                 if b == b"\n" or b == b"\r":
                     self.host.write(_BUSY)
                     self._refused = False
-                    return True
                 return
         if self.link is not None:
             self.link.feed(b, self.host.write)  # each answer written as it is made
@@ -89,5 +86,5 @@ class Events:
                         self._poll.unregister(obj)
                         self.sw = None
                     return ""
-                elif self.host is not None and self._serve_host() and self.hurry:
-                    return None  # the app restarts for the link before the host asks again
+                elif self.host is not None:
+                    self._serve_host()

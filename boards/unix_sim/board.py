@@ -8,13 +8,11 @@ import socket
 import sys
 import time
 
-from micropython import const
-
 from errors import CardRemoved, NoCard, Timeout
 
 NAME = "unix_sim"
-_RESET_EXIT = const(75)  # exit status meaning "reset me" to the simulated world
-_RESET_LINK_EXIT = const(78)  # the same, into a link-first boot (RTC memory on a real pad)
+# exit status 75 means "reset me" to the simulated world, 78 the same into a link-first
+# boot (RTC memory on a real pad): reset()
 
 
 def _env(name, default=None):
@@ -225,16 +223,19 @@ class Board:
         self.skip_pending = _env("PAD_TEST_SKIP_PENDING") == "1"
         self.wwt_scale = int(_env("PAD_WWT_SCALE", "1"))
         self.trace = _trace if _env("PAD_TRACE") == "1" else None
-        # RTC memory: the bytes the reset that started this boot kept (app.py: the boot
-        # mode, b"L" a link-first boot, and a count), b"" after a power-up. A real pad
-        # keeps them in RTC memory, which a reset keeps and a power cut loses; here
-        # reset() leaves them in the file PAD_RTC and padctl.sim passes them on.
-        self.rtc = bytes.fromhex(_env("PAD_RTC_DATA", ""))
 
     def now(self):
         """RTC seconds when the RTC is set (the simulator's follows the host), else None."""
         t = int(time.time())
         return t if t > 1600000000 else None
+
+    @staticmethod
+    def rtc():
+        """RTC memory: the bytes the reset that started this boot kept (app.py: the boot
+        mode, b"L" a link-first boot, and a count), b"" after a power-up. A real pad keeps
+        them in RTC memory, which a reset keeps and a power cut loses; here reset() leaves
+        them in the file PAD_RTC and padctl.sim passes them on."""
+        return bytes.fromhex(_env("PAD_RTC_DATA", ""))
 
     def reset(self, rtc=b""):
         """Hard reset: the process exits with 75 (78: rtc asks for a link-first boot,
@@ -245,4 +246,4 @@ class Board:
                 f.write(rtc)
         self.card.deactivate()
         self.psam.deactivate()
-        sys.exit(_RESET_LINK_EXIT if rtc[:1] == b"L" else _RESET_EXIT)
+        sys.exit(78 if rtc[:1] == b"L" else 75)
