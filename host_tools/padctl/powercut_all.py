@@ -88,7 +88,9 @@ class _Line:
     def read(self, n=4096):
         data = self._s.read(n)
         if not data and not self._alive():
-            raise L.LinkError("the pad is off (power cut)")
+            time.sleep(0.3)  # (or resetting: the simulated world powers it up at once)
+            if not self._alive():
+                raise L.LinkError("the pad is off (power cut)")
         return data
 
     def __getattr__(self, name):
