@@ -39,7 +39,7 @@ def _keys(cfg):
     """The link keys from the provisioned link key (None: not provisioned, no link)."""
     try:
         from binascii import unhexlify
-        from cmac import Keys
+        from kdf import Keys
         return Keys(unhexlify(cfg["link_key"]), unhexlify(cfg["pad_id"]))
     except (KeyError, ValueError):
         return None
@@ -61,24 +61,32 @@ class Pad:
         self.board = board
         self.cfg = board.cfg  # read by the board from its flash (config.py)
         self.tab = M.table(self.cfg["lang"])
-        self.keys = _keys(self.cfg)
+        keys = _keys(self.cfg)
         # Long-lived allocations first, while the heap is whole: in a link-first boot (the
         # one the pad restarted into for the host link: board.reset) the link's buffer;
         # the journal (its recovery code is dropped after opening); then the session's
         # code (loaded per card it would be scattered through a fragmented heap), whose
         # place the link's code and key schedules take in a link-first boot (at the end).
         rtc = board.rtc() if hasattr(board, "rtc") else b""  # kept over a reset (_reset)
-        self.link_first = rtc[:1] == b"L" and self.keys
+        self.link_first = rtc[:1] == b"L" and keys is not None
+        mac = None
+        if keys:  # the journal's MAC keeps only its AES key: the derivation's code is
+            from cmac import chain  # dropped (before the session's code takes its place),
+            mac = chain(keys.journal)  # unless the link-first boot's link needs it
+        if not self.link_first:
+            keys = None
+            _drop("kdf")
+        self.keys = keys  # (a link-first boot's: the link's)
         self.linkbuf = bytearray(_LINK_BUF) if self.link_first else None
         self.journal = J.Journal(board.journal_dev, clock=board, defer=True,
-                                 mac=self.keys.journal_mac if self.keys else None)
+                                 mac=mac)
         if len(rtc) == 5:  # the events a full journal could only count, before the reset
             self.journal.missed, self.journal.missed_boots = struct.unpack_from(">HH", rtc, 1)
         gc.collect()
         if not self.link_first:
             for m in _SESSION:
                 __import__(m)
-        self.events = Events(board.ui, board.host if self.keys else None, self._link,
+        self.events = Events(board.ui, board.host if mac else None, self._link,
                              board.card)
         # board.skip_pending: the simulator's test switch that removes the durable write
         # before the VERIFY, to prove the power-cut test catches that bug
@@ -310,11 +318,11 @@ class Pad:
         wipe = pinblock.wipe
         block = bytearray(c.block)  # before the entry: no allocation between PIN and wipe
         c.t0.until = None  # PIN entry starts: the session cap is over, the command cap stays
-        try:  # enter_pin wipes self.pin on Cancel, time-out, a pulled card, any exception
-            n = pin_entry.enter_pin(self, self.pin, self.cfg["pin_timeout_s"] * 1000)
-        except pin_entry.Cancelled:
+        # enter_pin wipes self.pin on Cancel, time-out, a pulled card, any exception
+        n = pin_entry.enter_pin(self, self.pin, self.cfg["pin_timeout_s"] * 1000)
+        if n == pin_entry.CANCELLED:
             return self.show(M.CANCELLED)
-        except pin_entry.TimedOut:
+        if n == pin_entry.TIMED_OUT:
             return self.show(M.TIMED_OUT)
         try:  # from here on every path ends in the finally: self.pin and block wiped
             self.show(M.CHECKING)

@@ -12,7 +12,8 @@ from micropython import const
 
 from cryptolib import aes
 
-from cmac import Keys, ct_eq, mac  # noqa: F401 (Keys: for the app)
+from cmac import ct_eq, mac
+from kdf import Keys  # noqa: F401 (for the app)
 
 # The journal's reader (PULL) and its acknowledgement and reclaim (ACK) load with the link,
 # into the heap the app has just collected: imported at the first PULL or ACK, they would

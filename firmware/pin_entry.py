@@ -1,25 +1,21 @@
 # PIN entry on the keypad: digits shown as '*', Clear, Cancel, Enter, inactivity timeout.
 # Returns the number of digits in buf; the caller wipes buf after use. On every other way
-# out (Cancel, time-out, a pulled card, any exception) buf is wiped here.
+# out (Cancel, time-out, a pulled card, any exception) buf is wiped here. Cancel and the
+# time-out are results, not exceptions (an exception class costs more RAM than this code).
 from micropython import const
 
 import messages as M
-from errors import CardRemoved, Error
+from errors import CardRemoved
 
 PIN_LEN = const(6)
+CANCELLED = const(-1)
+TIMED_OUT = const(-2)
 _POLL_MS = const(250)
 
 
-class Cancelled(Error):
-    pass
-
-
-class TimedOut(Error):
-    pass
-
-
 def enter_pin(pad, buf, timeout_ms):
-    """Collect exactly PIN_LEN digits into buf; raises Cancelled, TimedOut or CardRemoved."""
+    """Collect exactly PIN_LEN digits into buf: their number, else CANCELLED or TIMED_OUT
+    (buf wiped); raises CardRemoved (buf wiped)."""
     try:
         n = 0
         idle = 0
@@ -34,7 +30,8 @@ def enter_pin(pad, buf, timeout_ms):
             if k is None:
                 idle += _POLL_MS
                 if idle >= timeout_ms:
-                    raise TimedOut("PIN entry timed out")
+                    n = TIMED_OUT
+                    break
                 if not pad.board.card.present():
                     raise CardRemoved("card pulled during PIN entry")
                 continue
@@ -52,7 +49,8 @@ def enter_pin(pad, buf, timeout_ms):
                 n = 0
                 msg = M.ENTER_PIN
             elif k == "X":
-                raise Cancelled("cancelled")
+                n = CANCELLED
+                break
             elif k == "E":
                 if n == PIN_LEN:
                     return n
@@ -62,3 +60,6 @@ def enter_pin(pad, buf, timeout_ms):
         for i in range(len(buf)):
             buf[i] = 0
         raise
+    for i in range(len(buf)):
+        buf[i] = 0
+    return n

@@ -35,7 +35,7 @@ def _mac(cfg):
     if not cfg or not cfg.get("link_key"):
         return None
     from binascii import unhexlify
-    from cmac import Keys
+    from kdf import Keys
     return Keys(unhexlify(cfg["link_key"]), unhexlify(cfg["pad_id"])).journal_mac
 
 
@@ -96,7 +96,7 @@ def show(held=0):
 def _drop():
     """What a tool loaded goes, so the REPL's heap is whole for the copy that follows."""
     import sys
-    for m in ("svcmode", "journal", "jscan", "config", "cmac", "flash", "blockdev"):
+    for m in ("svcmode", "journal", "jscan", "config", "cmac", "kdf", "flash", "blockdev"):
         sys.modules.pop(m, None)
 
 

@@ -1,4 +1,4 @@
-"""firmware/cmac.py under micropython against pyca/cryptography: AES-CMAC, the NIST
+"""firmware/cmac.py and kdf.py under micropython against pyca/cryptography: AES-CMAC, the NIST
 SP 800-108 counter-mode KDF (KBKDFCMAC, rlen=4, BeforeFixed) and the link's key schedule
 (llen=4, label, context = pad id), on random keys, labels, fixed inputs and lengths
 generated here, plus published NIST vectors. TEST MATERIAL: every key is generated at
@@ -18,7 +18,8 @@ FW = """
 import sys
 import cryptolib
 from binascii import hexlify, unhexlify
-from cmac import Keys, kdf, mac
+from cmac import mac
+from kdf import Keys, kdf
 for line in sys.stdin:
     f = line.split()
     if not f:
@@ -112,7 +113,7 @@ def test_nist_sp800_108_vector(ki, fixed, ko):
 
 
 def test_host_keys_equal_firmware_keys():
-    # the host's key schedule (padctl.link.Keys) and the firmware's: cmac.Keys (the
+    # the host's key schedule (padctl.link.Keys) and the firmware's: kdf.Keys (the
     # journal's) and the message keys a LinkServer derives (link.schedules: h, p, a, P, A)
     from padctl.link import Keys
     key, pad = os.urandom(16), os.urandom(8)

@@ -44,7 +44,7 @@ def provision(path, cfg, epoch=0):
     journal.Journal.format(jdev, epoch)
     mac = None
     if cfg.get("link_key"):
-        from cmac import Keys
+        from kdf import Keys
         mac = Keys(unhexlify(cfg["link_key"]), unhexlify(cfg["pad_id"])).journal_mac
     journal.Journal(jdev, clock=_Clock(), mac=mac).append(journal.PROVISION, None,
                                                           struct.pack(">I", before))

@@ -4,7 +4,7 @@
 a pyserial port (``open_port``), or a pipe / pty file descriptor (``FdStream``). Every
 answer is checked: its frame (CRC), its type, and its MAC under the key of its type and
 direction, bound to the request it answers. Keys come from the pad's link key by the
-SP 800-108 KDF (CMAC, counter mode), exactly as firmware/cmac.py (Keys) derives them.
+SP 800-108 KDF (CMAC, counter mode), exactly as firmware/kdf.py (Keys) derives them.
 """
 import base64
 import os

@@ -14,7 +14,7 @@ from binascii import unhexlify
 import config
 import flash
 import journal as J
-from cmac import Keys
+from kdf import Keys
 
 _CARDS = 40  # distinct cards in the generated history
 

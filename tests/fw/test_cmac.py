@@ -6,7 +6,8 @@ from binascii import unhexlify as h
 import cmac
 import cryptolib
 import mptest as t
-from cmac import ct_eq, kdf, mac
+from cmac import ct_eq, mac
+from kdf import Keys, kdf
 
 
 def Cmac(key):
@@ -97,10 +98,12 @@ def test_nist_sp800_108_counter_cmac_aes128():
 
 def test_key_schedule_fixed_input_layout():
     # Keys.key(label) is kdf over label || 00 || pad id || [128]_4 (protocol.md 9.1)
-    keys = cmac.Keys(K, b"padid-01")
+    keys = Keys(K, b"padid-01")
     t.eq(keys.key(b"LAB"), kdf(K, b"LAB\x00padid-01\x00\x00\x00\x80", 16))
     t.eq(mac(keys.journal, b"x"), mac(Cmac(keys.key(b"PAD-JOURNAL")), b"x"))
     t.eq(keys.journal_mac(b"p" * 16, b"b" * 44), mac(keys.journal, b"b" * 44 + b"p" * 16))
+    # the resident chain (app.py keeps it, not the derivation's code) is the same MAC
+    t.eq(cmac.chain(keys.journal)(b"p" * 16, b"b" * 44), keys.journal_mac(b"p" * 16, b"b" * 44))
 
 
 def test_mac_allocates_nothing_with_out():

@@ -1,0 +1,41 @@
+# The key derivation function of NIST SP 800-108 in counter mode with AES-CMAC as the PRF,
+# and the keys of one pad's link key (docs/protocol.md 9.1). Loaded at boot, before the
+# card session's code, and dropped once the journal's key is made (app.py); the link-first
+# boot keeps it for the link's key schedules (link.py).
+import cryptolib
+
+from cmac import mac
+
+
+def kdf(key, fixed, length=16):
+    # SP 800-108 counter mode, PRF AES-CMAC, 32-bit counter before the fixed input: the
+    # first length bytes of CMAC(key, [1]_4 || fixed) || CMAC(key, [2]_4 || fixed) || ...
+    if not 0 < length <= 4080:
+        raise ValueError("KDF length")
+    prf = cryptolib.aes(key, 1)
+    m = bytearray(4) + fixed
+    out = b""
+    while len(out) < length:
+        m[3] += 1
+        out += mac(prf, m)
+    return out[:length]
+
+
+class Keys:
+    # The keys of one pad's link key K_L (16 bytes) and pad id P (8 bytes), protocol.md
+    # 9.1: key(label) = CMAC(K_L, 00000001 || label || 00 || P || 00000080), the message
+    # keys with label b"PAD-LINK" d t; journal: the AES of label b"PAD-JOURNAL", for mac().
+
+    def __init__(self, link_key, pad_id):
+        if len(link_key) != 16 or len(pad_id) != 8:
+            raise ValueError("link key 16 bytes, pad id 8")
+        self.pad_id = bytes(pad_id)
+        self._l = bytes(link_key)
+        self.journal = cryptolib.aes(self.key(b"PAD-JOURNAL"), 1)
+
+    def key(self, label):
+        return kdf(self._l, label + b"\x00" + self.pad_id + b"\x00\x00\x00\x80")
+
+    def journal_mac(self, prev, body):
+        # The journal's mac= callable: CMAC(K_J, body || prev) (cmac.chain keeps less).
+        return mac(self.journal, body, prev)
