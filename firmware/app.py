@@ -83,9 +83,12 @@ class Pad:
         if len(rtc) == 5:  # the events a full journal could only count, before the reset
             self.journal.missed, self.journal.missed_boots = struct.unpack_from(">HH", rtc, 1)
         gc.collect()
+        if self.journal._aud is not None:  # the audit's code while the heap is whole: it
+            import jaudit  # noqa: F401  stays until the audit is done (Journal.audit)
         if not self.link_first:
-            for m in _SESSION:
+            for m in _SESSION:  # (each into a heap just collected)
                 __import__(m)
+                gc.collect()
         self.events = Events(board.ui, board.host if mac else None, self._link,
                              board.card)
         # board.skip_pending: the simulator's test switch that removes the durable write

@@ -140,9 +140,13 @@ class Journal:
             return False
         import jaudit
         try:
-            return jaudit.step(self, n)
-        finally:
+            more = jaudit.step(self, n)
+        except BaseException:
             sys.modules.pop("jaudit")
+            raise
+        if not more:  # dropped when done (the app may load it at boot: one hole, low)
+            sys.modules.pop("jaudit")
+        return more
 
     @staticmethod
     def format(bdev, epoch):
