@@ -71,6 +71,31 @@ def test_happy_path_english(pad):
     pad.assert_no_crash()
 
 
+# The normal boot's heap (64-bit unix port, PAD_TRACE "mem" lines: bytes in use): at boot
+# (the audit's code still loaded: dropped when the audit is done) and when a card's session
+# has read both ATRs and authenticated the card. Measured 56,704 and 57,728 at 64k; the
+# budgets leave 600 bytes, where a card's session at 64k had 2 KB to spare
+# (test_powercut's control run passes at 62k).
+BOOT_BUDGET = 57300
+SESSION_BUDGET = 58330
+
+
+def test_normal_boot_and_session_stay_within_their_heap_budgets(pad):
+    def used(kind):
+        return [int(f[1]) for k, f in pad.trace() if k == "mem" and f[0] == kind]
+
+    boot = used("boot")
+    assert boot and boot[-1] <= BOOT_BUDGET, "normal boot: %r bytes in use" % boot
+    pad.insert()
+    assert pad.expect(AFTER_INSERT) == ("Enter PIN", "")
+    pre = used("pre")
+    assert pre and pre[-1] <= SESSION_BUDGET, "card session: %r bytes in use" % pre
+    pad.press("X")
+    pad.expect(RESULT)
+    pad.pull()
+    pad.assert_no_crash()
+
+
 def test_happy_path_and_wrong_pin_in_chinese(make_pad):
     pad = make_pad(lang="zh")
     pad.insert()
