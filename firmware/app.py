@@ -63,7 +63,8 @@ class Pad:
         self.tab = M.table(self.cfg["lang"])
         keys = _keys(self.cfg)
         # Long-lived allocations first, while the heap is whole: in a link-first boot (the
-        # one the pad restarted into for the host link: board.reset) the link's buffer;
+        # one the pad restarted into for the host link: board.reset) the link's key
+        # schedules and buffer;
         # the journal (its recovery code is dropped after opening); then the session's
         # code (loaded per card it would be scattered through a fragmented heap), whose
         # place the link's code and key schedules take in a link-first boot (at the end).
@@ -71,13 +72,17 @@ class Pad:
         self.link_first = rtc[:1] == b"L" and keys is not None
         mac = None
         if keys:  # the journal's MAC keeps only its AES key: the derivation's code is
-            from cmac import chain  # dropped (before the session's code takes its place),
-            mac = chain(keys.journal)  # unless the link-first boot's link needs it
-        if not self.link_first:
-            keys = None
-            _drop("kdf")
-        self.keys = keys  # (a link-first boot's: the link's)
-        self.linkbuf = bytearray(_LINK_BUF) if self.link_first else None
+            from cmac import chain  # dropped (before the session's code takes its place)
+            mac = chain(keys.journal)
+        self.pad_id = keys.pad_id if keys else None
+        self.linkbuf = self.sched = None
+        if self.link_first:  # the link's buffer (the largest block) and key schedules
+            self.linkbuf = bytearray(_LINK_BUF)
+            from kdf import schedules
+            self.sched = schedules(keys)
+        keys = None  # the key derivation's code is not kept (a link-first boot has made
+        _drop("kdf")  # its schedules), and is gone before the journal opens
+        gc.collect()
         self.journal = J.Journal(board.journal_dev, clock=board, defer=True,
                                  mac=mac)
         if len(rtc) == 5:  # the events a full journal could only count, before the reset
@@ -85,9 +90,9 @@ class Pad:
         gc.collect()
         if self.journal._aud is not None:  # the audit's code while the heap is whole: it
             import jaudit  # noqa: F401  stays until the audit is done (Journal.audit)
-        if not self.link_first:
-            for m in _SESSION:  # (each into a heap just collected)
-                __import__(m)
+        if not self.link_first:  # (a link-first boot loads the link's code in their place,
+            for m in _SESSION:  # once its audit is done and the audit's code dropped: first)
+                __import__(m)  # each into a heap just collected
                 gc.collect()
         self.events = Events(board.ui, board.host if mac else None, self._link,
                              board.card)
@@ -103,7 +108,9 @@ class Pad:
         self.switch = False  # restart into a link-first boot as soon as no card is in
         self.pin = bytearray(12)
         self.trace = board.trace  # simulator test hook (None on a real pad)
-        if self.link_first:  # the host is asking again: its link now (link.first)
+        if self.link_first:  # the host is asking again: the journal's audit (a reclaim
+            self._settle()  # needs it done), its code dropped, then the link (link.first)
+            gc.collect()
             try:
                 __import__("link").first(self)
             except MemoryError:  # the host is told to ask again (the frame loads it)

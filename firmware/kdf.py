@@ -1,7 +1,7 @@
 # The key derivation function of NIST SP 800-108 in counter mode with AES-CMAC as the PRF,
 # and the keys of one pad's link key (docs/protocol.md 9.1). Loaded at boot, before the
 # card session's code, and dropped once the journal's key is made (app.py); the link-first
-# boot keeps it for the link's key schedules (link.py).
+# boot keeps it, and makes the link's key schedules first of all (schedules).
 import cryptolib
 
 from cmac import mac
@@ -39,3 +39,13 @@ class Keys:
     def journal_mac(self, prev, body):
         # The journal's mac= callable: CMAC(K_J, body || prev) (cmac.chain keeps less).
         return mac(self.journal, body, prev)
+
+
+def schedules(keys):
+    # The AES key schedules (cryptolib objects of 320 bytes each) of the link's message
+    # keys, of h, p, a answers and of P, A requests (protocol.md 9.1), in that order. Made
+    # once, first thing in a link-first boot (app.py): later, or per frame, they would
+    # need 320-byte blocks that fragmentation can take away however much is free (a
+    # full ring's audit, the link's code: the answer would fail with 0C).
+    return tuple(cryptolib.aes(keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t))), 1)
+                 for t in b"hpaPA")

@@ -10,10 +10,8 @@ from binascii import crc32
 
 from micropython import const
 
-from cryptolib import aes
 
 from cmac import ct_eq, mac
-from kdf import Keys  # noqa: F401 (for the app)
 
 # The journal's reader (PULL) and its acknowledgement and reclaim (ACK) load with the link,
 # into the heap the app has just collected: imported at the first PULL or ACK, they would
@@ -62,7 +60,7 @@ _BUF = const(1094)
 _P = const(272)
 _ROOM = const((_BUF - _P - 38) // 64)
 # The server's scratch: at 0, 16 .. 64 nothing (the offsets _K_* index the key schedules:
-# schedules()), the session's pad nonce, the firmware version (NUL-padded); then the
+# kdf.schedules()), the session's pad nonce, the firmware version (NUL-padded); then the
 # packer's (jcopy.pack): the previous packed record's card id, a slot's CRC'd bytes.
 _K_HELLO = const(0)
 _K_RECS = const(16)
@@ -76,33 +74,22 @@ _CRC = const(128)
 _B64 = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
-def schedules(keys):
-    # The AES key schedules (cryptolib objects of 320 bytes each) of the link's message
-    # keys, of h, p, a answers and of P, A requests (protocol.md 9.1), in that order. Made
-    # once: made per frame, they would need 320-byte blocks, which a sync's fragmentation
-    # can take away however much is free (the answer would fail with 0C).
-    return tuple(aes(keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t))), 1)
-                 for t in b"hpaPA")
-
-
 def first(pad):
-    # A link-first boot (app.py): the journal's audit (a reclaim needs it done), then the
-    # key schedules and the server, into a heap nothing has fragmented yet; dropped when
+    # A link-first boot (app.py, which made the key schedules first of all and ran the
+    # journal's audit): the server, into a heap nothing has fragmented yet; dropped when
     # the host is quiet, as a link loaded by a frame is (events.py).
     import time
-    pad._settle()
-    gc.collect()
-    pad.events.link = server(pad, schedules(pad.keys))
+    pad.events.link = server(pad)
     # (the host's first frame may have been lost in the reset: it has 10 s more than the
     # quiet time to come, before the pad goes back to its normal boot)
     pad.events.heard = time.ticks_add(time.ticks_ms(), 10000)
 
 
-def server(pad, sched=None):
-    # The pad's LinkServer (app.py: a link-first boot).
+def server(pad):
+    # The pad's LinkServer (app.py: a link-first boot), with the key schedules it made.
     from app import VERSION
-    return LinkServer(pad.journal, pad.keys, {"version": VERSION}, buf=pad.linkbuf,
-                      sched=sched)
+    return LinkServer(pad.journal, pad.pad_id, {"version": VERSION}, buf=pad.linkbuf,
+                      sched=pad.sched)
 
 
 class LinkServer:
@@ -110,17 +97,20 @@ class LinkServer:
     # PULL answer (at most 8).
 
     def __init__(self, journal, keys, info=None, max_batch=_BATCH, buf=None, sched=None):
-        # buf: the frame buffer (BUF bytes), and sched: the key schedules (schedules()),
-        # made by the caller while the heap is whole, so that a link loaded later finds
-        # them in a fragmented heap
+        # keys: the pad's kdf.Keys, or with sched only its pad id (a link-first boot keeps
+        # no key derivation code); buf: the frame buffer (BUF bytes), and sched: the key
+        # schedules (kdf.schedules()), made by the app first of all, while the heap is whole
+        if sched is None:
+            from kdf import schedules
+            sched = schedules(keys)
         self.j = journal
-        self._id = keys.pad_id
+        self._id = getattr(keys, "pad_id", keys)
         if buf is None or len(buf) < _BUF:
             buf = bytearray(_BUF)
         self._b = memoryview(buf)  # memoryviews: their slices are no copies
         self._s = s = memoryview(bytearray(188))
         self._c = s[_CRC:]  # a slot's CRC'd bytes, for the packer
-        self._k = sched or schedules(keys)
+        self._k = sched
         v = (info or {}).get("version", "")
         v = (v.encode() if isinstance(v, str) else bytes(v))[:16]
         s[_VER:_VER + len(v)] = v

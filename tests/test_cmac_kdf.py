@@ -114,13 +114,14 @@ def test_nist_sp800_108_vector(ki, fixed, ko):
 
 def test_host_keys_equal_firmware_keys():
     # the host's key schedule (padctl.link.Keys) and the firmware's: kdf.Keys (the
-    # journal's) and the message keys a LinkServer derives (link.schedules: h, p, a, P, A)
+    # journal's) and the message keys a LinkServer derives (kdf.schedules: h, p, a, P, A)
     from padctl.link import Keys
     key, pad = os.urandom(16), os.urandom(8)
     code = """
 from binascii import hexlify, unhexlify
 from cmac import mac
-from link import Keys, LinkServer
+from kdf import Keys
+from link import LinkServer
 k = Keys(unhexlify("%s"), unhexlify("%s"))
 print(hexlify(mac(k.journal, b"x")).decode())
 s = LinkServer(None, k)

@@ -141,9 +141,10 @@ def test_firmware_and_host_frames_agree():
     code = """
 import sys
 from binascii import unhexlify
+import kdf
 import link
 from drive_link import FakeJournal
-keys = link.Keys(unhexlify("%s"), unhexlify("%s"))
+keys = kdf.Keys(unhexlify("%s"), unhexlify("%s"))
 s = link.LinkServer(FakeJournal(None, keys.journal_mac), keys, {"version": "v"})
 for f in %r:
     sys.stdout.write(bytes(s.feed(f)).decode())

@@ -18,6 +18,7 @@ import struct
 import sys
 from binascii import crc32
 
+import kdf
 import link
 
 MODE = sys.argv[1]
@@ -170,7 +171,7 @@ def garbage(kind):
     return 1
 
 
-keys = link.Keys(os.urandom(16), os.urandom(8))
+keys = kdf.Keys(os.urandom(16), os.urandom(8))
 j = Journal()
 server = link.LinkServer(j, keys, {"version": "burst"})
 fill(0x48, 17)

@@ -17,6 +17,7 @@ import sys
 from binascii import a2b_base64, b2a_base64, crc32, hexlify, unhexlify
 
 import cryptolib
+import kdf
 import link
 import mptest as t
 from cmac import ct_eq, mac
@@ -187,7 +188,7 @@ def unframe(chars, start=0x23):
 
 
 def make(n=5, batch=MAX_BATCH):
-    keys = link.Keys(KEY, PAD)
+    keys = kdf.Keys(KEY, PAD)
     j = FakeJournal(None, keys.journal_mac, epoch=7)
     for i in range(n):
         j.append(1 + i % 3, bytes(15) + bytes((i,)), bytes((i,)))
@@ -301,7 +302,7 @@ def run_stdio(server, idle_ms=-1):
 
 
 def main(argv):
-    keys = link.Keys(unhexlify(argv[2]), unhexlify(argv[3]))
+    keys = kdf.Keys(unhexlify(argv[2]), unhexlify(argv[3]))
     j = open_journal(argv[1], keys, int(os.getenv("LINK_EPOCH") or "1"))
     if len(argv) > 4:
         for kind, card, data in spec_records(argv[4]):

@@ -4,6 +4,7 @@ import gc
 import os
 import random
 
+import kdf
 import link as L
 import drive_link as P
 from cmac import mac
@@ -12,7 +13,7 @@ import mptest as t
 
 
 def test_keys_separate_per_purpose():
-    keys = L.Keys(KEY, PAD)
+    keys = kdf.Keys(KEY, PAD)
     data = b"same bytes"
     tags = [mac(keys.journal, data)]
     for d, m in ((P.TO_PAD, P.PULL), (P.TO_HOST, P.PULL), (P.TO_PAD, P.ACK),
@@ -21,10 +22,10 @@ def test_keys_separate_per_purpose():
     for i in range(len(tags)):
         for k in range(i + 1, len(tags)):
             t.true(tags[i] != tags[k], "keys %d and %d equal" % (i, k))
-    other = L.Keys(KEY, bytes(8))  # the pad id is the context: another pad, other keys
+    other = kdf.Keys(KEY, bytes(8))  # the pad id is the context: another pad, other keys
     t.true(mac(other.journal, data) != tags[0])
-    t.raises(ValueError, L.Keys, KEY, b"short")
-    t.raises(ValueError, L.Keys, KEY[:8], PAD)
+    t.raises(ValueError, kdf.Keys, KEY, b"short")
+    t.raises(ValueError, kdf.Keys, KEY[:8], PAD)
 
 
 def test_frames_out_and_in():
