@@ -59,18 +59,18 @@ _BATCH = const(32)  # records in one PULL answer, at most (the bits of its raw m
 _BUF = const(1094)
 _P = const(272)
 _ROOM = const((_BUF - _P - 38) // 64)
-# The server's scratch: at 0, 16 .. 64 nothing (the offsets _K_* index the key schedules:
-# kdf.schedules()), the session's pad nonce, the firmware version (NUL-padded); then the
-# packer's (jcopy.pack): the previous packed record's card id, a slot's CRC'd bytes.
+# The key schedules by purpose (kdf.schedules(), indexed by _K_* >> 4), then the server's
+# scratch: the session's pad nonce, the firmware version (NUL-padded); then the packer's
+# (jcopy.pack): the previous packed record's card id, a slot's CRC'd bytes (60).
 _K_HELLO = const(0)
 _K_RECS = const(16)
 _K_ACK_OK = const(32)
 _K_PULL = const(48)
 _K_ACK = const(64)
-_NONCE = const(80)
-_VER = const(96)
-_CARD = const(112)  # (jcopy.pack's offsets)
-_CRC = const(128)
+_NONCE = const(0)
+_VER = const(16)
+_CARD = const(32)  # (jcopy.pack's offsets)
+_CRC = const(48)
 _B64 = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
@@ -108,7 +108,7 @@ class LinkServer:
         if buf is None or len(buf) < _BUF:
             buf = bytearray(_BUF)
         self._b = memoryview(buf)  # memoryviews: their slices are no copies
-        self._s = s = memoryview(bytearray(188))
+        self._s = s = memoryview(bytearray(_CRC + 60))
         self._c = s[_CRC:]  # a slot's CRC'd bytes, for the packer
         self._k = sched
         v = (info or {}).get("version", "")
