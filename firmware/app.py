@@ -61,27 +61,28 @@ class Pad:
         self.board = board
         self.cfg = board.cfg  # read by the board from its flash (config.py)
         self.tab = M.table(self.cfg["lang"])
-        keys = _keys(self.cfg)
         # Long-lived allocations first, while the heap is whole: in a link-first boot (the
-        # one the pad restarted into for the host link: board.reset) the link's key
-        # schedules and buffer;
-        # the journal (its recovery code is dropped after opening); then the session's
-        # code (loaded per card it would be scattered through a fragmented heap), whose
-        # place the link's code and key schedules take in a link-first boot (at the end).
+        # one the pad restarted into for the host link: board.reset) the link's buffer,
+        # then its key schedules (the key derivation's code is dropped after them, and in
+        # a normal boot once the journal's key is made); the journal (its recovery code is
+        # dropped after opening); then the session's code (loaded per card it would be
+        # scattered through a fragmented heap), whose place the link's code takes in a
+        # link-first boot once the journal's audit is done (at the end).
         rtc = board.rtc() if hasattr(board, "rtc") else b""  # kept over a reset (_reset)
-        self.link_first = rtc[:1] == b"L" and keys is not None
-        mac = None
-        if keys:  # the journal's MAC keeps only its AES key: the derivation's code is
-            from cmac import chain  # dropped (before the session's code takes its place)
+        self.linkbuf = bytearray(_LINK_BUF) if rtc[:1] == b"L" else None
+        keys = _keys(self.cfg)
+        self.link_first = self.linkbuf is not None and keys is not None
+        if not self.link_first:
+            self.linkbuf = None
+        mac = self.sched = None
+        if keys:  # the journal's MAC keeps only its AES key (cmac.chain)
+            from cmac import chain
             mac = chain(keys.journal)
+            if self.link_first:  # (no local name for kdf: it would stay until this returns)
+                self.sched = __import__("kdf").schedules(keys)
         self.pad_id = keys.pad_id if keys else None
-        self.linkbuf = self.sched = None
-        if self.link_first:  # the link's buffer (the largest block) and key schedules
-            self.linkbuf = bytearray(_LINK_BUF)
-            from kdf import schedules
-            self.sched = schedules(keys)
-        keys = None  # the key derivation's code is not kept (a link-first boot has made
-        _drop("kdf")  # its schedules), and is gone before the journal opens
+        keys = None  # the key derivation's code is gone before the journal opens
+        _drop("kdf")
         gc.collect()
         self.journal = J.Journal(board.journal_dev, clock=board, defer=True,
                                  mac=mac)
@@ -89,7 +90,7 @@ class Pad:
             self.journal.missed, self.journal.missed_boots = struct.unpack_from(">HH", rtc, 1)
         gc.collect()
         if self.journal._aud is not None:  # the audit's code while the heap is whole: it
-            import jaudit  # noqa: F401  stays until the audit is done (Journal.audit)
+            __import__("jaudit")  # stays until the audit is done (Journal.audit)
         if not self.link_first:  # (a link-first boot loads the link's code in their place,
             for m in _SESSION:  # once its audit is done and the audit's code dropped: first)
                 __import__(m)  # each into a heap just collected
@@ -109,9 +110,9 @@ class Pad:
         self.pin = bytearray(12)
         self.trace = board.trace  # simulator test hook (None on a real pad)
         if self.link_first:  # the host is asking again: the journal's audit (a reclaim
-            self._settle()  # needs it done), its code dropped, then the link (link.first)
-            gc.collect()
-            try:
+            try:  # needs it done), its code dropped, then the link (link.first)
+                self._settle()
+                gc.collect()
                 __import__("link").first(self)
             except MemoryError:  # the host is told to ask again (the frame loads it)
                 _drop("link")
@@ -164,7 +165,8 @@ class Pad:
         from iso7816.t0 import T0
         try:
             wwt = atr.read(slot).wwt_ms()
-        finally:  # a refused ATR too: atr must not stay resident
+        finally:  # a refused ATR too: atr must not stay resident (nor held by the local
+            atr = None  # name until this returns: the T0's buffer may need its room)
             _drop("iso7816.atr")
         return T0(slot, wwt * self.board.wwt_scale, self.cfg["cmd_cap_s"] * 1000, size)
 
