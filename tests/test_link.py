@@ -19,8 +19,23 @@ from padctl.store import Store, verify_records
 from padctl.sync import SyncError, sync
 
 
+def _harness():
+    """MICROPYPATH for `-m drive_link` compiled with mpy-cross, as the firmware is: run from
+    source, micropython compiles the harness on the 64 KB heap it shares with the link, a
+    peak the pad never has (it failed to start by the length of a temporary path)."""
+    from padctl.mpy import BUILD, build, mpy_cross
+    src, out = FWTESTS / "drive_link.py", BUILD / "fwtests"
+    dst = out / "drive_link.mpy"
+    if not dst.exists() or dst.stat().st_mtime < src.stat().st_mtime:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / ("drive_link.%d.tmp" % os.getpid())
+        subprocess.run([mpy_cross(), "-s", "drive_link", "-o", str(tmp), str(src)], check=True)
+        os.replace(tmp, dst)
+    return ":".join(str(p) for p in (out, FWTESTS, build()))
+
+
 class Pad:
-    """drive_link.py under micropython: the firmware link on a flash file."""
+    """drive_link (compiled) under micropython: the firmware link on a flash file."""
 
     made = 0
 
@@ -31,7 +46,7 @@ class Pad:
         self.pad_id = pad_id or os.urandom(8)
         Pad.made += 1
         self.flash = tmp_path / ("pad-%s-%d.img" % (journal, Pad.made))
-        self.env = dict(env or {}, LINK_EPOCH=epoch)
+        self.env = dict(env or {}, LINK_EPOCH=epoch, MICROPYPATH=_harness())
         if batch:
             self.env["LINK_BATCH"] = batch
         self.heap = "64k"
@@ -47,15 +62,15 @@ class Pad:
         if self.use_pty:
             master, slave = pty.openpty()
             tty.setraw(slave)
-            self.proc = popen_mp(FWTESTS / "drive_link.py", args, env=self.env, heap=self.heap,
-                                 stdin=master, stdout=master, stderr=err)
+            self.proc = popen_mp("-m drive_link", args, env=self.env, heap=self.heap,
+                                 tests=True, stdin=master, stdout=master, stderr=err)
             os.close(master)
             self.slave = slave  # held open: the line stays up while hosts come and go
             self.port = os.ttyname(slave)
             self.stream = None
         else:
-            self.proc = popen_mp(FWTESTS / "drive_link.py", args, env=self.env, heap=self.heap,
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+            self.proc = popen_mp("-m drive_link", args, env=self.env, heap=self.heap,
+                                 tests=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
             self.stream = L.FdStream(self.proc.stdout.fileno(), self.proc.stdin.fileno(), 0.01)
         err.close()
 
