@@ -302,13 +302,18 @@ def run_stdio(server, idle_ms=-1):
 
 
 def main(argv):
+    # as the pad's link-first boot (app.py): the link's buffer (link.py's 1,094 bytes) and
+    # key schedules first, while the heap is whole, then the journal
+    buf = bytearray(1094)
     keys = kdf.Keys(unhexlify(argv[2]), unhexlify(argv[3]))
+    sched = kdf.schedules(keys)
     j = open_journal(argv[1], keys, int(os.getenv("LINK_EPOCH") or "1"))
     if len(argv) > 4:
         for kind, card, data in spec_records(argv[4]):
             j.append(kind, card, data)
     batch = int(os.getenv("LINK_BATCH") or MAX_BATCH)
-    run_stdio(link.LinkServer(j, keys, {"version": "test-1.0"}, max_batch=batch))
+    run_stdio(link.LinkServer(j, keys, {"version": "test-1.0"}, max_batch=batch, buf=buf,
+                              sched=sched))
 
 
 if __name__ == "__main__":
