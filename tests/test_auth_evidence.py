@@ -10,8 +10,8 @@ maximum ends the pad's run for it, a plain maximum does not. Keys: TEST MATERIAL
 """
 import pytest
 
-from padsim.vcard import card_state, write_state
 from padkit import AFTER_INSERT, ENTER, RESULT, PadSim, RecordingCard
+from padsim.vcard import card_state, write_state
 
 WRONG, RIGHT = "999999", "123456"
 # POWER_RECOVERY outcomes (protocol.md 8.3)

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from padkit import AFTER_INSERT, ENTER, RESULT
 from padsim.vcard import card_state, write_state
 from padsim.vpsam import VirtualPsam
-from padkit import AFTER_INSERT, ENTER, RESULT
 
 RIGHT, WRONG = "123456", "999999"
 NO_CARD = "0" * 32  # the card id field of a record about no card

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from padsim.slot import make_atr
 from padkit import AFTER_INSERT, RESULT
+from padsim.slot import make_atr
 
 RIGHT = "123456"
 NO_CARD = "0" * 32
