@@ -12,8 +12,12 @@ FW_DIRS = ("firmware", "boards")
 
 class build_py_with_firmware(build_py):
     def run(self):
+        editable = getattr(self, "editable_mode", False)
+        lib = Path(self.build_lib).resolve()
+        if not editable and HERE / "build" in lib.parents:
+            shutil.rmtree(lib, ignore_errors=True)  # no module of an earlier build left over
         super().run()
-        if getattr(self, "editable_mode", False):
+        if editable:
             return  # an editable install runs from the checkout: padctl.mpy finds it there
         dest = Path(self.build_lib) / "padctl" / "_fw"
         for name in FW_DIRS:
