@@ -18,7 +18,7 @@ $(VENV)/.ready: pyproject.toml
 	touch $@
 
 # Debian's PostgreSQL server for tests/test_region.py and the regional bench, which start
-# a throwaway cluster of their own (padctl/pgtemp.py): installed when missing (as root),
+# a throwaway cluster of their own (padsim/pgtemp.py): installed when missing (as root),
 # without Debian's default cluster
 postgres:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
@@ -57,14 +57,14 @@ sim: setup
 	$(PADCTL) sim
 
 bench: setup postgres
-	$(PY) -m padctl.bench
-	$(PY) -m padctl.bench_boot
-	$(PY) -m padctl.bench_region
+	$(PY) -m padsim.bench
+	$(PY) -m padsim.bench_boot
+	$(PY) -m padsim.bench_region
 
 soak: setup
 	PAD_SOAK_CUTS=$(N) $(PYTEST) -q -x tests/test_powercut.py -k invariant -s
 
-# every cut point of one transaction of each kind, in order (padctl.powercut_all);
+# every cut point of one transaction of each kind, in order (padsim.powercut_all);
 # .ci/run calls it after `make test`
 soak-all: setup
 	$(PYTEST) -q tests/test_powercut_all.py -m soak_all -s

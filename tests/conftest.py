@@ -51,9 +51,9 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture
 def make_pad(tmp_path):
-    """make(**PadSim options): a running simulated pad (tests/padsim.py), closed after the
+    """make(**PadSim options): a running simulated pad (tests/padkit.py), closed after the
     test."""
-    from padsim import PadSim
+    from padkit import PadSim
     pads = []
 
     def make(**kw):

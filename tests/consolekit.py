@@ -94,7 +94,7 @@ class RecordingWindow:
 
 
 def _padsim():
-    from padsim import PadSim
+    from padkit import PadSim
     from padctl.mpy import HEAP
 
     class LinkedPad(PadSim):

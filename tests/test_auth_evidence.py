@@ -1,6 +1,6 @@
 """Only authenticated evidence lowers the pad's count (DESIGN 5; protocol.md 4, 6, 8.6).
 
-The real firmware on the simulator (tests/padsim.py) against the virtual card, with a
+The real firmware on the simulator (tests/padkit.py) against the virtual card, with a
 device on the card wire (``Shim``) that rewrites the card's answers the way an attacker
 between pad and card could: plain status words for the secure VERIFY, a flipped answer
 MAC, a refused authenticated tries-left read (the card then looks like a legacy one), a
@@ -10,8 +10,8 @@ maximum ends the pad's run for it, a plain maximum does not. Keys: TEST MATERIAL
 """
 import pytest
 
-from padctl.vcard import card_state, write_state
-from padsim import AFTER_INSERT, ENTER, RESULT, PadSim, RecordingCard
+from padkit import AFTER_INSERT, ENTER, RESULT, PadSim, RecordingCard
+from padsim.vcard import card_state, write_state
 
 WRONG, RIGHT = "999999", "123456"
 # POWER_RECOVERY outcomes (protocol.md 8.3)

@@ -1,4 +1,5 @@
-"""Smoke test of `make bench` (padctl.bench): every figure is produced and sane at tiny
+"""Smoke test of `make bench` (padsim.bench and its parts bench_common, bench_verify,
+bench_heap, bench_sync, bench_store): every figure is produced and sane at tiny
 sizes. Timings are never asserted: only that they were measured."""
 import contextlib
 import io
@@ -7,16 +8,18 @@ import socket
 
 import pytest
 
-from padctl import bench as B
-from padctl.slot import CARD_ATR, SlotServer
+from padsim import bench as B
+from padsim import bench_common as BC
+from padsim import bench_verify as BV
+from padsim.slot import CARD_ATR, SlotServer
 
 
 def test_wire_seconds_is_iso7816_default_rate():
     # 9600 ETU/s, 12 ETU a character: 800 characters take one second
-    assert B.wire_seconds(800) == pytest.approx(1.0)
-    assert B.wire_seconds(0) == 0
+    assert BC.wire_seconds(800) == pytest.approx(1.0)
+    assert BC.wire_seconds(0) == 0
     # 115200 baud 8N1: 11,520 bytes a second
-    assert B.link_seconds(11520) == pytest.approx(1.0)
+    assert BC.link_seconds(11520) == pytest.approx(1.0)
 
 
 class _Proc:
@@ -75,21 +78,21 @@ def test_count_tpdus_counts_the_headers_of_a_real_slot_transcript(byte_by_byte):
             s.shutdown(socket.SHUT_WR)
             while s.recv(64):
                 pass
-        assert B.count_tpdus(slot.transcript) == 5
+        assert BV.count_tpdus(slot.transcript) == 5
 
 
 def test_cpu_ticks_of_this_process():
     import os
-    assert B.cpu_ticks(os.getpid()) >= 0
-    assert B.TICK > 0
+    assert BC.cpu_ticks(os.getpid()) >= 0
+    assert BC.TICK > 0
 
 
 def test_flash_totals_missing_and_malformed(tmp_path):
-    assert B.flash_totals(tmp_path / "none") == (0, 0, 0)
+    assert BC.flash_totals(tmp_path / "none") == (0, 0, 0)
     (tmp_path / "bad").write_text("x y")
-    assert B.flash_totals(tmp_path / "bad") == (0, 0, 0)
+    assert BC.flash_totals(tmp_path / "bad") == (0, 0, 0)
     (tmp_path / "ok").write_text("  3   1   4352\n")
-    assert B.flash_totals(tmp_path / "ok") == (3, 1, 4352)
+    assert BC.flash_totals(tmp_path / "ok") == (3, 1, 4352)
 
 
 def test_bad_options_are_refused(capsys):
@@ -111,7 +114,7 @@ def _wire_sane(w):
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """`python -m padctl.bench --quick --json`, run once for the tests below."""
+    """`python -m padsim.bench --quick --json`, run once for the tests below."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         rc = B.main(["--quick", "--json", "--workdir", str(tmp_path_factory.mktemp("bench"))])

@@ -1,5 +1,5 @@
-"""padctl.bench_boot: the boot figures `make bench` prints are measured, not made up."""
-from padctl import bench_boot
+"""padsim.bench_boot: the boot figures `make bench` prints are measured, not made up."""
+from padsim import bench_boot
 
 
 def test_boot_figures_are_measured_on_a_new_and_a_full_ring():

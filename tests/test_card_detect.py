@@ -2,12 +2,12 @@
 insertion or removal as an event, so the pad never polls an empty slot and serves a card
 as soon as it is inserted. Without the switch the pad still finds cards by polling.
 
-The real firmware on the simulator (tests/padsim.py); the slot server counts every
+The real firmware on the simulator (tests/padkit.py); the slot server counts every
 connection the pad makes to the card slot (a poll is a connection).
 """
 import time
 
-from padsim import ENTER, RESULT
+from padkit import ENTER, RESULT
 
 RIGHT = "123456"
 

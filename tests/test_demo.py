@@ -23,7 +23,7 @@ def test_demo_story_passes_and_ends_with_the_lock_event():
 
 def test_demo_fails_when_a_screen_is_missing(monkeypatch, tmp_path):
     """The demo is a check, not a show: a missing screen makes it fail."""
-    from padctl import demo
+    from padsim import demo
     monkeypatch.setattr(demo, "RIGHT", "000000")  # the 'right' PIN is now wrong: no PIN OK
     monkeypatch.setattr(demo, "TIMEOUT", 3.0)
     say = []
@@ -45,7 +45,7 @@ def test_padctl_help_on_every_command():
 def test_demo_in_chinese(tmp_path):
     """`padctl demo --lang zh`: the same story on a pad speaking Chinese (its screens are
     the firmware's own lang_zh.txt texts)."""
-    from padctl import demo
+    from padsim import demo
     said = []
     assert demo.run(lang="zh", heap=HEAP, workdir=tmp_path, say=said.append) == 0
     out = "\n".join(said)

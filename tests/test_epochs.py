@@ -9,7 +9,7 @@ import pytest
 
 from mp import HEAP
 from padctl import store, sync
-from padctl.sim import Sim
+from padsim.sim import Sim
 
 
 def _sync(sim, db):

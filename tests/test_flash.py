@@ -1,5 +1,5 @@
 """Flashing and service mode (issue 11, DESIGN 8) against the emulated pad
-(padctl.emulate), with the real mpremote CLI and `make flash`."""
+(padsim.emulate), with the real mpremote CLI and `make flash`."""
 import os
 import pty
 import re
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from padctl.emulate import Emulator
+from padsim.emulate import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

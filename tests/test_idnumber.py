@@ -5,10 +5,10 @@ import inspect
 import pytest
 
 from padctl import keys as K
-from padctl import vcard
 from padctl.idnumber import DEFAULT_HOLDER_ID, gb11643_check_digit, valid_id
-from padctl.sim import Sim
-from padctl.vcard import VirtualCard
+from padsim import vcard
+from padsim.sim import Sim
+from padsim.vcard import VirtualCard
 
 
 def test_check_digit_examples():
@@ -36,13 +36,13 @@ def test_every_digit_changes_the_check():
 
 def test_default_holder_ids_are_valid():
     assert valid_id(DEFAULT_HOLDER_ID)
-    for fn in (vcard.new_card_state, K.personalise_card):
+    for fn in (vcard.new_card_state, K.write_card):
         default = inspect.signature(fn).parameters["holder_id"].default
         assert valid_id(default), (fn.__name__, default)
 
 
 def test_simulator_and_demo_cards_carry_a_valid_holder_id(tmp_path):
-    # the demo's pad is Sim(workdir, lang=...) with its default cards (padctl/demo.py)
+    # the demo's pad is Sim(workdir, lang=...) with its default cards (padsim/demo.py)
     with Sim(tmp_path / "sim") as sim:
         ids = [VirtualCard(sim.card_path).holder_id, VirtualCard(sim.new_card()).holder_id]
     for number in ids:

@@ -9,9 +9,9 @@ import time
 
 from mp import HEAP
 from padctl import store, sync
-from padctl.bench import fill_journal
 from padctl.link import PadLink
-from padsim import ENTER, PadSim
+from padkit import ENTER, PadSim
+from padsim.bench_sync import fill_journal
 
 BOOTS = 100
 INSERTIONS = 100

@@ -7,8 +7,8 @@ import pytest
 from padctl import crypto as C
 from padctl import keys as K
 from padctl.crypto import Suite
-from padctl.vcard import TEST_MARKER, card_state
-from padctl.vpsam import psam_state
+from padsim.vcard import TEST_MARKER, card_state
+from padsim.vpsam import psam_state
 
 H = bytes.fromhex
 
@@ -114,7 +114,7 @@ def test_pad_link_key(ks):
 @pytest.mark.parametrize("suite", list(Suite))
 def test_personalise_card_keys_and_marker(tmp_path, ks, suite):
     ident = K.new_identity(suite, region="440305")
-    K.personalise_card(ks, tmp_path / "card.json", ident, pin="654321", limit=5)
+    K.write_card(ks, tmp_path / "card.json", ident, pin="654321", limit=5)
     st = card_state(tmp_path / "card.json")
     assert st["marker"] == TEST_MARKER
     assert st["pin"] == "654321" and st["tries"] == st["limit"] == 5
@@ -125,8 +125,8 @@ def test_personalise_card_keys_and_marker(tmp_path, ks, suite):
 
 def test_personalise_clone_has_same_identity_other_keys(tmp_path, ks):
     ident = K.new_identity(Suite.SM4)
-    K.personalise_card(ks, tmp_path / "real.json", ident)
-    K.personalise_card(ks, tmp_path / "clone.json", ident, clone=True)
+    K.write_card(ks, tmp_path / "real.json", ident)
+    K.write_card(ks, tmp_path / "clone.json", ident, clone=True)
     real, clone = card_state(tmp_path / "real.json"), card_state(tmp_path / "clone.json")
     assert real["identity"] == clone["identity"] and clone["clone"] is True
     assert all(real["keys"][t] != clone["keys"][t] for t in real["keys"])
@@ -134,7 +134,7 @@ def test_personalise_clone_has_same_identity_other_keys(tmp_path, ks):
 
 @pytest.mark.parametrize("level", [1, 2, 3])
 def test_personalise_psam_holds_level_keys_only_for_01_to_04(tmp_path, ks, level):
-    K.personalise_psam(ks, tmp_path / "psam.json", Suite.SM4, "110105", level)
+    K.write_psam(ks, tmp_path / "psam.json", Suite.SM4, "110105", level)
     st = psam_state(tmp_path / "psam.json")
     assert st["marker"] == TEST_MARKER
     assert set(st["keys"]) == {"01", "02", "03", "04"}
@@ -162,5 +162,5 @@ def test_identity_rejects_bad_fields(kw, msg):
 ])
 def test_personalise_card_rejects_bad_options(tmp_path, ks, kw, msg):
     with pytest.raises(ValueError, match=msg):
-        K.personalise_card(ks, tmp_path / "c.json", K.new_identity(Suite.SM4), **kw)
+        K.write_card(ks, tmp_path / "c.json", K.new_identity(Suite.SM4), **kw)
     assert not (tmp_path / "c.json").exists()

@@ -22,6 +22,8 @@ from padctl.keysvc.errors import (AuditError, KeyServiceError, RegionError, Scop
                                   SealedError, TokenError)
 from padctl.keysvc.sealed import SealedStore
 from padctl.keysvc.service import KeyService, kid_sub
+from padsim.vcard import personalise_card
+from padsim.vpsam import personalise_psam
 
 H = bytes.fromhex
 N = 1 << 10  # scrypt cost for tests (the default is 2**15)
@@ -294,8 +296,8 @@ def test_service_keystore_personalises_cards_and_psams_and_macs(tmp_path):
     ks = ServiceKeystore(svc)
     for suite in (Suite.SM4, Suite.DES3):
         ident = K.new_identity(suite, "371702")
-        card = K.personalise_card(ks, tmp_path / ("c%d.json" % suite), ident)
-        K.personalise_psam(ks, tmp_path / ("p%d.json" % suite), suite, "371702", 2)
+        card = personalise_card(ks, tmp_path / ("c%d.json" % suite), ident)
+        personalise_psam(ks, tmp_path / ("p%d.json" % suite), suite, "371702", 2)
         for cmd in ("00A404000F7378312E73682EC9E7BBE1B1A3D5CF", "00A4040006D15600000590"):
             assert card.process(H(cmd)) == H("9000")  # SELECT MF, DF01
         r = card.process(H("0084000008"))[:8]
@@ -340,7 +342,7 @@ def test_pad_links_file_has_only_its_pads(tmp_path, monkeypatch):
 @pytest.mark.parametrize("psam_level", [2, 3])
 def test_pad_verifies_a_3des_card_with_keys_from_the_token(tmp_path, token, psam_level):
     # the firmware sends the region factors ("371700sx"...) the token's chain used
-    from padsim import PadSim
+    from padkit import PadSim
     with PadSim(tmp_path / "pad", suite="3DES", region="371702", psam_level=psam_level,
                 token=token) as pad:
         assert pad.ks.service.token.ids()[0].startswith("root/3DES/")

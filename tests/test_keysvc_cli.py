@@ -12,8 +12,8 @@ import pytest
 
 from hsm import make_token
 from padctl import cli
-from padctl.vcard import card_state
-from padctl.vpsam import psam_state
+from padsim.vcard import card_state
+from padsim.vpsam import psam_state
 
 
 def run(capsys, *argv):

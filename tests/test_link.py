@@ -560,12 +560,13 @@ def test_packed_answers_rebuild_the_flash_slots_byte_for_byte(tmp_path):
     # PENDING then PIN_OK), pulled at 64 KB in packed answers, rebuilt by the host: each
     # record is the slot on flash, byte for byte; the answers are far below 64 bytes a
     # record (figures: make bench)
-    from padctl import bench
-    from padctl.sim import Sim
+    from padsim.bench_common import start_pad
+    from padsim.bench_sync import CountingStream, fill_journal
+    from padsim.sim import Sim
     with Sim(tmp_path / "pad") as sim:
-        bench.fill_journal(sim, 60)
-        bench._start(sim, "64k", link=True)
-        port = bench.CountingStream(L.open_port(sim.port))
+        fill_journal(sim, 60)
+        start_pad(sim, "64k", link=True)
+        port = CountingStream(L.open_port(sim.port))
         try:
             link = L.PadLink(port, bytes.fromhex(sim.config["link_key"]))
             h = link.hello()

@@ -1,6 +1,6 @@
 """Bad input at the whole pad (issue 3 acceptance): the real firmware on the simulator.
 
-Each test plays a cardholder at the simulated pad (tests/padsim.py) and checks three
+Each test plays a cardholder at the simulated pad (tests/padkit.py) and checks three
 witnesses: the screen the cardholder sees, the virtual card's own counter (its state
 file), and the pad's record (its journal, read by the firmware's journal.py, and the
 firmware's TRACE lines of its per-card state). Nothing may be spent that the cardholder
@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from padctl.vcard import card_state, write_state
-from padctl.vpsam import VirtualPsam
-from padsim import AFTER_INSERT, ENTER, RESULT
+from padkit import AFTER_INSERT, ENTER, RESULT
+from padsim.vcard import card_state, write_state
+from padsim.vpsam import VirtualPsam
 
 RIGHT, WRONG = "123456", "999999"
 NO_CARD = "0" * 32  # the card id field of a record about no card
@@ -524,7 +524,7 @@ def test_third_failure_locks_whatever_the_card_answers(pad, last_sw):
 
 def restarted(pad, pid, resets):
     """The firmware runs again after an error: restarted in place (same process) or by a
-    reset through the board's reset line (padctl.sim powers it up again); anything else
+    reset through the board's reset line (padsim.sim powers it up again); anything else
     that ends the process (a REPL, an exit) leaves it dead."""
     return pad.alive() and (pad.proc.pid == pid or getattr(pad, "resets", 0) > resets)
 

@@ -1,6 +1,6 @@
 """The PIN does not linger in the pad's RAM (hardening issue, item 7; DESIGN section 10).
 
-Each test plays one path of a PIN attempt at the simulated pad (tests/padsim.py), lets the
+Each test plays one path of a PIN attempt at the simulated pad (tests/padkit.py), lets the
 pad settle on its result screen (card still in), and again on the idle screen (card
 taken), and each time reads the whole writable memory of the pad's process (the
 micropython heap, its stacks, its data: /proc/<pid>/maps + /proc/<pid>/mem) looking for
@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from padsim import ENTER, RESULT
+from padkit import ENTER, RESULT
 from test_pad_flows import PullInVerify
 
 CARD_PIN = "739148"  # the card's PIN: the right PIN

@@ -1,13 +1,13 @@
 """Power cuts at enumerated points (DESIGN section 5): the pad is SIGKILLed at flash
 operations (whole or torn) and at bytes on the card and PSAM wires; after each cut the
 invariant, the boot, the journal and the agreement of pad and card are checked by
-padctl.powercut.Harness from the firmware's own trace. `make soak N=...` runs more."""
+padsim.powercut.Harness from the firmware's own trace. `make soak N=...` runs more."""
 import os
 
 import pytest
 
 from mp import HEAP
-from padctl.powercut import Harness, Violation
+from padsim.powercut import Harness, Violation
 
 CUTS = int(os.getenv("PAD_SOAK_CUTS", "200"))
 

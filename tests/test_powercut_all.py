@@ -2,14 +2,14 @@
 right PIN, a wrong PIN, the locking PIN, a sync whose ACKs reclaim a sector) cut at every
 flash operation (before it, torn, half, after it) and every byte each way on the card and
 PSAM wires, in order, each from the same state, each followed by the Harness's checks
-(padctl.powercut_all). The full run is marked `soak_all`: `make soak-all` runs it and
+(padsim.powercut_all). The full run is marked `soak_all`: `make soak-all` runs it and
 .ci/run calls that after `make test`; `make test` leaves it out (about 2-3 minutes)."""
 import time
 
 import pytest
 
 from mp import HEAP
-from padctl.powercut_all import KINDS, Exhaustive, point_str
+from padsim.powercut_all import KINDS, Exhaustive, point_str
 
 
 @pytest.mark.soak_all
@@ -24,7 +24,7 @@ def test_every_cut_point_keeps_the_rules(tmp_path):
     print("total: cut points covered: %d of %d listed, %d violation(s), %.0f s"
           % (covered, listed, len(ex.violations), time.monotonic() - t))
     assert not ex.violations, "\n".join(
-        "%s at %s: %s (reproduce: .venv/bin/python -m padctl.powercut_all --kind %s "
+        "%s at %s: %s (reproduce: .venv/bin/python -m padsim.powercut_all --kind %s "
         "--point %s)" % (k, point_str(p), m, k, point_str(p)) for k, p, m in ex.violations)
     assert set(ex.results) == set(KINDS)
     for kind, r in ex.results.items():

@@ -1,5 +1,5 @@
 """Many windows, one region: `padctl forward` into a real PostgreSQL (a throwaway cluster,
-padctl.pgtemp, one per test session) and the `padctl region` views.
+padsim.pgtemp, one per test session) and the `padctl region` views.
 
 Window stores are made by the real sync path (the firmware's LinkServer under
 micropython, tests/test_link.py's Pad) or through store.py's ingest with genuine MAC
@@ -22,14 +22,14 @@ import pytest
 
 import test_link as tl
 from padctl import cli
-from padctl.bench_region import raw_record
+from padsim.bench_region import raw_record
 from padctl.link import Keys
 from padctl.store import KIND_CODES, Store
 from padctl.sync import sync
 
 psycopg = pytest.importorskip("psycopg")
 from padctl import region as R  # noqa: E402
-from padctl.pgtemp import ClusterError, TempCluster  # noqa: E402
+from padsim.pgtemp import ClusterError, TempCluster  # noqa: E402
 
 T0 = 1_700_000_000
 ROOT = Path(__file__).resolve().parents[1]
@@ -564,7 +564,7 @@ def test_an_id_number_in_clear_is_never_forwarded(region, tmp_path):
 
 def test_bench_region_figures_at_a_tiny_size(tmp_path):
     """`make bench`'s regional part runs end to end (figures, not timed asserts)."""
-    from padctl import bench_region as B
+    from padsim import bench_region as B
     try:
         res = B.run(rows=3000, cards=300, pads=5, batch=500, fsync=False, workdir=tmp_path,
                     out=open(os.devnull, "w"))

@@ -13,8 +13,9 @@ import pytest
 from padctl import crypto as C
 from padctl import keys as K
 from padctl.crypto import Suite
-from padctl.slot import CARD_ATR, PSAM_ATR, SlotServer, make_atr
-from padctl.vcard import card_state
+from padsim.slot import CARD_ATR, PSAM_ATR, SlotServer, make_atr
+from padsim.vcard import card_state, personalise_card
+from padsim.vpsam import personalise_psam
 
 H = bytes.fromhex
 MF = H("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
@@ -129,7 +130,7 @@ class T0:
 def world(tmp_path):
     ks = K.Keystore.generate(tmp_path / "ks.json")
     ident = K.new_identity(Suite.SM4)
-    card = K.personalise_card(ks, tmp_path / "card.json", ident)
+    card = personalise_card(ks, tmp_path / "card.json", ident)
     return ks, ident, card, tmp_path
 
 
@@ -486,8 +487,8 @@ def test_pull_and_new_activation_supersedes(world, slot):
 def test_secure_verify_through_both_slots(tmp_path, suite, faults):
     ks = K.Keystore.generate(tmp_path / "ks.json")
     ident = K.new_identity(suite)
-    card = K.personalise_card(ks, tmp_path / "card.json", ident)
-    sam = K.personalise_psam(ks, tmp_path / "psam.json", suite, "110105", 2)
+    card = personalise_card(ks, tmp_path / "card.json", ident)
+    sam = personalise_psam(ks, tmp_path / "psam.json", suite, "110105", 2)
     with SlotServer(card, **faults) as cs, SlotServer(sam, name="psam", **faults) as ps:
         c, p = T0(cs.port), T0(ps.port)
         assert p.atr == PSAM_ATR

@@ -413,3 +413,28 @@ def test_pin_error_and_card_refused_data_in_words():
     assert reason("PIN_ERROR", bytes.fromhex("6a82")) == "card answered SW 6A82"
     assert reason("CARD_REFUSED", bytes.fromhex("02")) == "card of another region or key version"
     assert reason("PIN_OK", b"") is None and reason("PIN_ERROR", b"") is None
+
+
+def test_a_new_store_is_owner_only(tmp_path, monkeypatch):
+    # it holds card ids: the database and its WAL files 0600, a folder it makes 0700,
+    # whatever the umask; the data folder by default (platformdirs)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    old = os.umask(0o022)
+    try:
+        with Store() as st:
+            st.db.execute("INSERT INTO meta VALUES ('probe', 'x')")
+            files = [p for p in (tmp_path / "xdg" / "padctl").iterdir()]
+            assert {p.name for p in files} >= {"events.db", "events.db-wal", "events.db-shm"}
+            for p in files:
+                assert os.stat(p).st_mode & 0o777 == 0o600, p
+        assert os.stat(tmp_path / "xdg" / "padctl").st_mode & 0o777 == 0o700
+    finally:
+        os.umask(old)
+
+
+def test_an_existing_store_keeps_its_mode(tmp_path):
+    db = tmp_path / "events.db"
+    Store(db).close()
+    os.chmod(db, 0o640)  # the owner's choice
+    Store(db).close()
+    assert os.stat(db).st_mode & 0o777 == 0o640

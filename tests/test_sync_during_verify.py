@@ -6,7 +6,7 @@ import threading
 
 from mp import HEAP
 from padctl import store, sync
-from padctl.sim import Sim
+from padsim.sim import Sim
 
 
 def test_sync_started_during_pin_entry_completes_with_the_attempt(tmp_path):

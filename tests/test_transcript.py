@@ -17,8 +17,8 @@ import pytest
 from mp import FWTESTS, ROOT, run_mp
 from padctl import crypto as C
 from padctl.crypto import Suite
-from padctl.slot import SlotServer
-from padctl.vcard import card_state
+from padsim.slot import SlotServer
+from padsim.vcard import card_state
 from transcript_gen import MARKER, Wire, devices, from_markdown, parse
 
 DOC = ROOT / "docs" / "protocol.md"

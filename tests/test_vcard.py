@@ -13,7 +13,8 @@ import pytest
 from padctl import crypto as C
 from padctl import keys as K
 from padctl.crypto import Suite
-from padctl.vcard import Identity, VirtualCard, card_state
+from padsim.vcard import Identity, VirtualCard, card_state, personalise_card
+from padsim.vpsam import personalise_psam
 
 H = bytes.fromhex
 SUITES = [Suite.SM4, Suite.DES3]
@@ -34,8 +35,8 @@ class World:
         self.ks = K.Keystore.generate(tmp / "ks.json")
         self.ident = K.new_identity(suite, region=region)
         self.card_path = tmp / "card.json"
-        self.card = K.personalise_card(self.ks, self.card_path, self.ident, **card_opts)
-        self.sam = K.personalise_psam(self.ks, tmp / "psam.json", suite, region, level)
+        self.card = personalise_card(self.ks, self.card_path, self.ident, **card_opts)
+        self.sam = personalise_psam(self.ks, tmp / "psam.json", suite, region, level)
         self.level = level
         assert self.p(H("00A40000021001")) == (b"", 0x9000)
         self.select()
@@ -173,7 +174,7 @@ def test_internal_authenticate_matches_psam(w):
 @pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.label)
 def test_clone_internal_authenticate_differs(tmp_path, suite):
     w = World(tmp_path, suite)
-    clone = K.personalise_card(w.ks, tmp_path / "clone.json", w.ident, clone=True)
+    clone = personalise_card(w.ks, tmp_path / "clone.json", w.ident, clone=True)
     for a in (MF, DF01):
         clone.process(a)
     assert clone.process(H("00B0850026"))[:-2] == w.c(H("00B0850026"))[0]  # same identity

@@ -14,8 +14,9 @@ import pytest
 from mp import FWTESTS, run_mp
 from padctl import keys as K
 from padctl.crypto import Suite
-from padctl.slot import SlotServer, make_atr
-from padctl.vcard import card_state
+from padsim.slot import SlotServer, make_atr
+from padsim.vcard import card_state, personalise_card
+from padsim.vpsam import personalise_psam
 
 DRIVER = FWTESTS / "drive_verify.py"
 RIGHT, WRONG = "123456", "000000"
@@ -36,8 +37,8 @@ class World:
         self.ks = K.Keystore.generate(tmp / "ks.json", versions=(1, 2))
         self.ident = K.new_identity(suite, **(ident or {}))
         self.card_path = tmp / "card.json"
-        self.card = K.personalise_card(self.ks, self.card_path, self.ident, **card_kw)
-        self.psam = K.personalise_psam(self.ks, tmp / "psam.json", psam_suite or suite,
+        self.card = personalise_card(self.ks, self.card_path, self.ident, **card_kw)
+        self.psam = personalise_psam(self.ks, tmp / "psam.json", psam_suite or suite,
                                        psam_region, 2)
 
     def state(self):
@@ -231,7 +232,7 @@ def test_malformed_secure_answer(tmp_path):
 @SUITES
 def test_clone_is_refused_at_internal_authenticate(tmp_path, suite):
     w = World(tmp_path, suite)
-    clone = K.personalise_card(w.ks, tmp_path / "clone.json", w.ident, clone=True)
+    clone = personalise_card(w.ks, tmp_path / "clone.json", w.ident, clone=True)
     r = Run(w, [RIGHT], card=clone)
     assert r.lines[0] == "card %s %d" % (w.ident.card_id.hex(), int(suite))  # same identity
     assert r.lines[2:] == ["err SecurityError card authentication failed"]

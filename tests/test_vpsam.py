@@ -5,7 +5,7 @@ import pytest
 
 from padctl import crypto as C
 from padctl import keys as K
-from padctl.vpsam import VirtualPsam, psam_state
+from padsim.vpsam import VirtualPsam, personalise_psam, psam_state
 from test_vcard import SUITES, World, split
 
 H = bytes.fromhex
@@ -152,7 +152,7 @@ def test_unknown_commands(w):
 def test_psam_of_another_region_computes_other_keys(tmp_path, suite):
     ks = K.Keystore.generate(tmp_path / "ks.json")
     ident = K.new_identity(suite, region="110105")
-    other = K.personalise_psam(ks, tmp_path / "p.json", suite, "120105", 3)
+    other = personalise_psam(ks, tmp_path / "p.json", suite, "120105", 3)
     split(other.process(H("00A40000021001")))
     x = os.urandom(suite.block)
     f = ident.serial

@@ -1,5 +1,5 @@
 """A card cannot stretch the waiting time (hardening issue, item 5): the whole pad on the
-simulator (tests/padsim.py).
+simulator (tests/padkit.py).
 
 The pad caps each command (config ``cmd_cap_s``, 30 s) and the card's session from its
 activation to PIN entry (``session_cap_s``, 60 s), whatever waiting time the ATR asks
@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from padctl.slot import make_atr
-from padsim import AFTER_INSERT, RESULT
+from padkit import AFTER_INSERT, RESULT
+from padsim.slot import make_atr
 
 RIGHT = "123456"
 NO_CARD = "0" * 32

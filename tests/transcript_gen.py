@@ -28,9 +28,9 @@ if __name__ == "__main__":  # run as a script: the package from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host_tools"))
 
 from padctl.crypto import Suite, disperse, invert, iv_from_challenge, pin_block
-from padctl.slot import SlotServer
-from padctl.vcard import Identity, VirtualCard, new_card_state, write_state
-from padctl.vpsam import VirtualPsam, new_psam_state
+from padsim.slot import SlotServer
+from padsim.vcard import Identity, VirtualCard, new_card_state, write_state
+from padsim.vpsam import VirtualPsam, new_psam_state
 
 MARKER = "TEST MATERIAL - generated for this document, not real keys"
 WIRE_TAGS = ("C=", "C>", "C<", "P=", "P>", "P<")

@@ -1,1 +1,2 @@
-"""padctl: host tool, virtual card and PSAM, simulated slots for the social-security PIN pad."""
+"""padctl: the clerk's and technician's tool for the PIN pads (the simulated world: padsim)."""
+__version__ = "0.1.0"

@@ -12,8 +12,23 @@ class CommandError(Exception):
     pass
 
 
+SIM_MISSING = "the simulator is not installed: pip install 'padctl[sim]'"
+
+
+def simulator(module):
+    """padsim.<module>, imported only by the commands that run the simulated world (demo,
+    sim, emulate): padctl itself never imports padsim."""
+    import importlib
+    try:
+        return importlib.import_module("padsim." + module)
+    except ImportError as e:
+        if (e.name or "").split(".")[0] == "padsim":
+            raise CommandError(SIM_MISSING) from None
+        raise
+
+
 def do_demo(args):
-    from . import demo
+    demo = simulator("demo")
     try:
         return demo.run(lang=args.lang, heap=args.heap)
     except demo.DemoFailed as e:
@@ -21,12 +36,21 @@ def do_demo(args):
 
 
 def do_sim(args):
-    from . import simcli
-    return simcli.run(args)
+    return simulator("simcli").run(args)
+
+
+def do_emulate(args):
+    return simulator("emulate").run(args)
+
+
+def version():
+    from . import __version__
+    return __version__
 
 
 def build_parser():
     p = argparse.ArgumentParser(prog="padctl", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version="padctl " + version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -59,9 +83,21 @@ def build_parser():
         sync.add_arguments(sub)
     from . import region  # forward / region (psycopg is imported only when they run)
     region.add_arguments(sub)
-    from . import emulate, flash
+    from . import flash
     flash.add_arguments(sub)
-    emulate.add_arguments(sub)
+    e = sub.add_parser("emulate", help="an emulated pad on a pty, for mpremote and padctl",
+                       description="An emulated pad behind a pty that behaves as a board's USB "
+                                   "console: the firmware on a flash image (DIR/flash.img), the "
+                                   "REPL in service mode; SIGUSR1 resets with the service strap "
+                                   "held, SIGUSR2 without. Its test keys: DIR/keystore.json.")
+    e.add_argument("--pty", help="make PATH a link to the console's pty (else it is printed)")
+    e.add_argument("--dir", help="the pad's state: flash.img, keystore.json (default pad-emu)")
+    e.add_argument("--service", action="store_true",
+                   help="hold the service strap at power-up (REPL for mpremote)")
+    e.add_argument("--region", default="110105", help="region of the emulated PSAM")
+    e.add_argument("--heap", help="micropython -X heapsize (default 80k: the pad's 64k and "
+                   "the emulated chip's own)")
+    e.set_defaults(func=do_emulate)
     try:
         from .console import cli as console_cli
     except ImportError:  # the console's web framework is not installed

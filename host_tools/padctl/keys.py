@@ -3,7 +3,9 @@
 A ``Keystore`` is a JSON file of generated root keys per suite, purpose (key type
 01-07) and version, marked ``"marker": "TEST MATERIAL - generated, not real keys"``.
 From it: the level chain (province, prefecture, city), card keys, PSAM level keys,
-session keys, the pad link key, and the personalisation of a virtual card or PSAM.
+session keys, the pad link key, and the state files of an issued card or PSAM
+(``write_card``, ``write_psam``: the simulator's ``padsim.vcard`` and ``padsim.vpsam``
+answer APDUs from them).
 The window key service's part of UNBLOCK / RELOAD (the MAC under the unblock or
 reload session key, and the check of the card's answer) is ``unblock_apdu``,
 ``reload_apdu`` and ``sm_answer_sw``.
@@ -13,9 +15,9 @@ from pathlib import Path
 
 from .crypto import CryptoError, Suite, ct_equal, disperse, iv_from_challenge, mac
 from .idnumber import DEFAULT_HOLDER_ID
-from .vcard import (CARD_KEY_TYPES, TEST_MARKER, Identity, StateError, T_LINK, T_RELOAD,
-                    T_UNBLOCK, VirtualCard, new_card_state, read_state, write_state)
-from .vpsam import PSAM_KEY_TYPES, VirtualPsam, new_psam_state, region_at
+from .cardspec import (CARD_KEY_TYPES, PSAM_KEY_TYPES, TEST_MARKER, Identity, StateError, T_LINK,
+                       T_RELOAD, T_UNBLOCK, new_card_state, new_psam_state, read_state,
+                       region_at, write_state)
 
 KEYSTORE_FORMAT = "padctl-keystore/1"
 KEY_TYPES = {
@@ -210,9 +212,9 @@ def new_identity(suite=Suite.SM4, region="110105", serial=None, number=None, ver
     return Identity(region=region, serial=serial, number=number, suite=Suite.parse(suite), **kw)
 
 
-def personalise_card(ks, path, ident, pin="123456", holder_id=DEFAULT_HOLDER_ID, limit=3,
-                     last_failure_sw=0x6983, clone=False, overwrite=True, auth_tries=True):
-    """Write a virtual card's state file from the keystore; returns the ``VirtualCard``.
+def write_card(ks, path, ident, pin="123456", holder_id=DEFAULT_HOLDER_ID, limit=3,
+               last_failure_sw=0x6983, clone=False, overwrite=True, auth_tries=True):
+    """Write a card's state file from the keystore; returns its path.
 
     ``clone=True`` makes a card with the same identity but random (wrong) keys.
     ``last_failure_sw`` is 0x6983 or 0x63C0 (how the failure reaching zero is answered).
@@ -224,12 +226,12 @@ def personalise_card(ks, path, ident, pin="123456", holder_id=DEFAULT_HOLDER_ID,
     write_state(path, new_card_state(ident, keys, pin=pin, limit=limit, holder_id=holder_id,
                                      last_failure_sw=last_failure_sw, clone=clone,
                                      auth_tries=auth_tries))
-    return VirtualCard(path)
+    return Path(path)
 
 
-def personalise_psam(ks, path, suite=Suite.SM4, region="110105", level=3, terminal="000000000001",
-                     kv_pin=1, kv_ia=1, kv_mac=1):
-    """Write a virtual PSAM's state file; returns the ``VirtualPsam``.
+def write_psam(ks, path, suite=Suite.SM4, region="110105", level=3, terminal="000000000001",
+               kv_pin=1, kv_ia=1, kv_mac=1):
+    """Write a PSAM's state file from the keystore; returns its path.
 
     It holds K_level of key types 01-04 for every version the keystore has, and reports
     ``kv_pin``, ``kv_ia``, ``kv_mac`` in its issuer info.
@@ -240,7 +242,7 @@ def personalise_psam(ks, path, suite=Suite.SM4, region="110105", level=3, termin
             keys[(t, v)] = ks.level_key(suite, t, v, region, level)
     write_state(path, new_psam_state(suite, region, level, terminal, keys,
                                      {1: kv_pin, 2: kv_ia, 4: kv_mac}))
-    return VirtualPsam(path)
+    return Path(path)
 
 
 # --- the window key service's side of UNBLOCK and RELOAD ---------------------------------
@@ -302,6 +304,6 @@ def sm_answer_sw(ident, session_key, challenge, command_mac, answer):
 
 
 __all__ = ["Keystore", "KeystoreError", "SecurityError", "KEY_TYPES", "region_factor",
-           "region_factors", "chain", "new_identity", "personalise_card", "personalise_psam",
+           "region_factors", "chain", "new_identity", "write_card", "write_psam",
            "secured_apdu", "unblock_apdu", "reload_apdu", "sm_answer_sw", "session_mac",
            "CryptoError"]

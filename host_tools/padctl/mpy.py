@@ -5,7 +5,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]   # the checkout: firmware/, boards/, tests/
+HERE = Path(__file__).resolve().parent
+
+
+def find_root(here=HERE):
+    """(folder holding firmware/ and boards/, True if it is a checkout). A checkout: the
+    package runs from host_tools/padctl (an editable install, or tests); else the copy
+    installed with the package (padctl/_fw, package data: setup.py copies it in)."""
+    checkout = here.parents[1]
+    if (checkout / "firmware" / "main.py").is_file() and (checkout / "boards").is_dir():
+        return checkout, True
+    return here / "_fw", False
+
+
+ROOT, CHECKOUT = find_root()  # ROOT: firmware/, boards/ (and tests/ in a checkout)
 FIRMWARE = ROOT / "firmware"
 BOARD = ROOT / "boards" / "unix_sim"
 FWTESTS = ROOT / "tests" / "fw"
@@ -23,7 +36,18 @@ def micropython():
     return found
 
 
-BUILD = ROOT / "build"
+def _build_dir():
+    """build/ of the checkout; installed, a cache folder per version (the installed
+    package's own folder may not be writable)."""
+    if CHECKOUT:
+        return ROOT / "build"
+    from platformdirs import user_cache_dir
+
+    from . import __version__
+    return Path(user_cache_dir("padctl")) / __version__ / "build"
+
+
+BUILD = _build_dir()
 
 
 def mpy_cross():

@@ -258,8 +258,22 @@ def err_seq(raw):
 
 
 def default_path():
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "padctl" / "events.db"
+    """events.db in the user's data folder (platformdirs: $XDG_DATA_HOME/padctl, else
+    ~/.local/share/padctl on Linux)."""
+    from platformdirs import user_data_dir
+    return Path(user_data_dir("padctl", appauthor=False)) / "events.db"
+
+
+def _create_private(path):
+    """Make the store's file owner-only (0600) before SQLite opens it: it holds card ids.
+    SQLite gives its -wal and -shm files the database file's mode. An existing file is
+    left as it is."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def parse_when(value):
@@ -298,7 +312,7 @@ class Store:
             raise StoreError("no event store at %s yet: nothing has been synced (padctl sync "
                              "makes it; --db names another)" % self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
             # write-ahead log, synced at every commit: a batch is durable when ingest()
             # returns, before the sync acknowledges it (one fsync of the log per batch)

@@ -1,4 +1,4 @@
-# Bench helper, not a test (padctl.bench_boot runs it): how long the pad's journal takes to
+# Bench helper, not a test (padsim.bench_boot runs it): how long the pad's journal takes to
 # open (Journal(defer=True) and Retry: what boot waits for) on the default 168-sector
 # partition, new and with its ring full (every slot unsynced), and how long the audit and
 # the retry index that run after boot take.  Medians of 7 openings, microseconds.

@@ -1,4 +1,4 @@
-# Bench helper, not a test (padctl.bench runs it before the pad starts): appends COUNT
+# Bench helper, not a test (padsim.bench_sync runs it before the pad starts): appends COUNT
 # records to a provisioned simulator flash image with the real journal, MACed with the
 # pad's journal key exactly as firmware/app.py builds it, as if the pad had done that
 # many PIN verifications: PENDING (tries, pad limit) then PIN_OK, or for every 7th

@@ -8,7 +8,8 @@ good; a right one resets the run. What it holds is read only after the right PIN
 - key mother card: the authentication key of a region's issuing (PSAMs, user cards, pads);
   it answers a service challenge with an AES-CMAC and serves only its own region;
 - transport key card: a transport key, carried from the ministry to a department;
-- the PSAM is padctl.vpsam (issued by ``padctl issue psam``).
+- the PSAM: a state file (padctl.cardspec) issued by ``padctl issue psam``; the
+  simulator's padsim.vpsam answers from it.
 """
 import hashlib
 import hmac

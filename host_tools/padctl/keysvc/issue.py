@@ -16,7 +16,7 @@ def issue_psam(svc, mother, pin, region, level, path, suite="SM4", terminal=None
     at = regions.at(region, level)
     authorise(svc, mother, pin, at)
     terminal = terminal or "%012d" % (int.from_bytes(os.urandom(5), "big") % 10 ** 12)
-    K.personalise_psam(ServiceKeystore(svc), path, suite=Suite.parse(suite), region=at,
+    K.write_psam(ServiceKeystore(svc), path, suite=Suite.parse(suite), region=at,
                        level=level, terminal=terminal)
     svc.audit.append("issue-psam", region=at, suite=Suite.parse(suite).label,
                      detail="level %d, terminal %s" % (level, terminal))
@@ -25,11 +25,11 @@ def issue_psam(svc, mother, pin, region, level, path, suite="SM4", terminal=None
 
 def check_psam_serves(psam_path, region):
     """ScopeError naming both regions unless the PSAM serves cards of ``region``."""
-    from ..vpsam import VirtualPsam
-    p = VirtualPsam(psam_path)
-    if not regions.covers(p.region, region):
+    from ..cardspec import psam_region
+    at = psam_region(psam_path)
+    if not regions.covers(at, region):
         raise ScopeError("the PSAM of region %s cannot serve a card of region %s"
-                         % (p.region, region))
+                         % (at, region))
 
 
 def issue_card(svc, mother, pin, region, serial, holder_id, path, suite="SM4", psam=None):
@@ -43,7 +43,7 @@ def issue_card(svc, mother, pin, region, serial, holder_id, path, suite="SM4", p
         check_psam_serves(psam, region)
     authorise(svc, mother, pin, region)
     ident = K.new_identity(Suite.parse(suite), region, serial=serial)
-    K.personalise_card(ServiceKeystore(svc), path, ident, holder_id=holder_id)
+    K.write_card(ServiceKeystore(svc), path, ident, holder_id=holder_id)
     svc.audit.append("issue-card", region=region, suite=ident.suite.label,
                      key="card %s" % ident.serial.hex().upper())
     return ident

@@ -1,8 +1,8 @@
 """`make bench`, the regional figures: forwarding into PostgreSQL, and a card's history.
 
-    python -m padctl.bench_region [--rows N] [--cards N] [--pads N] [--batch N] [--no-fsync] [--json]
+    python -m padsim.bench_region [--rows N] [--cards N] [--pads N] [--batch N] [--no-fsync] [--json]
 
-On a throwaway cluster (padctl.pgtemp; fsync on, as a server would run):
+On a throwaway cluster (padsim.pgtemp; fsync on, as a server would run):
 1. a window store of N records (default 1,000,000) is generated directly (right CRCs and
    fields, MACs random: the forwarder checks CRCs and fields, not MACs, which need the
    pads' keys), then
@@ -27,8 +27,8 @@ import sys
 import time
 import zlib
 
-from . import region as R
-from .store import KIND_CODES, Store
+from padctl import region as R
+from padctl.store import KIND_CODES, Store
 
 KINDS_MIX = ((KIND_CODES["PIN_OK"], 70), (KIND_CODES["PIN_WRONG"], 20),
              (KIND_CODES["LOCK"], 3), (KIND_CODES["UNLOCK"], 2), (KIND_CODES["CARD_REFUSED"], 3),
@@ -197,7 +197,7 @@ def report(res):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m padctl.bench_region", description=__doc__.split(
+    p = argparse.ArgumentParser(prog="python -m padsim.bench_region", description=__doc__.split(
         "\n")[0])
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--cards", type=int, default=100_000)

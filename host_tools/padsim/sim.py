@@ -12,8 +12,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-from . import keys as K
-from .mpy import BOARD, HEAP, popen_mp, run_mp
+from padctl import keys as K
+from padctl.mpy import BOARD, HEAP, popen_mp, run_mp
+
 from .slot import SlotServer
 from .ui_server import UiServer
 from .vcard import VirtualCard, card_state
@@ -37,8 +38,8 @@ SIM_PASSPHRASE = "padctl simulator - TEST MATERIAL"
 def sim_keys(home, token=None):
     """The Keystore interface on the simulator's key service in ``home`` (made if new);
     ``token`` (module, label, pin) puts its 3DES roots in that token."""
-    from .keysvc.compat import ServiceKeystore
-    from .keysvc.service import KeyService
+    from padctl.keysvc.compat import ServiceKeystore
+    from padctl.keysvc.service import KeyService
     if (Path(home) / "service.json").exists():
         svc = KeyService.open(home, SIM_PASSPHRASE, token[2] if token else None, who="sim")
     else:
@@ -82,8 +83,8 @@ class Sim:
         else:
             self.card_path = self.new_card()
         self.psam_path = self.dir / "psam.json"
-        K.personalise_psam(self.ks, self.psam_path, suite=suite, region=psam_region or region,
-                           level=psam_level)
+        K.write_psam(self.ks, self.psam_path, suite=suite, region=psam_region or region,
+                     level=psam_level)
         self.card_slot = SlotServer(name="card", **dict({"detect": True}, **(card_slot or {})))
         self.psam_slot = SlotServer(name="psam", **(psam_slot or {}))
         self.psam_slot.insert(VirtualPsam(self.psam_path))
@@ -211,7 +212,7 @@ class Sim:
         region = opts.pop("region", self.region)
         suite = opts.pop("suite", self.suite)
         self.ident = K.new_identity(suite, region)
-        K.personalise_card(self.ks, path, self.ident, **opts)
+        K.write_card(self.ks, path, self.ident, **opts)
         self._card_id = self.ident.card_id.hex().upper()
         self.card_path = path
         return path

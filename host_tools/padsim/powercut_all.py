@@ -1,6 +1,6 @@
 """Every cut point, not a sample (DESIGN section 5; the power-cut harness, exhaustively).
 
-`make soak` draws random cuts from the points padctl.powercut.Harness lists. This run
+`make soak` draws random cuts from the points padsim.powercut.Harness lists. This run
 instead takes one transaction of each kind from a fixed state and cuts it at every point
 it has, in order, as littlefs's test runner does with its power-cycle counter:
 
@@ -29,7 +29,7 @@ transaction runs with that cut armed, and the cut must fire (covered). Then:
 
 A violation is recorded with its point and the run goes on; `main()` prints "cut points
 covered: X of Y listed" per kind and in total, and the violations with the command that
-reproduces each (`python -m padctl.powercut_all --kind K --point P`).
+reproduces each (`python -m padsim.powercut_all --kind K --point P`).
 """
 import argparse
 import shutil
@@ -38,9 +38,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import link as L
-from . import sync as S
-from .mpy import HEAP, run_code
+from padctl import link as L
+from padctl import sync as S
+from padctl.mpy import HEAP, run_code
+
 from .powercut import Harness, Violation
 from .vpsam import VirtualPsam
 
@@ -185,7 +186,7 @@ class Exhaustive:
 
     # --- the sync ----------------------------------------------------------------------
     def _sync_setup(self):
-        from .bench import fill_journal
+        from .bench_sync import fill_journal
         h = self._harness("sync")
         fill_journal(h.sim, SYNC_RECORDS)
         return h, self._snapshot(h, "sync")
@@ -380,7 +381,7 @@ class Exhaustive:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m padctl.powercut_all",
+    ap = argparse.ArgumentParser(prog="python -m padsim.powercut_all",
                                  description="power cuts at every point of one transaction "
                                              "of each kind")
     ap.add_argument("--dir", default="build/soak-all", help="work folder (emptied first)")
@@ -405,7 +406,7 @@ def main(argv=None):
         print("total: cut points covered: %d of %d listed, %d violation(s), %.0f s"
               % (covered, listed, len(ex.violations), time.monotonic() - t))
     for kind, p, msg in ex.violations:
-        print("violation: %s at %s: %s\n  reproduce: .venv/bin/python -m padctl.powercut_all "
+        print("violation: %s at %s: %s\n  reproduce: .venv/bin/python -m padsim.powercut_all "
               "--kind %s --point %s" % (kind, point_str(p), msg, kind, point_str(p)))
     return 0 if covered == listed and not ex.violations else 1
 

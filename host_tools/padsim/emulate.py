@@ -20,7 +20,7 @@ import time
 import tty
 from pathlib import Path
 
-from . import mpy
+from padctl import mpy
 
 EMU_SRC = mpy.ROOT / "boards" / "unix_sim" / "emu"
 HARD, SOFT, SOFT_RAW, HARD_LINK = 75, 76, 77, 78  # (78: a reset into the link-first boot)
@@ -87,7 +87,7 @@ class Emulator:
 
     # --- the world ------------------------------------------------------------------
     def _make_world(self):
-        from . import keys as K
+        from padctl import keys as K
         from .slot import SlotServer
         from .ui_server import UiServer
         from .vpsam import VirtualPsam
@@ -96,7 +96,7 @@ class Emulator:
         ks = K.Keystore.load(ks_path) if ks_path.exists() else K.Keystore.generate(ks_path)
         psam = self.dir / "psam.json"
         if not psam.exists():
-            K.personalise_psam(ks, psam, region=self.region)
+            K.write_psam(ks, psam, region=self.region)
         self.card_slot = SlotServer(name="card")
         self.psam_slot = SlotServer(name="psam")
         self.psam_slot.insert(VirtualPsam(psam))
@@ -254,9 +254,9 @@ class Emulator:
 
 
 def run(args):
-    """The `padctl emulate` command: runs until interrupted."""
+    """The `padctl emulate` command (its options: padctl.cli): runs until interrupted."""
     d = args.dir or "pad-emu"
-    emu = Emulator(d, region=args.region, service=args.service, heap=args.heap,
+    emu = Emulator(d, region=args.region, service=args.service, heap=args.heap or EMU_HEAP,
                    link=args.pty)
     try:
         emu.start()
@@ -286,16 +286,4 @@ def run(args):
     return 0
 
 
-def add_arguments(sub):
-    p = sub.add_parser("emulate", help="an emulated pad on a pty, for mpremote and padctl",
-                       description=__doc__.split("\n\n")[1].replace("\n", " "))
-    p.add_argument("--pty", help="make PATH a link to the console's pty (else it is printed)")
-    p.add_argument("--dir", help="the pad's state: flash.img, keystore.json (default pad-emu)")
-    p.add_argument("--service", action="store_true",
-                   help="hold the service strap at power-up (REPL for mpremote)")
-    p.add_argument("--region", default="110105", help="region of the emulated PSAM")
-    p.add_argument("--heap", default=EMU_HEAP, help="micropython -X heapsize (default %s)" % EMU_HEAP)
-    p.set_defaults(func=run)
-
-
-__all__ = ["Emulator", "EmulatorError", "add_arguments", "run"]
+__all__ = ["Emulator", "EmulatorError", "run"]

@@ -20,7 +20,7 @@ SCREENS = {"insert card": (0, 0), "Enter PIN": (2, 0), "PIN OK": (3, 0),
 
 def screen_texts(lang):
     """{story name: the pad's text in lang} (from the firmware's own message table)."""
-    from .mpy import FIRMWARE
+    from padctl.mpy import FIRMWARE
     lines = (FIRMWARE / ("lang_%s.txt" % lang)).read_text(encoding="utf-8").splitlines()
     return {name: lines[i].split("\t")[part] for name, (i, part) in SCREENS.items()}
 
@@ -103,8 +103,8 @@ def story(sim, say, lang="en"):
 
 def sync_and_show(sim, say):
     """The clerk's PC syncs the pad's journal, then lists the LOCK event with its card."""
-    from . import store, sync
-    from .keysvc.compat import PadLinks
+    from padctl import store, sync
+    from padctl.keysvc.compat import PadLinks
     db = sim.dir / "host.db"
     links = sim.dir / "window.keys"
     PadLinks.write(links, WINDOW_PASSPHRASE, {sim.pad_id: (sim.region, sim.ks.pad_link_key(
@@ -122,7 +122,7 @@ def sync_and_show(sim, say):
     import contextlib
     import io
 
-    from . import cli
+    from padctl import cli
     say("> padctl events --kind LOCK")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -5,18 +5,20 @@
 issued at (1 province, 2 prefecture, 3 city) for key types 01-04 only, and disperses
 the remaining levels itself (INIT FOR DESCRYPT). It never holds the PIN-unblock,
 PIN-reload or link keys (types 05, 06, 07): INIT for them answers ``6A88``.
-Create the state file with ``padctl.keys.personalise_psam``; TEST MATERIAL.
+Create the state file with ``personalise_psam`` (below: ``padctl.keys.write_psam``, as
+``padctl issue psam`` writes it); TEST MATERIAL.
 """
 from pathlib import Path
 
-from .crypto import Suite, disperse, encrypt, mac
-from .vcard import (SW_CONDITIONS, SW_NOT_FOUND, SW_OK, SW_UNKNOWN_CLA, SW_UNKNOWN_INS,
-                    SW_WRONG_DATA, SW_WRONG_LENGTH, SW_WRONG_P1P2, TEST_MARKER, StateError,
-                    T_EA, T_IA, T_MAC, T_PIN, _Bad, _read, _split, _sw, bcd, check_region,
-                    read_state)
+from padctl.cardspec import (  # the PSAM's data, re-exported (__all__) for its users
+    PSAM_KEY_TYPES, PSAM_STATE_FORMAT as STATE_FORMAT, SW_CONDITIONS, SW_NOT_FOUND, SW_OK,
+    SW_UNKNOWN_CLA, SW_UNKNOWN_INS, SW_WRONG_DATA, SW_WRONG_LENGTH, SW_WRONG_P1P2, TEST_MARKER,
+    StateError, T_EA, T_IA, T_MAC, T_PIN, bcd, check_region, new_psam_state, psam_state,
+    read_state, region_at)
+from padctl.crypto import Suite, disperse, encrypt, mac
 
-STATE_FORMAT = "padctl-vpsam/1"
-PSAM_KEY_TYPES = (T_PIN, T_IA, T_EA, T_MAC)
+from .vcard import _Bad, _read, _split, _sw
+
 SW_NOT_HELD = 0x6A88
 APP_FID = b"\x10\x01"
 # Factors below the PSAM's level that INIT must carry beyond the region levels:
@@ -24,45 +26,6 @@ APP_FID = b"\x10\x01"
 # session keys). A key above the card level is never loaded, so CIPHER DATA cannot
 # be used to compute a card key.
 _EXTRA = {T_PIN: 2, T_IA: 1, T_EA: 1, T_MAC: 2}
-
-
-def psam_state(path):
-    """The PSAM's state file as a dict (for tests)."""
-    return read_state(path, STATE_FORMAT)
-
-
-def region_at(region, level):
-    """The region code at a level, lower levels zeroed: ("110105", 1) -> "110000"."""
-    region = check_region(region)
-    if level not in (1, 2, 3):
-        raise ValueError("level must be 1, 2 or 3")
-    return region[:2 * level] + "0" * (6 - 2 * level)
-
-
-def new_psam_state(suite, region, level, terminal, keys, versions):
-    """A fresh state dict.
-
-    ``keys`` maps (key type, version) -> 16-byte level key; ``versions`` maps the key
-    types 01, 02, 04 to the versions reported in the issuer info.
-    """
-    suite = Suite.parse(suite)
-    region = region_at(region, level)
-    if len(bcd(terminal)) != 6:
-        raise ValueError("terminal number must be 12 digits")
-    held = {}
-    for (t, v), k in keys.items():
-        if t not in PSAM_KEY_TYPES:
-            raise ValueError("a pad PSAM never holds key type %02X" % t)
-        if len(k) != 16:
-            raise ValueError("PSAM keys are 16 bytes")
-        held.setdefault("%02X" % t, {})["%d" % v] = bytes(k).hex().upper()
-    for t in (T_PIN, T_IA, T_MAC):
-        if "%d" % versions[t] not in held.get("%02X" % t, {}):
-            raise ValueError("issuer info names key type %02X version %d, not held"
-                             % (t, versions[t]))
-    return {"marker": TEST_MARKER, "format": STATE_FORMAT, "suite": int(suite),
-            "region": region, "level": level, "terminal": terminal, "keys": held,
-            "versions": {"%02X" % t: versions[t] for t in (T_PIN, T_IA, T_MAC)}}
 
 
 class VirtualPsam:
@@ -185,3 +148,16 @@ class VirtualPsam:
         (0x80, 0x1A): _init,
         (0x80, 0xFA): _cipher,
     }
+
+
+def personalise_psam(ks, path, *args, **kw):
+    """Write a PSAM's state file from the keystore (``padctl.keys.write_psam``, same
+    arguments); returns the ``VirtualPsam`` that answers from it."""
+    from padctl.keys import write_psam
+    write_psam(ks, path, *args, **kw)
+    return VirtualPsam(path)
+
+
+__all__ = ["VirtualPsam", "personalise_psam",  # and the PSAM's data (padctl.cardspec):
+           "PSAM_KEY_TYPES", "STATE_FORMAT", "TEST_MARKER", "StateError", "check_region",
+           "new_psam_state", "psam_state", "read_state", "region_at"]

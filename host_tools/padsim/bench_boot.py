@@ -10,7 +10,7 @@ to compare), with the ESP32 estimate at the ~50x the issue names.
 import subprocess
 import sys
 
-from .mpy import FWTESTS, HEAP, ROOT, mp_cmd, mp_env
+from padctl.mpy import FWTESTS, HEAP, ROOT, mp_cmd, mp_env
 
 ESP32_FACTOR = 50  # MicroPython on an ESP32 runs roughly 50 times slower than here
 

@@ -2,220 +2,28 @@
 
 ``VirtualCard(path).process(apdu) -> response`` takes one command APDU (bytes, case
 1-4; a trailing Le is optional on case-4 commands) and returns the response data
-followed by SW1 SW2. The T=0 transport (``padctl.slot``) turns that into procedure
+followed by SW1 SW2. The T=0 transport (``padsim.slot``) turns that into procedure
 bytes, ``61xx`` and GET RESPONSE; GET RESPONSE never reaches the processor, so it does
 not spend a challenge. ``reset()`` is the cold reset of a new activation.
 
 The card's persistent state (PIN, retry counter, keys, identity, options) lives in a
 JSON file, rewritten durably (temp file, fsync, rename, fsync of the directory) before
 ``process`` returns, so a test can kill the pad or the world and re-open the same card.
-Create the file with ``padctl.keys.personalise_card``; read it in tests with
-``card_state(path)``. Every file is TEST MATERIAL: the keys in it are generated.
+Create the file with ``personalise_card`` (below: ``padctl.keys.write_card``, as
+``padctl issue card`` writes it); read it with ``card_state(path)``. Every file is TEST MATERIAL: the keys in it are generated.
 """
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from .crypto import (PinBlockError, Suite, ct_equal, decrypt, disperse, encrypt, invert,
-                     iv_from_challenge, mac, parse_pin_block)
-from .idnumber import DEFAULT_HOLDER_ID
-
-TEST_MARKER = "TEST MATERIAL - generated, not real keys"
-STATE_FORMAT = "padctl-vcard/1"
-
-MF_NAME = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")  # sx1.sh.社会保障 (GBK)
-DF01_AID = bytes.fromhex("D15600000590")
-RID = bytes.fromhex("D156000005")
-
-# key types (protocol.md section 2)
-T_PIN, T_IA, T_EA, T_MAC, T_UNBLOCK, T_RELOAD, T_LINK = 1, 2, 3, 4, 5, 6, 7
-CARD_KEY_TYPES = (T_PIN, T_IA, T_EA, T_MAC, T_UNBLOCK, T_RELOAD)
-
-SW_OK = 0x9000
-SW_WRONG_LENGTH = 0x6700
-SW_PIN_IN_CLEAR = 0x6982
-SW_BLOCKED = 0x6983
-SW_NO_CHALLENGE = 0x6984
-SW_CONDITIONS = 0x6985
-SW_NO_EF = 0x6986
-SW_BAD_MAC = 0x6988
-SW_WRONG_DATA = 0x6A80
-SW_NOT_FOUND = 0x6A82
-SW_WRONG_P1P2 = 0x6A86
-SW_OFFSET = 0x6B00
-SW_UNKNOWN_INS = 0x6D00
-SW_UNKNOWN_CLA = 0x6E00
-
-
-class StateError(ValueError):
-    """A state file that is missing, not ours or malformed."""
-
-
-# --- identity (EF05) ----------------------------------------------------------------
-
-def bcd(digits, size=None):
-    """Decimal digit string -> packed BCD bytes (``"110105"`` -> ``11 01 05``)."""
-    if not isinstance(digits, str) or not digits.isascii() or not digits.isdigit() or len(digits) % 2:
-        raise ValueError("BCD needs an even number of decimal digits, got %r" % (digits,))
-    out = bytes.fromhex(digits)
-    if size is not None and len(out) != size:
-        raise ValueError("BCD field must be %d bytes, got %d" % (size, len(out)))
-    return out
-
-
-def unbcd(data):
-    s = bytes(data).hex().upper()
-    if not s.isdigit():
-        raise ValueError("not BCD: %s" % s)
-    return s
-
-
-def check_region(region):
-    """A GB/T 2260 code as 6 digits (str, or 3 BCD bytes); returns the str."""
-    if isinstance(region, (bytes, bytearray)):
-        region = unbcd(region)
-    bcd(region, 3)
-    if region[:2] == "00":
-        raise ValueError("region %s has no province" % region)
-    return region
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The card's identification data, EF05 (38 bytes)."""
-
-    region: str          # 6 digits, GB/T 2260
-    serial: bytes        # 8 bytes: card id bytes 8-15, the card's dispersion factor
-    number: str          # card number, 9 ASCII characters
-    suite: Suite
-    kv_pin: int = 1
-    kv_ia: int = 1
-    kv_mac: int = 1
-    kv_unblock: int = 1  # PIN unblock and reload share it
-    issue: str = "20240101"
-    expiry: str = "20340101"
-
-    def __post_init__(self):
-        check_region(self.region)
-        if len(self.serial) != 8:
-            raise ValueError("card serial must be 8 bytes")
-        if len(self.number) != 9 or not self.number.isascii():
-            raise ValueError("card number must be 9 ASCII characters")
-        for v in (self.kv_pin, self.kv_ia, self.kv_mac, self.kv_unblock):
-            if not 0 <= v <= 255:
-                raise ValueError("key version out of range: %r" % v)
-        bcd(self.issue, 4)
-        bcd(self.expiry, 4)
-        object.__setattr__(self, "suite", Suite.parse(self.suite))
-        object.__setattr__(self, "serial", bytes(self.serial))
-
-    @property
-    def card_id(self):
-        """16 bytes: region (3 BCD), RID D156000005, serial (8)."""
-        return bcd(self.region) + RID + self.serial
-
-    def version(self, ktype):
-        """Key version of a purpose (03 external auth follows 02; 05 and 06 share)."""
-        return {T_PIN: self.kv_pin, T_IA: self.kv_ia, T_EA: self.kv_ia, T_MAC: self.kv_mac,
-                T_UNBLOCK: self.kv_unblock, T_RELOAD: self.kv_unblock}[ktype]
-
-    def ef05(self):
-        return (self.card_id + self.number.encode("ascii")
-                + bytes((int(self.suite), self.kv_pin, self.kv_ia, self.kv_mac, self.kv_unblock))
-                + bcd(self.issue) + bcd(self.expiry))
-
-    @classmethod
-    def from_ef05(cls, raw):
-        raw = bytes(raw)
-        if len(raw) != 38:
-            raise ValueError("EF05 must be 38 bytes, got %d" % len(raw))
-        if raw[3:8] != RID:
-            raise ValueError("EF05: issuer RID is %s, not D156000005" % raw[3:8].hex().upper())
-        return cls(region=unbcd(raw[0:3]), serial=raw[8:16], number=raw[16:25].decode("ascii"),
-                   suite=raw[25], kv_pin=raw[26], kv_ia=raw[27], kv_mac=raw[28],
-                   kv_unblock=raw[29], issue=unbcd(raw[30:34]), expiry=unbcd(raw[34:38]))
-
-    def to_json(self):
-        return {"region": self.region, "serial": self.serial.hex().upper(), "number": self.number,
-                "suite": int(self.suite), "kv_pin": self.kv_pin, "kv_ia": self.kv_ia,
-                "kv_mac": self.kv_mac, "kv_unblock": self.kv_unblock,
-                "issue": self.issue, "expiry": self.expiry}
-
-    @classmethod
-    def from_json(cls, d):
-        d = dict(d)
-        d["serial"] = bytes.fromhex(d["serial"])
-        return cls(**d)
-
-
-# --- durable JSON state ----------------------------------------------------------------
-
-def write_state(path, obj):
-    """Write ``obj`` as JSON durably: temp file, fsync, rename, fsync the directory."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    data = json.dumps(obj, indent=1, sort_keys=True).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def read_state(path, fmt):
-    try:
-        with open(path, "rb") as f:
-            d = json.loads(f.read().decode())
-    except FileNotFoundError:
-        raise StateError("state file %s does not exist" % path) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise StateError("state file %s is not valid JSON: %s" % (path, e)) from None
-    if not isinstance(d, dict) or d.get("format") != fmt:
-        raise StateError("state file %s is not a %s file" % (path, fmt))
-    if d.get("marker") != TEST_MARKER:
-        raise StateError("state file %s lacks the test-material marker" % path)
-    return d
-
-
-def card_state(path):
-    """The card's state file as a dict (for tests): ``tries``, ``limit``, ``pin``, ..."""
-    return read_state(path, STATE_FORMAT)
-
-
-def new_card_state(ident, keys, pin="123456", limit=3, last_failure_sw=SW_BLOCKED,
-                   holder_id=DEFAULT_HOLDER_ID, clone=False, auth_tries=True):
-    """A fresh state dict; ``keys`` maps key type (int) to the 16-byte card key.
-    ``auth_tries=False`` makes a legacy card: no authenticated tries-left read (the
-    no-data VERIFY under secure messaging answers ``6700``, protocol.md section 4)."""
-    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
-        raise ValueError("PIN must be 4-12 digits")
-    if not 1 <= limit <= 15:
-        raise ValueError("retry limit must be 1-15")
-    if last_failure_sw not in (SW_BLOCKED, 0x63C0):
-        raise ValueError("last failure SW must be 6983 or 63C0")
-    if len(holder_id) != 18 or not holder_id.isascii():
-        raise ValueError("holder ID number must be 18 ASCII characters")
-    missing = [t for t in CARD_KEY_TYPES if t not in keys]
-    if missing:
-        raise ValueError("card keys missing for types %s" % missing)
-    return {"marker": TEST_MARKER, "format": STATE_FORMAT, "identity": ident.to_json(),
-            "holder_id": holder_id,
-            "keys": {"%02X" % t: bytes(keys[t]).hex().upper() for t in CARD_KEY_TYPES},
-            "pin": pin, "limit": limit, "tries": limit,
-            "last_failure_sw": "%04X" % last_failure_sw, "clone": bool(clone),
-            "auth_tries": bool(auth_tries),
-            "counts": {"verify_ok": 0, "verify_fail": 0, "unblock": 0, "reload": 0, "change": 0}}
+from padctl.cardspec import (  # the card's data, re-exported (__all__) for its users
+    CARD_KEY_TYPES, DF01_AID, MF_NAME, RID, STATE_FORMAT, SW_BAD_MAC, SW_BLOCKED,
+    SW_CONDITIONS, SW_NO_CHALLENGE, SW_NO_EF, SW_NOT_FOUND, SW_OFFSET, SW_OK,
+    SW_PIN_IN_CLEAR, SW_UNKNOWN_CLA, SW_UNKNOWN_INS, SW_WRONG_DATA, SW_WRONG_LENGTH,
+    SW_WRONG_P1P2, T_EA, T_IA, T_LINK, T_MAC, T_PIN, T_RELOAD, T_UNBLOCK, TEST_MARKER,
+    Identity, StateError, bcd, card_state, check_region, new_card_state, read_state, unbcd,
+    write_state)
+from padctl.crypto import (PinBlockError, Suite, ct_equal, decrypt, disperse, encrypt, invert,
+                           iv_from_challenge, mac, parse_pin_block)
 
 
 # --- the card -------------------------------------------------------------------------
@@ -493,3 +301,18 @@ def _read(f, offset, le):
     if le > avail:  # includes Le 00 (256)
         raise _Bad(0x6C00 | avail)
     return _sw(SW_OK, f[offset:offset + le])
+
+
+def personalise_card(ks, path, ident, **kw):
+    """Write a card's state file from the keystore (``padctl.keys.write_card``, same
+    options); returns the ``VirtualCard`` that answers from it."""
+    from padctl.keys import write_card
+    write_card(ks, path, ident, **kw)
+    return VirtualCard(path)
+
+
+__all__ = ["VirtualCard", "personalise_card",  # and the card's data (padctl.cardspec):
+           "CARD_KEY_TYPES", "DF01_AID", "MF_NAME", "RID", "STATE_FORMAT", "TEST_MARKER",
+           "Identity", "StateError", "bcd", "card_state", "check_region", "new_card_state",
+           "read_state", "unbcd", "write_state", "T_EA", "T_IA", "T_LINK", "T_MAC", "T_PIN",
+           "T_RELOAD", "T_UNBLOCK"]

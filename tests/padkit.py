@@ -1,7 +1,7 @@
 """Whole-pad test fixture: the real firmware on the simulator, and the cardholder's moves.
 
 ``PadSim(workdir, pin_timeout_s=None, config=None, **sim options)`` is a
-``padctl.sim.Sim`` with the firmware started (heap ``padctl.mpy.HEAP``, ``PAD_TRACE=1``;
+``padsim.sim.Sim`` with the firmware started (heap ``padctl.mpy.HEAP``, ``PAD_TRACE=1``;
 ``config``: entries provisioned into the pad's config.json, e.g. ``{"cmd_cap_s": 2}``)
 and helpers that read what a cardholder, the card and the journal would tell:
 
@@ -23,9 +23,9 @@ import shutil
 import time
 
 from padctl.mpy import HEAP, run_code
-from padctl.powercut import TRACE
-from padctl.sim import Sim
-from padctl.vcard import VirtualCard, card_state
+from padsim.powercut import TRACE
+from padsim.sim import Sim
+from padsim.vcard import VirtualCard, card_state
 
 # line 1 of the screens (firmware/lang_en.txt), anchored so that "Social security card"
 # on the idle screen's line 2 never matches "Not a social security card"
