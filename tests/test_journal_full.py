@@ -82,8 +82,11 @@ def test_a_full_ring_boots_serves_the_link_and_a_sync_rescues_it(tmp_path):
         assert "01" in full, full  # the reserve used up: from here events were counted
         counted = [d for d in full if d.startswith("02")]  # ... and their count: this boot's
         # BOOT and FULLs, and the BOOT of the link-first boot the pad restarted into for the
-        # sync (the count kept over that reset in RTC memory)
-        assert counted == ["02%04x%04x" % (INSERTIONS + 2, 2)], full
+        # sync (the count kept over that reset in RTC memory); on a slow machine the host
+        # may be quiet for 5 s between the HELLO and the sync, and the pad goes back to its
+        # normal boot and comes again: each such round trip counts 2 boots more
+        s = pad.switches
+        assert s >= 1 and counted == ["02%04x%04x" % (INSERTIONS + 2 * s, 2 * s)], (s, full)
         # a card now verifies
         pad.insert()
         pad.expect(ENTER)
