@@ -80,7 +80,8 @@ def test_genuine_records_are_stored_once(made, tmp_path):
     ("forged", lambda r: r[:5] + [reseal(r[5], 38, 0x7F)] + r[6:], 6, 5, "MAC does not chain"),
     ("forged card", lambda r: r[:3] + [reseal(r[3], 35, 0xAB)] + r[4:], 4, 3,
      "MAC does not chain"),
-    ("corrupted", lambda r: r[:7] + [r[7][:50] + b"\0" + r[7][51:]] + r[8:], 8, 7, "CRC wrong"),
+    ("corrupted", lambda r: r[:7] + [r[7][:50] + bytes((r[7][50] ^ 0xFF,)) + r[7][51:]] + r[8:],
+     8, 7, "CRC wrong"),  # (a byte flipped: set to 0 it was no change 1 time in 256)
     ("replayed", lambda r: r[:6] + [r[2]] + r[6:], 3, 6,
      "replayed or reordered: seq 3 where 7 was due"),
     ("reordered", lambda r: r[:4] + [r[5], r[4]] + r[6:], 5, 4, "dropped: seq 6 where 5"),
