@@ -3,7 +3,6 @@
 # loop hands it whatever bytes arrived, and feed() writes the answers back.
 # Lean on purpose (the whole pad runs in a 64 KB heap): names and codes are consts,
 # and one buffer holds the frame coming in and the answer going out.
-import gc
 import os
 import struct
 from binascii import crc32

@@ -4,20 +4,9 @@ Everything runs the real firmware on the unix-port simulator (padsim.sim); the f
 are measured and printed, never asserted. `python -m padsim.bench [--runs N] [--quick]
 [--json] [--heap H]`.
 
-Per PIN verification (one insertion, one VERIFY; the average of N runs after a warm-up
-run that also activates the PSAM), for each algorithm suite:
-
-- APDUs (commands the card or PSAM processed; a command re-issued after 6Cxx counts
-  twice) and TPDUs (5-byte headers on the wire, GET RESPONSE included) and the bytes
-  each way, from the slots' counters and transcripts;
-- the wire time those bytes take at the ISO 7816 default rate (372 clocks per ETU at
-  3.57 MHz, about 9600 bit/s; 12 ETU per character): bytes * 12 / 9600 s;
-- the firmware's CPU time (utime + stime of the micropython process, /proc/<pid>/stat),
-  and the wall time from the card's activation to the last answer of card or PSAM (the
-  PIN typed the moment it is asked for) as a ratio to the wire time: the simulated wire
-  is loopback TCP, with no baud rate, so this is the pad's own share; the time to the
-  result screen is given too;
-- flash programs and erases per attempt (PAD_FLASH_STATS before and after).
+Per PIN verification (one insertion, one VERIFY, for each algorithm suite): APDUs and
+TPDUs, wire bytes and wire time, the firmware's CPU time, flash programs and erases, as
+bench_verify's docstring details.
 
 The smallest `-X heapsize` with which a whole story (boot, right PIN, wrong PIN, a sync
 of the journal; then the ring filled, a boot on it, one sync of all of it and a right PIN)
