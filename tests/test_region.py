@@ -10,7 +10,10 @@ import hashlib
 import hmac
 import json
 import os
+import pty
 import random
+import re
+import select
 import signal
 import sqlite3
 import subprocess
@@ -337,24 +340,61 @@ def test_forward_killed_at_random_points_then_rerun(region, tmp_path):
         except (IndexError, psycopg.Error):
             return 0  # before the window (or the schema) was in
 
+    def run(target=None, wait=None):
+        """Run the forward with its stderr on a terminal (a pty), so that it draws its
+        progress after each committed batch; SIGKILL it once the progress reaches target,
+        or after wait seconds (or at its first progress line, whichever comes first)."""
+        master, slave = pty.openpty()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=slave, cwd=ROOT)
+        os.close(slave)
+        seen, tail, t_end = -1, b"", None if wait is None else time.monotonic() + wait
+        try:
+            while True:
+                left = None if t_end is None else t_end - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                if not select.select([master], [], [], 0.5 if left is None else min(left, 0.5))[0]:
+                    if p.poll() is not None:
+                        break
+                    continue
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the forward closed its terminal (it ended)
+                    break
+                if not chunk:
+                    break
+                tail = (tail + chunk)[-200:]
+                got = re.findall(rb"(\d+)/\d+ records", tail)
+                seen = int(got[-1]) if got else seen
+                if (target is not None and seen >= target) or (wait is not None and seen >= 0):
+                    break
+            killed = p.poll() is None and (target is not None or wait is not None)
+            if killed:
+                os.kill(p.pid, signal.SIGKILL)
+            else:  # to the end: keep reading its terminal so that it never blocks on it
+                while True:
+                    try:
+                        if not os.read(master, 4096):
+                            break
+                    except OSError:
+                        break
+            out, err = p.communicate()
+        finally:
+            os.close(master)
+        return p.returncode, killed, seen
+
     for i in range(60):
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-        if i < 2 or kills >= 8:  # at a random moment of the start (imports, migration:
-            # padctl starts in well under a second since the simulator is a package apart,
-            # and a whole forward can end within one)
-            time.sleep(rnd.uniform(0.02, 0.25) if kills < 8 else 0)  # (then: to the end)
-        else:  # once the marks pass a random point, a random few ms on: mid-batch
-            target = rnd.uniform(marks[-1] if marks else 0, total)
-            while p.poll() is None and mark() < target:
-                time.sleep(0.005)
-            time.sleep(rnd.uniform(0, 0.03))
-        if p.poll() is None and kills < 8:
-            os.kill(p.pid, signal.SIGKILL)
-            kills += 1
-        out, err = p.communicate()
-        if p.returncode == 0:
+        if kills >= 8:  # then: to the end
+            rc, killed, _ = run()
+        elif i < 2:  # at a random moment of the start (imports, migration), before any batch
+            rc, killed, _ = run(wait=rnd.uniform(0.02, 0.25))
+        else:  # once the progress passes a random point: mid-forward
+            # (the progress counts this run's rows: those past the region's marks)
+            rc, killed, _ = run(target=rnd.randrange(max(1, total - (marks[-1] if marks else 0))))
+        kills += killed
+        if rc == 0:
             break
-        assert p.returncode == -signal.SIGKILL, err
+        assert rc == -signal.SIGKILL, rc
         marks.append(mark())
     else:
         pytest.fail("60 runs, none completed (seed %d)" % seed)
