@@ -64,3 +64,29 @@ def make_pad(tmp_path):
     yield make
     for p in pads:
         p.close()
+
+
+# A throwaway PostgreSQL (tests/test_region.py, test_console_region.py): one per session
+@pytest.fixture(scope="session")
+def cluster():
+    """One throwaway PostgreSQL for the session (fsync off: tests, not figures)."""
+    import os
+    from padsim.pgtemp import ClusterError, TempCluster
+    try:
+        c = TempCluster({"fsync": "off", "synchronous_commit": "off",
+                         "full_page_writes": "off"})
+    except ClusterError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("no PostgreSQL server here (make test installs it): %s" % e)
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def region(cluster, request):
+    """A fresh regional database (no schema yet) for one test: its URL."""
+    import random
+    name = "t_%s_%d" % (request.node.name[:30].replace("[", "_").replace("]", "_")
+                        .replace("-", "_").lower(), random.getrandbits(32))
+    return cluster.createdb(name)

@@ -32,35 +32,13 @@ from padctl.sync import sync
 
 psycopg = pytest.importorskip("psycopg")
 from padctl import region as R  # noqa: E402
-from padsim.pgtemp import ClusterError, TempCluster  # noqa: E402
+from padsim.pgtemp import ClusterError  # noqa: E402
 
 T0 = 1_700_000_000
 ROOT = Path(__file__).resolve().parents[1]
 CARD_A = "110105d15600000500000000000000aa"
 CARD_B = "110105d15600000500000000000000bb"
 DEPT_KEY = os.urandom(32)  # the department's key for ID-number hashes (test material)
-
-
-@pytest.fixture(scope="session")
-def cluster():
-    """One throwaway PostgreSQL for the session (fsync off: tests, not figures)."""
-    try:
-        c = TempCluster({"fsync": "off", "synchronous_commit": "off",
-                         "full_page_writes": "off"})
-    except ClusterError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("no PostgreSQL server here (make test installs it): %s" % e)
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def region(cluster, request):
-    """A fresh regional database (no schema yet) for one test: its URL."""
-    name = "t_%s_%d" % (request.node.name[:30].replace("[", "_").replace("]", "_")
-                        .replace("-", "_").lower(), random.getrandbits(32))
-    return cluster.createdb(name)
 
 
 class PadChain:

@@ -461,17 +461,27 @@ def _event(r):
 EVENT_COLS = "window_id, pad_id, epoch, seq, kind, flags, boot, time, card_id, data, at"
 
 
-def events(conn, pad=None, card=None, kind=None, since=None, until=None, window=None,
-           limit=None):
-    """The window's events() across windows (each with its "window"), oldest first."""
-    q, args = ["SELECT %s FROM records WHERE true" % EVENT_COLS], []
+def events_sql(pad=None, card=None, kind=None, since=None, until=None, window=None,
+               count=False, newest=False):
+    """(sql, args) of the events query, oldest first (newest: newest first), or of its
+    row count."""
+    q = ["SELECT %s FROM records WHERE true" % ("count(*)" if count else EVENT_COLS)]
+    args = []
     for cond, value in (("pad_id=%s", pad and pad.lower()), ("card_id=%s", card and card.lower()),
                         ("kind=%s", kind_code(kind)), ("at>=%s", parse_when(since)),
                         ("at<%s", parse_when(until)), ("window_id=%s", window)):
         if value is not None:
             q.append(cond)
             args.append(value)
-    sql = " AND ".join(q) + " ORDER BY at, pad_id, epoch, seq"
+    order = "" if count else " ORDER BY " + ", ".join(
+        c + (" DESC" if newest else "") for c in ("at", "pad_id", "epoch", "seq"))
+    return " AND ".join(q) + order, args
+
+
+def events(conn, pad=None, card=None, kind=None, since=None, until=None, window=None,
+           limit=None):
+    """The window's events() across windows (each with its "window"), oldest first."""
+    sql, args = events_sql(pad, card, kind, since, until, window)
     if limit:
         sql += " LIMIT %d" % int(limit)
     return [_event(r) for r in conn.execute(sql, args)]
@@ -483,20 +493,22 @@ CARD_HISTORY = ("SELECT %s FROM records WHERE card_id = %%s ORDER BY at, pad_id,
 STATE_KINDS = tuple(KIND_CODES[k] for k in STATE_OF)
 
 
-def cards(conn):
+def cards(conn, card=None):
     """Each card's last known state across windows (the window's cards(): the last
-    state event decides; wrong = PIN_WRONG since the last other state event)."""
+    state event decides; wrong = PIN_WRONG since the last other state event); card: only
+    that one."""
     wrong = KIND_CODES["PIN_WRONG"]
     rows = conn.execute(
         "WITH ev AS (SELECT card_id, window_id, pad_id, epoch, seq, kind, at,"
         "  count(*) FILTER (WHERE kind <> %(w)s) OVER (PARTITION BY card_id"
         "   ORDER BY at, pad_id, epoch, seq) AS run"
-        "  FROM records WHERE card_id IS NOT NULL AND kind = ANY(%(k)s)),"
+        "  FROM records WHERE card_id IS NOT NULL AND kind = ANY(%(k)s)"
+        + (" AND card_id = %(c)s" if card else "") + "),"
         " ev2 AS (SELECT *, count(*) FILTER (WHERE kind = %(w)s) OVER (PARTITION BY card_id, run"
         "   ORDER BY at, pad_id, epoch, seq) AS wrong FROM ev)"
         " SELECT DISTINCT ON (card_id) card_id, wrong, kind, window_id, pad_id, epoch, seq, at"
         " FROM ev2 ORDER BY card_id, at DESC, pad_id DESC, epoch DESC, seq DESC",
-        {"w": wrong, "k": list(STATE_KINDS)})
+        {"w": wrong, "k": list(STATE_KINDS), "c": card and card.lower()})
     out = []
     for card, nwrong, kind, win, pad, epoch, seq, at in rows:
         name = KINDS[kind]

@@ -54,7 +54,9 @@ def _pads(store):
 
 
 def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 3600,
-               clock=time.time, page_size=PAGE):
+               clock=time.time, page_size=PAGE, source=None, regional=None):
+    """source: what the pages read (default: the window's event store at db), e.g. a
+    regionsrc.RegionReader factory with regional naming that database for the banner."""
     here = os.path.dirname(__file__)
     app = Flask(__name__, template_folder=os.path.join(here, "templates"),
                 static_folder=os.path.join(here, "static"))
@@ -64,7 +66,7 @@ def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 36
     jobs, fails, lock = {}, {}, threading.Lock()
 
     def store():
-        return Store(db)
+        return source() if source else Store(db)
 
     def lang():
         return session.get("lang", "en")
@@ -77,7 +79,8 @@ def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 36
             return request.path + "?" + urlencode(args)
         return {"_": translate(lang()), "lang": lang(), "when": _when, "here_in": here_in,
                 "csrf": session.get("csrf", ""), "clerk": session.get("clerk"),
-                "window_name": window_name, "region": adapter.region or ""}
+                "window_name": window_name, "region": adapter.region or "",
+                "regional": regional}
 
     def refuse(status, why):
         return render_template("refused.html", why=why), status
@@ -198,21 +201,26 @@ def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 36
             if f["pad"] and not re.fullmatch(r"[0-9a-fA-F]{16}", f["pad"]):
                 raise ValueError("pad id: 16 hex digits")
             with store() as s:
-                rows = s.events(f["pad"] and f["pad"].lower(), f["card"], f["kind"],
-                                f["since"], f["until"])
+                if hasattr(s, "events_page"):  # (the region: one page read, not all)
+                    rows, total, page = s.events_page(f, page, page_size)
+                else:
+                    rows = s.events(f["pad"] and f["pad"].lower(), f["card"], f["kind"],
+                                    f["since"], f["until"])
+                    rows.reverse()  # newest first
+                    total = len(rows)
+                    page = min(page, max(1, (total + page_size - 1) // page_size))
+                    rows = rows[(page - 1) * page_size:page * page_size]
         except ValueError as e:
-            error = str(e)
+            error, total = str(e), 0
         except StoreError as e:
             return refuse(500, str(e))
-        rows.reverse()  # newest first
-        pages = max(1, (len(rows) + page_size - 1) // page_size)
-        page = min(page, pages)
+        pages = max(1, (total + page_size - 1) // page_size)
         args = {k: v for k, v in f.items() if v}
 
         def page_url(n):
             return url_for("events", page=n, **args)
-        return render_template("events.html", rows=rows[(page - 1) * page_size:page * page_size],
-                               total=len(rows), page=page, pages=pages, f=f, error=error,
+        return render_template("events.html", rows=rows,
+                               total=total, page=page, pages=pages, f=f, error=error,
                                kinds=list(KINDS.values()), page_url=page_url)
 
     @app.route("/cards")
@@ -236,7 +244,7 @@ def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 36
             abort(404)
         try:
             with store() as s:
-                info = next((c for c in s.cards() if c["card"] == card), None)
+                info = next(iter(s.cards(card=card)), None)
                 history = s.events(card=card)
         except StoreError as e:
             return refuse(500, str(e))

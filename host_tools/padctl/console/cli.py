@@ -25,6 +25,9 @@ def add_arguments(sub):
     c.add_argument("--pad-port", action="append", default=[], metavar="[PADID@]PORT",
                    help="a pad the window may use (repeat for each pad)")
     c.add_argument("--window-name", default="", help="the window's name on receipts")
+    c.add_argument("--region-db", metavar="URL",
+                   help="show the regional database (postgresql://...) across all windows, "
+                        "read-only, instead of this window's store (no unlock / reset form)")
     c.add_argument("--idle-minutes", type=float, default=15.0,
                    help="a session ends after this long without a request (default 15)")
     c.set_defaults(func=do_console)
@@ -106,8 +109,24 @@ def do_console(args):
     if not clerks.path.exists():
         return _fail("no clerks in %s: add one with `padctl clerks add ID` first" % clerks.path)
     db = args.db or store_path()
-    adapter = WindowAdapter(db, args.keystore, args.region, pads)
-    app = create_app(db, clerks, adapter, args.window_name, idle=args.idle_minutes * 60)
+    if args.region_db:
+        if args.keystore or args.pad_port:
+            return _fail("--region-db shows the region read-only: --keystore, --region and "
+                         "--pad-port are for a window's console")
+        from .. import region as R
+        from .regionsrc import RegionAdapter, RegionReader, where
+        try:
+            with R.connect(args.region_db, read_only=True) as conn:
+                R.check_schema(conn)
+        except R.RegionError as e:
+            return _fail(e)
+        app = create_app(db, clerks, RegionAdapter(args.region_db), args.window_name,
+                         idle=args.idle_minutes * 60, regional=where(args.region_db),
+                         source=lambda: RegionReader(args.region_db))
+        adapter = None
+    else:
+        adapter = WindowAdapter(db, args.keystore, args.region, pads)
+        app = create_app(db, clerks, adapter, args.window_name, idle=args.idle_minutes * 60)
     from werkzeug.serving import make_server
     try:
         server = make_server(args.host, args.http_port, app, threaded=True)
@@ -116,7 +135,7 @@ def do_console(args):
     host = "[%s]" % args.host if ":" in args.host else args.host
     print("padctl console: http://%s:%d/ (Ctrl-C stops it)" % (host, server.server_port),
           flush=True)
-    if adapter.available:
+    if adapter is not None and adapter.available:
         print("padctl console: the unlock / reset form is off: %s" % adapter.available,
               file=sys.stderr, flush=True)
     try:
