@@ -150,8 +150,12 @@ class WindowStore:
                 if not cols <= have:
                     raise RegionError("%s is not a padctl event store (table %s lacks %s)"
                                       % (self.path, t, ", ".join(sorted(cols - have))))
-            self.has_checks = "checks" in tables
-            self.check_cols = self.columns("checks") if self.has_checks else []
+            # the clerks' ID checks: padctl.window's table (window_checks), or a "checks"
+            # table of the same meaning (CHECK_MAP names the columns either may have)
+            self.checks_table = next((t for t in ("window_checks", "checks") if t in tables),
+                                     None)
+            self.has_checks = self.checks_table is not None
+            self.check_cols = self.columns(self.checks_table) if self.has_checks else []
         except sqlite3.Error as e:
             raise RegionError("cannot read the event store %s: %s" % (self.path, e)) from None
 
@@ -183,7 +187,8 @@ class WindowStore:
                 if t == "checks" and not self.has_checks:
                     top[t] = 0
                     continue
-                top[t] = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM %s" % t).fetchone()[0]
+                top[t] = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM %s"
+                                    % (self.checks_table if t == "checks" else t)).fetchone()[0]
             chains = db.execute("SELECT pad_id, epoch, head_seq, head_mac, acked, anchor"
                                 " FROM chains").fetchall()
             pads = db.execute("SELECT pad_id, version, epoch, head, acked, free, last_seen"
@@ -202,7 +207,8 @@ class WindowStore:
                 "quarantine": "pad_id, epoch, seq, raw, reason, at",
                 "checks": ", ".join('"%s"' % c for c in self.check_cols)}[table]
         return self.db.execute("SELECT rowid, %s FROM %s WHERE rowid > ? AND rowid <= ?"
-                               " ORDER BY rowid LIMIT ?" % (cols, table),
+                               " ORDER BY rowid LIMIT ?"
+                               % (cols, self.checks_table if table == "checks" else table),
                                (after, upto, limit)).fetchall()
 
 
@@ -222,7 +228,7 @@ def check_record(window, row):
 
 # the clerks' checks: window column names -> regional columns
 CHECK_MAP = {
-    "check_id": ("id", "check_id"), "at": ("at", "time", "checked_at"),
+    "check_id": ("id", "check_id", "ref"), "at": ("at", "time", "checked_at"),
     "clerk": ("clerk", "clerk_id"), "operation": ("operation", "op"),
     "card_id": ("card_id", "card"), "pad_id": ("pad_id", "pad"),
     "epoch": ("epoch", "record_epoch"), "seq": ("seq", "record_seq"),
