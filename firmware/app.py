@@ -171,6 +171,9 @@ class Pad:
             self.trace("boot %d %r" % (j.head, j.problems))
             gc.collect()
             self.trace("mem boot %d %d" % (gc.mem_alloc(), gc.mem_free()))
+        if self._psam():  # power-up: the PSAM's challenge reseeds the DRBG (psam.py); the
+            self.sam = None  # PSAM then rests until the first card activates it again
+            self.board.psam.deactivate()
         card = self.board.card
         while True:
             self.show(M.IDLE)
