@@ -176,6 +176,7 @@ class Pad:
             self.board.psam.deactivate()
         card = self.board.card
         while True:
+            self._faults()
             self.show(M.IDLE)
             gc.collect()
             self.events.wait_key(_IDLE_MS)
@@ -202,6 +203,13 @@ class Pad:
             while card.present():  # the result stays until the card is taken
                 self.events.wait_key(_IDLE_MS)
             card.deactivate()
+
+    def _faults(self):
+        """The devices the board found failing (a display not answering, a stuck key),
+        journaled as DEVICE records; the unix board has none."""
+        f = getattr(self.board, "faults", None)
+        while f:
+            self.journal.event(J.DEVICE, data=f.pop(0))
 
     # --- one card ---------------------------------------------------------------
     def session(self):
