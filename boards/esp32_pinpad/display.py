@@ -29,6 +29,8 @@ def wrap(s, cols, out):
         for ch in s:
             c = cells(ch)
             if w + c > cols:
+                if ch == " " or c == 2:
+                    brk = n  # the row ends just before a space or a wide character
                 break
             if c == 2:
                 brk = n  # before a wide character
