@@ -65,3 +65,25 @@ def test_display_frames_as_png(tmp_path):
     out.mkdir(parents=True, exist_ok=True)
     for f in tmp_path.glob("*.png"):
         (out / f.name).write_bytes(f.read_bytes())
+
+
+@pytest.fixture
+def slots(tmp_path):
+    from padctl import keys as K
+    from padctl.crypto import Suite
+    from padctl.slot import SlotServer
+    from padctl.vcard import VirtualCard
+    from padctl.vpsam import VirtualPsam
+    ks = K.Keystore.generate(tmp_path / "ks.json")
+    ident = K.new_identity(Suite.SM4, "110105")
+    K.personalise_card(ks, tmp_path / "card.json", ident)
+    K.personalise_psam(ks, tmp_path / "psam.json", Suite.SM4, "110105", 2)
+    with SlotServer(VirtualCard(tmp_path / "card.json"), name="card") as cs, \
+            SlotServer(VirtualPsam(tmp_path / "psam.json"), name="psam") as ps:
+        yield {"PAD_CARD": cs.addr, "PAD_PSAM": ps.addr,
+               "PAD_CARD_ID": ident.card_id.hex().upper()}
+
+
+def test_slot_on_the_virtual_cards_t0_stream(slots):
+    r = esp32fw.run(esp32fw.TESTS / "test_slot.py", extra=slots, timeout=120)
+    assert r.returncode == 0 and " 0 failed" in r.stdout, r.stdout + r.stderr
