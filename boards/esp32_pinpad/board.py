@@ -128,7 +128,7 @@ class Board:
 
     def now(self):
         """RTC seconds (Unix) when the RTC is set, else None."""
-        t = time.time() + self._epoch
+        t = int(time.time()) + self._epoch
         return t if t > 1600000000 else None
 
     def reset(self):

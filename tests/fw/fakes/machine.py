@@ -28,6 +28,7 @@ class _World:
         self.spi = None  # the SPI device: write(bytes, dc level)
         self.pwm = {}  # pin id -> PWM
         self.i2c_error = None  # an errno every I2C transfer fails with (a stuck bus)
+        self.on_pwm = None  # callable(pwm, duty) at each duty change
 
     def irq(self, pin_id):
         p = self.pins.get(pin_id)
@@ -88,7 +89,6 @@ class PWM:
         self.pin = pin
         self._f = freq
         self._d = duty_u16
-        self.log = []  # (ticks, duty) changes: the buzzer's pattern
         world.pwm[pin.id] = self
 
     def freq(self, f=None):
@@ -100,7 +100,8 @@ class PWM:
         if d is None:
             return self._d
         self._d = d
-        self.log.append((time.ticks_ms(), d))
+        if world.on_pwm is not None:
+            world.on_pwm(self, d)
 
     def deinit(self):
         self._d = 0
