@@ -108,7 +108,8 @@ def test_watchdog_mid_verify_counts_as_a_power_cut(pad):
     resets the pad. Powered up again, the pad settles the pending attempt from the card's
     authenticated count: delivered and failed, one failure, as after a power cut."""
     p = pad()
-    p.start(PAD_STALL_ON="04c0000006")  # GET RESPONSE of the secured VERIFY's answer
+    p.start(PAD_STALL_ON="04c000000a:2")  # GET RESPONSE of the PIN VERIFY's SM answer
+    # (the first one: the authenticated tries-left read's, before PIN entry)
     p.insert()
     p.at_pin_entry()
     p.sim.ui.press("000000E", gap=0.15)

@@ -30,6 +30,7 @@ class Ui:
         self._stuck = None
 
     def show(self, l1, l2=""):
+        self._stuck_key()
         if (l1, l2) == self.lines:
             return
         self.lines = (l1, l2)
@@ -49,12 +50,15 @@ class Ui:
     def beep(self, n=1):
         self.buzzer.beep(n)
 
+    def _stuck_key(self):
+        s = self.pollable.stuck
+        if s is not None and s != self._stuck:  # reported once per key
+            self._stuck = s
+            self.board.fault(b"K", ord(s))
+
     def read_key(self):
-        kp = self.pollable
-        k = kp.read_key()
-        if kp.stuck is not None and kp.stuck != self._stuck:
-            self._stuck = kp.stuck
-            self.board.fault(b"K", ord(kp.stuck))
+        k = self.pollable.read_key()
+        self._stuck_key()
         return k if k is not None and k in "0123456789CXE" else None
 
 

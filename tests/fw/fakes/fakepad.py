@@ -5,7 +5,8 @@
 #   PAD_FLASH           the flash image (the journal at blocks 128-295, as unix_sim's)
 #   PAD_CONFIG          the config.json the board reads (on a pad: /config.json on the vfs)
 #   PAD_WDT_MS          the watchdog's timeout (a short one: tests wait for it)
-#   PAD_STALL_ON        hex: the card UART hangs for good when the pad writes these bytes
+#   PAD_STALL_ON        hex[:n]: the card UART hangs for good at the n-th (default 1st)
+#                       write of these bytes (a command header)
 #   PAD_NO_DISPLAY=1    nothing answers at the display's I2C address
 #   PAD_STUCK           keys held down from power-up
 #   PAD_TRACE=1         the board's trace hook writes the app's TRACE lines to stderr
@@ -21,8 +22,11 @@ pins.CONFIG_PATH = os.getenv("PAD_CONFIG") or "config.json"
 if os.getenv("PAD_WDT_MS"):
     pins.WDT_MS = int(os.getenv("PAD_WDT_MS"))
 stall = os.getenv("PAD_STALL_ON")
+if stall:
+    h, _, n = stall.partition(":")
+    stall = [bytes.fromhex(h), int(n or 1)]
 Tda8035(pins.CARD_UART, pins.CARD_CLK, pins.CARD_RST, pins.CARD_CMDVCC, pins.CARD_OFF,
-        os.getenv("PAD_CARD"), stall and bytes.fromhex(stall))
+        os.getenv("PAD_CARD"), stall)
 Tda8035(pins.PSAM_UART, pins.PSAM_CLK, pins.PSAM_RST, pins.PSAM_CMDVCC, None,
         os.getenv("PAD_PSAM"))
 keys = KeyMatrix(pins.KEY_ROWS, pins.KEY_COLS, pins.KEYMAP, os.getenv("PAD_UI"))

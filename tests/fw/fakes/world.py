@@ -11,8 +11,8 @@
 #   T=0 character stream over TCP), connected at each cold reset. Checks the UART's frame
 #   (8 bits, even parity, 2 stop bits) and rate (the clock / 372): anything else garbles
 #   every byte both ways, as a card would see it. I/O is one line: each byte written is
-#   echoed to RX. stall_on: bytes whose writing hangs the UART for good (a driver hang
-#   for the watchdog to catch).
+#   echoed to RX. stall_on: [bytes, n]: the n-th write of these bytes (a command
+#   header) hangs the UART for good (a driver hang for the watchdog to catch).
 import socket
 import time
 
@@ -275,8 +275,9 @@ class Tda8035:
         return d or None
 
     def write(self, b):
-        if self.stall_on is not None and bytes(self.sent + b).find(self.stall_on) >= 0:
-            while True:  # the UART hangs: only the watchdog gets the pad out
+        if self.stall_on is not None and bytes(b) == self.stall_on[0]:
+            self.stall_on[1] -= 1
+            while not self.stall_on[1]:  # the UART hangs: only the watchdog gets out
                 time.sleep_ms(1000)
         self.rx.extend(b)  # the echo: TX and RX share the I/O line
         if self.sock is not None and self.powered:
