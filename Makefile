@@ -5,7 +5,7 @@ PYTEST  := $(VENV)/bin/pytest
 PADCTL  := $(VENV)/bin/padctl
 N       ?= 1000
 
-.PHONY: setup test demo sim bench soak soak-all clean
+.PHONY: setup test demo sim bench soak soak-all clean font esp32
 
 setup: $(VENV)/.ready
 
@@ -17,6 +17,22 @@ $(VENV)/.ready: pyproject.toml
 
 test: setup
 	$(PYTEST) -q tests -m "not soak_all"
+
+# The ESP32 pad's font subset (boards/esp32_pinpad/font.bin, committed) from Debian's
+# unifont, installed here when missing and we are root; `make esp32` compiles the firmware
+# and the board with mpy-cross for the ESP32 (-march=xtensawin) into build/esp32_pinpad/.
+UNIFONT := /usr/share/unifont/unifont.hex
+
+$(UNIFONT):
+	@if [ "$$(id -u)" = 0 ]; then apt-get install -y -q unifont >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q unifont >/dev/null; }; \
+	else echo "make font: install the Debian package unifont (as root)"; exit 1; fi
+
+font: setup $(UNIFONT)
+	$(PY) -m padctl.fontgen
+
+esp32: setup
+	$(PY) -c 'from padctl.mpy import build; print(build("esp32_pinpad"))'
 
 demo: setup
 	$(PADCTL) demo

@@ -41,11 +41,60 @@ def png(pbm_path, png_path, scale=3):
     return w, h
 
 
+@pytest.fixture
+def image(tmp_path):
+    """A provisioned flash image (the simulator's layout: the journal at blocks 128-295)."""
+    from padctl.mpy import BOARD, run_mp
+    img = tmp_path / "flash.img"
+    r = run_mp(BOARD / "provision.py", [img, '{"pad_id": "0011223344556677"}'], tests=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return img
+
+
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_driver_scripts(name, tmp_path):
-    r = esp32fw.run(esp32fw.TESTS / name, heap="512k", extra={"PAD_FRAMES": tmp_path},
-                    timeout=300)
+def test_driver_scripts(name, tmp_path, image):
+    r = esp32fw.run(esp32fw.TESTS / name, heap="512k", timeout=300,
+                    extra={"PAD_FRAMES": tmp_path, "PAD_FLASH": image})
     assert r.returncode == 0 and " 0 failed" in r.stdout, r.stdout + r.stderr
+    if name == "test_board.py":  # the figure, for the report
+        print([line for line in r.stdout.splitlines() if line.startswith("board:")])
+
+
+def test_esp32_build_imports_on_the_unix_port_with_the_fakes(image):
+    """mpy-cross -march=xtensawin compiled every module (padctl.mpy.build); each one
+    imports on the unix port with the fakes (bytecode only: no native code to refuse)."""
+    out = build("esp32_pinpad")
+    names = sorted(str(p.relative_to(out).with_suffix("")).replace("/", ".")
+                   for p in out.rglob("*.mpy") if p.stem != "main")
+    assert {"board", "keypad", "display", "ssd1306", "st7789", "iso7816uart", "buzzer",
+            "drbg", "app", "iso7816.t0"} <= set(names)
+    for p in out.rglob("*.mpy"):
+        assert p.read_bytes()[:2] == b"M\x06", p  # MicroPython .mpy version 6
+    code = ("import pins, world\n"
+            "for n in %r:\n"
+            "    __import__(n)\n"
+            "print('imported', len(%r))\n" % (names, names))
+    r = esp32fw.run("-c", [code], extra={"PAD_FLASH": image}, tests=False)
+    assert r.returncode == 0 and "imported %d" % len(names) in r.stdout, r.stdout + r.stderr
+
+
+WATCHDOG = """
+import time, machine
+w = machine.WDT(timeout=300)
+end = time.ticks_add(time.ticks_ms(), 1000)
+while time.ticks_diff(end, time.ticks_ms()) > 0:  # a loop that feeds: alive past 300 ms
+    w.feed()
+    time.sleep_ms(20)
+print("fed loop alive")
+while True:  # stalled: nothing feeds it
+    pass
+"""
+
+
+def test_watchdog_fires_on_a_stalled_loop():
+    r = esp32fw.run("-c", [WATCHDOG], tests=False, timeout=30)
+    assert "fed loop alive" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == -9 and "watchdog fired" in r.stderr, (r.returncode, r.stderr)
 
 
 def test_display_frames_as_png(tmp_path):
@@ -85,5 +134,7 @@ def slots(tmp_path):
 
 
 def test_slot_on_the_virtual_cards_t0_stream(slots):
+    """tests/fw/esp32/test_slot.py: the slot driver over the fake TDA8035 and UART, the
+    card a SlotServer (the virtual card's T=0 character stream)."""
     r = esp32fw.run(esp32fw.TESTS / "test_slot.py", extra=slots, timeout=120)
     assert r.returncode == 0 and " 0 failed" in r.stdout, r.stdout + r.stderr

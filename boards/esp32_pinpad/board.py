@@ -1,7 +1,7 @@
 # The ESP32 pad's board: its peripherals behind the interface of boards/unix_sim/board.py
 # (Board with card, psam, ui, host, journal_dev, cfg, now(), reset()). The only layer that
 # touches `machine`; pin numbers come from pins.py. Drivers: keypad.py, display.py,
-# buzzer.py, iso7816uart.py; the journal is the raw "journal" partition (partitions.csv),
+# buzzer.py, iso7816uart.py, display.py (with ssd1306.py or st7789.py); the journal is the raw "journal" partition (partitions.csv),
 # an esp32.Partition (the block protocol the journal expects).
 #
 # What fails in a device is kept in `faults` (journal data: device, detail) for the app
@@ -113,14 +113,15 @@ class Board:
         self._epoch = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
     def _display(self):
-        import display
         if P.DISPLAY == "st7789":
+            from st7789 import St7789
             spi = machine.SPI(P.SPI_ID, baudrate=40000000, sck=machine.Pin(P.SPI_SCK),
                               mosi=machine.Pin(P.SPI_MOSI))
-            return display.St7789(spi, machine.Pin(P.TFT_DC, machine.Pin.OUT, value=1))
+            return St7789(spi, machine.Pin(P.TFT_DC, machine.Pin.OUT, value=1))
+        from ssd1306 import Ssd1306
         i2c = machine.I2C(P.I2C_ID, scl=machine.Pin(P.I2C_SCL), sda=machine.Pin(P.I2C_SDA),
                           freq=400000)
-        return display.Ssd1306(i2c, P.DISPLAY_ADDR)
+        return Ssd1306(i2c, P.DISPLAY_ADDR)
 
     def feed(self):
         self.wdt.feed()

@@ -2,12 +2,13 @@
 # the panel's own size), the fake SSD1306 and ST7789 get the frames (written as PBM files
 # for tests/test_esp32_board.py to turn into PNGs), a panel that does not answer.
 import os
-import sys
 
 import mptest
 from mptest import eq, true
 
 import display as D
+from ssd1306 import Ssd1306
+from st7789 import St7789
 import messages as M
 from machine import I2C, SPI, Pin, world
 from world import Ssd1306Panel, St7789Panel
@@ -27,8 +28,8 @@ def messages(lang):
 
 
 def test_every_message_fits_both_panels_in_both_languages():
-    for panel in (D.Ssd1306, D.St7789):
-        scale = 1 if panel is D.Ssd1306 else 2
+    for panel in (Ssd1306, St7789):
+        scale = 1 if panel is Ssd1306 else 2
         cols, rows = panel.width // (8 * scale), panel.height // (16 * scale)
         for lang in ("en", "zh"):
             ms = messages(lang)
@@ -76,7 +77,7 @@ def pbm(path, w, h, pixel):
 
 def test_ssd1306_frames():
     panel = Ssd1306Panel()
-    d = D.Ssd1306(I2C(0), 0x3C)
+    d = Ssd1306(I2C(0), 0x3C)
     for lang, msg in (("en", M.LOCKED), ("zh", M.LOCKED), ("zh", M.ENTER_PIN),
                       ("en", M.NOT_SSC)):
         l1, l2 = M.lines(M.table(lang), msg, ARGS.get(msg, ""))
@@ -92,7 +93,7 @@ def test_ssd1306_frames():
 def test_st7789_frame():
     dc = Pin(23, Pin.OUT)
     panel = St7789Panel(23)
-    d = D.St7789(SPI(2), dc)
+    d = St7789(SPI(2), dc)
     l1, l2 = M.lines(M.table("zh"), M.LOCKED)
     eq(d.draw(l1, l2), None)
     true(panel.on, "panel on")
@@ -102,7 +103,7 @@ def test_st7789_frame():
 
 def test_display_not_answering():
     world.i2c.clear()  # nothing at 0x3C: every transfer NACKed
-    d = D.Ssd1306(I2C(0), 0x3C)
+    d = Ssd1306(I2C(0), 0x3C)
     e = d.draw("Please insert card", "Social security card")
     true(isinstance(e, OSError) and e.errno == 19, "draw gave %r" % (e,))
     world.i2c_error = 116  # a stuck bus: ETIMEDOUT

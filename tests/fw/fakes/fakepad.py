@@ -47,4 +47,4 @@ if os.getenv("PAD_TRACE") == "1":
 
     board.Board.__init__ = _traced
 
-import main  # noqa: E402,F401  (runs the pad)
+import main  # noqa: E402,F401  (it runs the pad)
