@@ -15,6 +15,9 @@
 #   high: the deactivation); card detect: the chip's OFFN (low: no card, or a supply
 #   fault that made the chip deactivate the card), an interrupt that marks the card
 #   pulled: the exchange in progress ends in CardRemoved at its next byte.
+# - TC1 (extra guard time N, from the ATR: atr.read calls guard()): the pad sends one
+#   character at a time, waits for its echo (the character is on the line) and then N
+#   ETU more; N 255 (or 0, or no TC1) means the minimum, the UART's 12-ETU character.
 # - Every byte waited for feeds the watchdog: the T=0 layer bounds each wait.
 import time
 
@@ -45,6 +48,7 @@ class UartSlot:
         self._b = bytearray(1)
         self.on = False
         self.gone = False  # pulled (or a supply fault) since the activation
+        self._gt_us = 0  # extra guard time (TC1), us
 
     def _pulled(self, pin):  # OFFN fell: the chip has deactivated the card
         self.gone = True
@@ -58,6 +62,7 @@ class UartSlot:
         if not self._card_in():
             raise NoCard(self.name)
         self.gone = False
+        self._gt_us = 0
         self._clk.duty_u16(32768)
         self._vcc.value(0)
         time.sleep_ms(_VCC_MS)
@@ -99,18 +104,29 @@ class UartSlot:
         self._uart.readinto(self._b)
         return self._b[0]
 
+    def guard(self, n):
+        """TC1 of the card's ATR: n extra ETU between the characters the pad sends (255:
+        none, the minimum)."""
+        self._gt_us = 0 if n >= 255 else n * 1000000 // self.baud
+
     def write(self, buf):
         if self.gone or not self.on:
             self.deactivate()
             raise CardRemoved(self.name + " removed")
-        self._uart.write(buf)
+        gt = self._gt_us
+        if not gt:
+            self._uart.write(buf)
         for i in range(len(buf)):  # the echo of each byte, one character time each
+            if gt:
+                self._uart.write(memoryview(buf)[i:i + 1])
             try:
                 b = self.read(20)
             except Timeout:
                 raise Timeout("%s: no echo on I/O" % self.name)
             if b != buf[i]:
                 raise ProtocolError("%s: I/O echo %02X for %02X" % (self.name, b, buf[i]))
+            if gt:
+                time.sleep_us(gt)  # the extra guard time before the next character
 
     def present(self):
         """Still in the slot? Asked between exchanges: what is left of an answer is

@@ -74,6 +74,51 @@ def test_card_pulled_mid_exchange_is_card_removed():
     raises(NoCard, s.activate)  # the switch says no card: not even powered
 
 
+def test_tc1_extra_guard_time_between_the_pads_characters():
+    m, s = card_slot()
+    s.activate()
+    t = t0(s)  # the virtual card's ATR has no TC1: the minimum, one write a header
+    m.writes = []
+    t.transmit(b"\x00\xa4\x04\x00\x06\xd1\x56\x00\x00\x05\x90")
+    eq(m.writes[0][1], 5)
+    s.guard(20)  # as atr.read does for TC1 = 20: 20 ETU (2,083 us at 9600) more
+    m.writes = []
+    t.transmit(b"\x00\xa4\x04\x00\x06\xd1\x56\x00\x00\x05\x90")
+    eq([n for _, n in m.writes[:5]], [1, 1, 1, 1, 1])
+    for i in range(1, 5):
+        gap = m.writes[i][0] - m.writes[i - 1][0]
+        true(gap >= 20 * 1000000 // 9600, "gap %d us" % gap)
+    s.guard(255)  # 255: the minimum again
+    m.writes = []
+    t.transmit(b"\x00\xa4\x04\x00\x06\xd1\x56\x00\x00\x05\x90")
+    eq(m.writes[0][1], 5)
+
+
+class GuardSlot:
+    """A slot that records what atr.read tells it (TC1)."""
+
+    def __init__(self, atr_bytes):
+        self.b = atr_bytes
+        self.i = 0
+        self.tc1 = None
+
+    def read(self, timeout_ms):
+        self.i += 1
+        return self.b[self.i - 1]
+
+    def guard(self, n):
+        self.tc1 = n
+
+
+def test_atr_passes_tc1_to_a_slot_that_honours_it():
+    g = GuardSlot(b"\x3b\x40\x14")  # T0: TC1 follows; TC1 = 20
+    atr.read(g)
+    eq(g.tc1, 20)
+    g = GuardSlot(b"\x3b\x00")  # no TC1: 0, the minimum
+    atr.read(g)
+    eq(g.tc1, 0)
+
+
 def test_no_card_answers_is_no_card():
     m, s = card_slot("127.0.0.1:1")  # nothing listens: no ATR
     raises(NoCard, s.activate)

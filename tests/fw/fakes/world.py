@@ -190,6 +190,7 @@ class Tda8035:
         self.stall_on = stall_on
         self.sent = bytearray()  # what the pad sent since the activation (echo excluded)
         self.activations = 0
+        self.writes = []  # (ticks_us, bytes) of each UART write
         world.uarts[uart_id] = self
         world.on_pin[cmdvcc] = self._cmdvcc
         world.on_pin[rst] = self._rst
@@ -279,6 +280,7 @@ class Tda8035:
             self.stall_on[1] -= 1
             while not self.stall_on[1]:  # the UART hangs: only the watchdog gets out
                 time.sleep_ms(1000)
+        self.writes.append((time.ticks_us(), len(b)))
         self.rx.extend(b)  # the echo: TX and RX share the I/O line
         if self.sock is not None and self.powered:
             self.sent.extend(b)
