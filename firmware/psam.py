@@ -20,7 +20,7 @@ class Psam:
         if not 1 <= info[3] <= 3:
             raise PsamError("PSAM issuer info")
         self.info = info  # region (3 BCD), level, suite, key versions PIN, IA, MAC
-        # its GET CHALLENGE reseeds the pad's DRBG (with os.urandom) at every activation
+        # its GET CHALLENGE reseeds the pad's DRBG (drbg.py) at every activation
         drbg.reseed(self._x(b"\x00\x84\x00\x00\x08", 8))
 
     def _x(self, apdu, n=None):
