@@ -7,6 +7,7 @@ from micropython import const
 
 import journal as J
 import messages as M
+import rand
 import retry as R
 from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError, StatusError
 from events import Events
@@ -179,6 +180,7 @@ class Pad:
             self._faults()
             self.show(M.IDLE)
             gc.collect()
+            rand.top_up()  # random bytes for the next card, made while the heap is idle
             self.events.wait_key(_IDLE_MS)
             if self.restart and self.events.link is None:  # the host is quiet: restart
                 self.board.reset()

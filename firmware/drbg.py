@@ -1,28 +1,29 @@
-# The pad's one source of random values: HMAC_DRBG with SHA-256 (NIST SP 800-90A rev 1,
-# 10.1.2), no prediction resistance, checked against the CAVP vectors (tests/fw/
-# test_drbg.py).  Every random value the pad uses comes from fill(): the INTERNAL
-# AUTHENTICATE challenge, the PIN block's fill, the link's session nonces.
-#
-# Seeded at the first fill() from os.urandom (entropy 32 bytes, nonce 16); reseed(extra)
-# mixes in os.urandom and extra: psam.py passes the PSAM's GET CHALLENGE at every PSAM
-# activation, and the app activates the PSAM at power-up.  On an ESP32 with the radio
-# off os.urandom is weak: the PSAM's challenge is the second, independent source.
-# HMAC is written out over hashlib.sha256 (MicroPython has no hmac module); K, V and the
-# HMAC pad block are preallocated.  Lean on purpose (resident in a 64 KB heap): one
-# class, module functions for the pad's instance.  RAM measured by test_drbg.py.
+# HMAC_DRBG with SHA-256 (NIST SP 800-90A rev 1, 10.1.2), no prediction resistance,
+# checked against the CAVP vectors (tests/fw/test_drbg.py). The pad's random values come
+# from it through rand.py, which keeps its state (K, V) and a pool of its output, and
+# loads this module only to refill the pool (refill()), dropping it after: its code is
+# never resident. HMAC is written out over hashlib.sha256 (MicroPython has no hmac
+# module); K, V and the HMAC pad block are preallocated.
 import os
 from hashlib import sha256
 
 
 class HmacDrbg:
     """HMAC_DRBG (SHA-256): HmacDrbg(entropy, nonce, pers), reseed(entropy, add),
-    generate(out, add) (SP 800-90A 10.1.2.3 - 10.1.2.5)."""
+    generate(out, add) (SP 800-90A 10.1.2.3 - 10.1.2.5). state: a 64-byte bytearray
+    holding K and V (kept by the caller between loads); entropy None: resume from it."""
 
-    def __init__(self, entropy, nonce=b"", pers=b""):
-        self._k = bytearray(32)  # Key = 00 * 32
-        self._v = bytearray(b"\x01" * 32)  # V = 01 * 32
+    def __init__(self, entropy, nonce=b"", pers=b"", state=None):
+        st = memoryview(bytearray(64) if state is None else state)
+        self._k = k = st[:32]
+        self._v = v = st[32:64]
         self._p = bytearray(64)  # the HMAC pad block: K ^ ipad, then K ^ opad
-        self.reseed(entropy + nonce, pers)
+        self.count = 1  # reseed_counter (of this load: rand.py reseeds at each refill)
+        if entropy is not None:
+            for i in range(32):
+                k[i] = 0  # Key = 00 * 32
+                v[i] = 1  # V = 01 * 32
+            self.reseed(entropy + nonce, pers)
 
     def _mac(self, out, *parts):
         # out = HMAC-SHA256(K, parts joined) (RFC 2104 with a 32-byte key)
@@ -50,15 +51,12 @@ class HmacDrbg:
 
     def reseed(self, entropy, add=b""):
         self._update(entropy, add)
-        self.count = 1  # reseed_counter
+        self.count = 1
 
     def generate(self, out, add=b""):
-        """Fills out (a bytearray or a memoryview of one, at most 65,536 bytes); returns
-        it.  Past 2^24 generates (never, on a pad) it reseeds from os.urandom first."""
-        if len(out) > 65536:
+        """Fills out (a bytearray or a memoryview of one, at most 65,536 bytes)."""
+        if len(out) > 65536 or self.count > 0x1000000:
             raise ValueError("DRBG request")
-        if self.count > 0x1000000:
-            self.reseed(os.urandom(32))
         if add:
             self._update(add)
         v = self._v
@@ -71,20 +69,10 @@ class HmacDrbg:
         return out
 
 
-_d = None  # the pad's instance, made at the first fill() or reseed()
-
-
-def fill(buf, extra=None):
-    """Fills buf (a bytearray, or a memoryview of one) with random bytes and returns it;
-    with extra, reseeds first from os.urandom and extra."""
-    global _d
-    if _d is None:
-        _d = HmacDrbg(os.urandom(32), os.urandom(16), b"PIN-PAD")
-    if extra is not None:
-        _d.reseed(os.urandom(32), extra)
-    return _d.generate(buf)
-
-
-def reseed(extra):
-    """Reseeds the pad's instance from os.urandom (32 bytes) and extra."""
-    fill(memoryview(b""), extra)
+def refill(state, pool, extra=None, new=False):
+    """rand.py's: instantiates (new) from os.urandom, or resumes from state, then reseeds
+    from os.urandom (32 bytes) and extra (the PSAM's challenge) and fills pool."""
+    d = (HmacDrbg(os.urandom(32), os.urandom(16), b"PIN-PAD", state) if new
+         else HmacDrbg(None, state=state))
+    d.reseed(os.urandom(32), extra or b"")
+    d.generate(pool)

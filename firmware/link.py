@@ -10,7 +10,7 @@ from micropython import const
 
 from cryptolib import aes
 
-import drbg
+import rand
 from cmac import Keys, ct_eq, mac  # noqa: F401 (Keys: for the app)
 
 # message types (host to pad upper case, pad to host lower case)
@@ -172,7 +172,7 @@ class LinkServer:
                 self._ses += 1  # MAC(.. || host nonce); a new session: pad nonce boot
                 # count, session count, random
                 struct.pack_into(">II", s, _NONCE, j.boot_count & 0xFFFFFFFF, self._ses)
-                drbg.fill(s[_NONCE + 8:_NONCE + 16])  # s: a memoryview
+                rand.fill(s[_NONCE + 8:_NONCE + 16])  # s: a memoryview
                 struct.pack_into(">BB8s16sIIII16s", b, _P, _HELLO_ANS, 1, self._id, s[_VER:],
                                  j.epoch, j.head, j.acked, j.free(), s[_NONCE:_VER])
                 return self._out(58, _K_HELLO, p[1:])

@@ -1,7 +1,8 @@
 # firmware/drbg.py: HMAC_DRBG (SHA-256) against the NIST CAVP vectors (all 240 SHA-256
 # cases of drbgvectors_pr_false, HMAC_DRBG.rsp: instantiate, reseed, generate twice, the
-# second output compared), the pad's instance, and its RAM.
+# second output compared); firmware/rand.py, the pad's pool of its output; their RAM.
 import gc
+import sys
 from binascii import hexlify, unhexlify
 
 import mptest
@@ -52,46 +53,79 @@ def test_one_changed_input_changes_output():
     true(a.generate(bytearray(16)) != b.generate(bytearray(16)), "reseed input ignored")
 
 
-def test_pad_instance_fills_and_reseeds():
-    x = drbg.fill(bytearray(8))
-    eq(len(x), 8)
-    buf = bytearray(20)
-    mv = memoryview(buf)[4:12]
-    drbg.fill(mv)
-    eq(buf[:4], bytearray(4))
-    eq(buf[12:], bytearray(8))
-    true(buf[4:12] != bytearray(8), "fill wrote nothing")
-    drbg.reseed(b"12345678")
-    eq(drbg._d.count, 2)  # reseeded (1), then the empty generate of reseed()
-    true(drbg.fill(bytearray(8)) != x, "two draws equal")
+def test_resumes_from_its_state():
+    st = bytearray(64)
+    a = drbg.HmacDrbg(bytes(32), bytes(16), b"p", st)
+    b = drbg.HmacDrbg(bytes(32), bytes(16), b"p")
+    eq(a.generate(bytearray(32)), b.generate(bytearray(32)))
+    c = drbg.HmacDrbg(None, state=st)  # loaded again: the same K and V
+    eq(c.generate(bytearray(32)), b.generate(bytearray(32)))
+
+
+class Huge:
+    def __len__(self):
+        return 65537
 
 
 def test_oversized_request_refused():
-    mptest.raises(ValueError, drbg.HmacDrbg(bytes(32)).generate, bytearray(65537))
+    mptest.raises(ValueError, drbg.HmacDrbg(bytes(32)).generate, Huge())
+
+
+def test_pad_pool_hands_each_byte_out_once_and_wipes_it():
+    import rand
+    x = rand.fill(bytearray(8))
+    true(x != bytearray(8), "drew zeros")
+    left = rand._left
+    eq(left, 56)
+    eq(rand._pool[:8], bytearray(8))  # handed out: wiped from the pool
+    buf = bytearray(20)
+    rand.fill(memoryview(buf)[4:12])
+    eq(buf[:4], bytearray(4))
+    eq(buf[12:], bytearray(8))
+    eq(rand._left, 48)
+    true("drbg" not in sys.modules, "drbg stays loaded")
+    rand.fill(bytearray(8), 48)  # 40 would be left, 48 asked to stay: refilled first
+    eq(rand._left, 56)
+    k = bytes(rand._state)
+    rand.reseed(b"12345678")  # the PSAM's challenge: new K, V and a new pool
+    true(bytes(rand._state) != k, "reseed changed nothing")
+    eq(rand._left, 64)
+    rand.fill(bytearray(40))
+    rand.top_up()  # 24 left: fewer than a session and a nonce need
+    eq(rand._left, 64)
 
 
 def test_ram():
-    # the pad's instance (K, V, pad block) resident, and what one fill of 16 bytes (the
-    # PIN block's) allocates as garbage; printed for the report, held to a budget
+    # resident: rand with its state and pool; a refill loads drbg and drops it (its
+    # transient cost, and the garbage a refill leaves); printed, held to budgets
+    sys.modules.pop("rand", None)
+    one = bytearray(1)
     gc.collect()
     a0 = gc.mem_alloc()
-    drbg._d = None
+    import rand
+    rand.fill(one)
     gc.collect()
-    a0 = gc.mem_alloc()
-    drbg.fill(bytearray(1))
-    gc.collect()
-    state = gc.mem_alloc() - a0
-    buf = bytearray(16)
+    resident = gc.mem_alloc() - a0
     gc.collect()
     a1 = gc.mem_alloc()
     gc.disable()
-    drbg.fill(buf)
-    garbage = gc.mem_alloc() - a1
+    rand._refill()
+    peak = gc.mem_alloc() - a1
     gc.enable()
-    print("drbg: state %d bytes, one 16-byte fill allocates %d bytes (garbage)"
-          % (state, garbage))
-    true(state <= 400, "drbg state %d bytes" % state)
-    true(garbage <= 2500, "drbg fill garbage %d bytes" % garbage)
+    gc.collect()
+    after = gc.mem_alloc() - a1
+    buf = bytearray(16)
+    gc.collect()
+    a2 = gc.mem_alloc()
+    gc.disable()
+    rand.fill(buf)
+    draw = gc.mem_alloc() - a2
+    gc.enable()
+    print("rand: resident %d bytes; a refill (drbg loaded, used, dropped) allocates %d "
+          "bytes, %d stay; a 16-byte draw allocates %d" % (resident, peak, after, draw))
+    true(resident <= 1200, "rand resident %d" % resident)
+    true(peak <= 8000, "refill %d" % peak)
+    eq(draw, 0)  # a draw from the pool allocates nothing
 
 
 mptest.main(globals())

@@ -14,9 +14,9 @@ import sys  # noqa: F401
 
 import errors  # noqa: F401
 import journal  # noqa: F401
-import drbg  # resident in the app, and seeded at power-up (psam.py): not the link's cost
+import rand  # resident in the app, its pool filled at power-up (psam.py): not the link's
 
-drbg.fill(bytearray(1))
+rand.fill(bytearray(1))
 
 gc.collect()
 _a = gc.mem_alloc()

@@ -51,17 +51,18 @@ def test_card_identified_over_the_uart():
 
 
 def test_psam_over_its_uart_reseeds_the_drbg():
-    import drbg
+    import rand
     m = Tda8035(P.PSAM_UART, P.PSAM_CLK, P.PSAM_RST, P.PSAM_CMDVCC, None, os.getenv("PAD_PSAM"))
     s = UartSlot("PSAM", P.PSAM_UART, P.PSAM_TX, P.PSAM_RX, P.PSAM_CLK, P.PSAM_RST,
                  P.PSAM_CMDVCC, None, P.CLK_HZ)
-    drbg.fill(bytearray(1))
-    drbg._d.count = 5
+    rand.fill(bytearray(40))
+    k = bytes(rand._state)
     s.activate()
     sam = Psam(t0(s))
     eq(len(sam.terminal), 6)
     true(b"\x00\x84\x00\x00\x08" in m.sent, "GET CHALLENGE sent")
-    eq(drbg._d.count, 2)  # reseeded from it (then the reseed's empty generate)
+    true(bytes(rand._state) != k, "DRBG not reseeded")
+    eq(rand._left, 64)  # a new pool after the reseed
 
 
 def test_card_pulled_mid_exchange_is_card_removed():
