@@ -74,6 +74,7 @@ class Pad:
         import secure  # noqa: F401
         import pin_entry  # noqa: F401
         import pinblock  # noqa: F401
+        rand.top_up()  # the DRBG's first load now: its names are interned low in the heap
         self.events = Events(board.ui, board.host if self.keys else None, self._link)
         # board.skip_pending: the simulator's test switch that removes the durable write
         # before the VERIFY, to prove the power-cut test catches that bug
@@ -172,9 +173,7 @@ class Pad:
             self.trace("boot %d %r" % (j.head, j.problems))
             gc.collect()
             self.trace("mem boot %d %d" % (gc.mem_alloc(), gc.mem_free()))
-        if self._psam():  # power-up: the PSAM's challenge reseeds the DRBG (psam.py); the
-            self.sam = None  # PSAM then rests until the first card activates it again
-            self.board.psam.deactivate()
+        self._seed()
         card = self.board.card
         while True:
             self._faults()
@@ -205,6 +204,21 @@ class Pad:
             while card.present():  # the result stays until the card is taken
                 self.events.wait_key(_IDLE_MS)
             card.deactivate()
+
+    def _seed(self):
+        """Power-up: the PSAM's GET CHALLENGE for the DRBG (psam.py, rand.py); the PSAM
+        then rests until the first card. It borrows the link buffer's room, as a card
+        session does; without room the DRBG waits for the first card's PSAM."""
+        self.linkbuf = None
+        gc.collect()
+        try:
+            self._psam()
+        except MemoryError:
+            pass
+        self.sam = None
+        self.board.psam.deactivate()
+        gc.collect()
+        self._linkbuf()
 
     def _faults(self):
         """The devices the board found failing (a display not answering, a stuck key),

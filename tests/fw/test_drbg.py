@@ -87,11 +87,16 @@ def test_pad_pool_hands_each_byte_out_once_and_wipes_it():
     rand.fill(bytearray(8), 48)  # 40 would be left, 48 asked to stay: refilled first
     eq(rand._left, 56)
     k = bytes(rand._state)
-    rand.reseed(b"12345678")  # the PSAM's challenge: new K, V and a new pool
+    rand.reseed(b"12345678")  # the PSAM's challenge: kept for the next refill
+    eq(bytes(rand._state), k)
+    rand.top_up()  # at idle: mixed in, and a new pool
     true(bytes(rand._state) != k, "reseed changed nothing")
     eq(rand._left, 64)
+    eq(rand._extra, bytearray(8))  # the challenge wiped once used
     rand.fill(bytearray(40))
     rand.top_up()  # 24 left: fewer than a session and a nonce need
+    eq(rand._left, 64)
+    rand.top_up()  # enough, nothing waiting: no refill
     eq(rand._left, 64)
 
 

@@ -61,6 +61,8 @@ def test_psam_over_its_uart_reseeds_the_drbg():
     sam = Psam(t0(s))
     eq(len(sam.terminal), 6)
     true(b"\x00\x84\x00\x00\x08" in m.sent, "GET CHALLENGE sent")
+    true(rand._due, "the PSAM's challenge is waiting for the next refill")
+    rand.top_up()  # the app's idle loop
     true(bytes(rand._state) != k, "DRBG not reseeded")
     eq(rand._left, 64)  # a new pool after the reseed
 
