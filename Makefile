@@ -42,6 +42,7 @@ sim: setup
 
 bench: setup
 	$(PY) -m padctl.bench
+	$(PY) -m padctl.bench_boot
 
 soak: setup
 	PAD_SOAK_CUTS=$(N) $(PYTEST) -q -x tests/test_powercut.py -k invariant -s

@@ -13,6 +13,7 @@ from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError
 from events import Events
 
 _IDLE_MS = const(300)
+_SLICE = const(252)  # slots the audit and the retry index read per turn of the idle loop
 # reasons (data byte 0) of CARD_REFUSED and PIN_ERROR records; after _R_CARD_IO, data
 # byte 1 is the error's code (errors.py: timeout or wait cap, bad TCK, no T=0, ...)
 _R_NOT_SSC = const(1)
@@ -65,7 +66,7 @@ class Pad:
         # fragmented heap).
         self.linkbuf = None
         self._linkbuf()
-        self.journal = J.Journal(board.journal_dev, clock=board,
+        self.journal = J.Journal(board.journal_dev, clock=board, defer=True,
                                  mac=self.keys.journal_mac if self.keys else None)
         gc.collect()
         import iso7816.t0  # noqa: F401
@@ -80,6 +81,7 @@ class Pad:
         # before the VERIFY, to prove the power-cut test catches that bug
         kw = {"skip_pending_write": True} if board.skip_pending else {}
         # RAM holds at most 8 cards with an open run; the others are found by a scan
+        # (its index is built by the journal's audit: _settle)
         self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"], max_cards=8, **kw)
         gc.collect()
         self.sam = None
@@ -132,6 +134,18 @@ class Pad:
         gc.collect()
         self.restart = True
 
+    def _settle(self, n=0):
+        """The work opening left (it reads only the sector headers and the head sector):
+        the journal's audit (TAMPER notes) and the retry index, n slots at a time while
+        the pad idles (0: all of it, before a card is served). Done, or no room for it
+        beside a sync just now (the next turn tries again)?"""
+        try:
+            return not self.journal.audit(n)
+        except MemoryError:
+            if not n:
+                raise
+            return True
+
     def show(self, msg, arg=""):
         self.board.ui.show(*M.lines(self.tab, msg, arg))
 
@@ -180,7 +194,7 @@ class Pad:
             self.show(M.IDLE)
             gc.collect()
             rand.top_up()  # random bytes for the next card, made while the heap is idle
-            self.events.wait_key(_IDLE_MS)
+            self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
             if self.restart and self.events.link is None:  # the host is quiet: restart
                 self.board.reset()
             try:
@@ -234,8 +248,9 @@ class Pad:
         if not j.fits(self.retry.worst_case("verify")):  # full: nothing is spent or asked of
             j.event(J.FULL)  # the card; the host link is served as ever, a sync makes room
             return self.show(M.LOG_FULL)
-        start = time.ticks_ms()  # the card was activated just now: its session cap runs
         self.show(M.READING)
+        self._settle()  # (pad work, not the card's: before its session cap starts)
+        start = time.ticks_ms()  # the card was activated just now: its session cap runs
         sam = self._psam()
         if sam is None:
             j.event(J.PIN_ERROR, data=bytes((_R_PSAM,)))

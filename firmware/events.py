@@ -52,6 +52,7 @@ class Events:
             import sys
             sys.modules.pop("link", None)
             sys.modules.pop("jcopy", None)  # the PULL's journal reader (journal.copy_from)
+            sys.modules.pop("jack", None)  # the acknowledgement and reclaim (journal.ack)
 
     def wait_key(self, timeout_ms):
         """The next key within timeout_ms (None if none), serving the host link meanwhile."""

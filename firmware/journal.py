@@ -78,10 +78,10 @@ class Record:
         raise AttributeError(name)
 
 
-def _header(buf, epoch, n, seq):
+def _header(buf, epoch, n, seq, acked=0):
     """Sector header (protocol.md 8.2) into buf[0:64]: magic, version, epoch, sector seq n,
-    seq of the first record, zeros, CRC."""
-    struct.pack_into(">BBHIII44s", buf, 0, 0x53, 1, 0, epoch, n, seq, b"")
+    seq of the first record, the acknowledged mark when the sector opened, zeros, CRC."""
+    struct.pack_into(">BBHIIII40s", buf, 0, 0x53, 1, 0, epoch, n, seq, acked, b"")
     struct.pack_into(">I", buf, 60, binascii.crc32(memoryview(buf)[:60]))
 
 
@@ -96,7 +96,7 @@ class Journal:
     keeper._reclaimed() after a reclaim.  problems: what opening found (strings).
     """
 
-    def __init__(self, bdev, clock=None, mac=None):
+    def __init__(self, bdev, clock=None, mac=None, defer=False):
         n = bdev.ioctl(4, 0)
         spb = bdev.ioctl(5, 0) // _SLOT
         if n < 2 or spb < 4 or spb % 4 or n * spb >= 0x10000:
@@ -119,12 +119,31 @@ class Journal:
         self._order = array("B" if n < 256 else "H", range(n))
         self._first = array("H", range(n))
         self._ref = 0  # the first seq of the newest ring sector, in full
+        self._aud = None  # the audit's state while it has records left to check (jaudit.py)
         import jscan  # sets epoch, head, acked, boot_count, the ring and the write position
 
         try:
             jscan.scan(self)
         finally:
             sys.modules.pop("jscan")  # its code is needed again only at the next opening
+            sys.modules.pop("jaudit", None)
+        if not defer:
+            self.audit()
+
+    def audit(self, n=0):
+        """Checks up to n more slots of the ring (0: all that are left) for damage and
+        journals what it finds (TAMPER), then returns whether slots are left to check.
+        Opening reads only the sector headers and the head sector (its time grows with the
+        sectors, not the records); the rest is checked by this, a slice at a time while the
+        pad idles, and in full before a card is served or a sector reclaimed (jaudit.py,
+        loaded for each slice)."""
+        if self._aud is None:
+            return False
+        import jaudit
+        try:
+            return jaudit.step(self, n)
+        finally:
+            sys.modules.pop("jaudit")
 
     @staticmethod
     def format(bdev, epoch):
@@ -163,7 +182,7 @@ class Journal:
             if nr:
                 self.bdev.readblocks(h, b, 0)
                 k += struct.unpack_from(">I", b, 8)[0]
-            _header(b, self.epoch, k, seq)
+            _header(b, self.epoch, k, seq, self.acked)
             self.bdev.writeblocks(s, b, 0)
             st[s] = _LIVE
             self._nfree -= 1
@@ -240,53 +259,17 @@ class Journal:
         return copy_from(self, seq, buf, o, end)
 
     def read(self, seq):
-        """The record `seq` (a copy), or None if it is not (or no longer) in the journal."""
-        k = self._nr - 1
-        while k >= 0 and self._sector(k)[1] > seq:
-            k -= 1
-        r = Record(bytearray(_SLOT))
-        if k >= 0:
-            s, first = self._sector(k)
-            slot = seq - first + 1
-            if 0 < slot < (self._hslot if k == self._nr - 1 else self._spb):
-                self.bdev.readblocks(s, r.raw, slot * _SLOT)  # its own slot: right unless a
-                if self._ok(r.raw, memoryview(r.raw)[:60]) and r.seq == seq:  # cut or damage
-                    return r  # came before it in the sector
-        for r in self.iter_from(seq):  # else a scan from the sector it should be in
-            return r if r.seq == seq else None  # (the generator is dropped: r is ours)
-        return None
+        """The record `seq` (a copy), or None if it is not (or no longer) in the journal
+        (jack.py: loaded with the link, not resident)."""
+        from jack import read
+        return read(self, seq)
 
     def ack(self, seq):
-        """The host holds every record up to seq: marks it (an ACK record) and reclaims the
-        sectors that hold only acknowledged records.  Returns the sectors reclaimed."""
-        if not 0 <= seq <= self.head:
-            raise ValueError("ack %d: head %d" % (seq, self.head))
-        if seq > self.acked:
-            # an ack of nothing but an ACK record is not itself journaled
-            r = seq == self.acked + 1 and self.read(seq)
-            if not (r and r.kind == ACK):
-                self.append(ACK, None, struct.pack(">I", seq))
-            self.acked = seq
-        kp = self.keeper
-        done = 0
-        try:  # (the ring arrays move in place: a reclaim allocates nothing)
-            while self._nr > 1 and self._sector(1)[1] - 1 <= self.acked:
-                s, first = self._sector(0)
-                if kp:  # card states carried forward (SNAPSHOT records), then the erase
-                    kp._carry(first, self._sector(1)[1] - 1)
-                self.bdev.ioctl(_ERASE, s)
-                self._state[s] = _FREE
-                self._nfree += 1
-                self._o0 = (self._o0 + 1) % len(self._order)
-                self._nr -= 1
-                done += 1
-        except JournalFull:
-            self.problems.append("reclaim stopped: no room for snapshots")
-        if done and kp:
-            kp._reclaimed()
-        if done:
-            self._counted()
-        return done
+        """The host holds every record up to seq: marks it and reclaims the sectors that
+        hold only acknowledged records (jack.py: loaded with the link, not resident).
+        Returns the sectors reclaimed."""
+        from jack import ack
+        return ack(self, seq)
 
     def _counted(self):
         """Room again after events were only counted: one FULL record with the count."""

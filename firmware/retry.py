@@ -63,8 +63,9 @@ class Retry:
         self.max_cards = max_cards
         self.skip_pending_write = skip_pending_write
         self.overflow = True
-        self._reclaimed()
+        self._at = None
         journal.keeper = self
+        self._reclaimed()
 
     # index value: failures (5 bits, capped) | pending tries (5) | locked (1) | the pending
     # tries were read authenticated (1) | since (16): since is the low 16 bits of the oldest
@@ -79,7 +80,9 @@ class Retry:
         cid = bytes(raw[20:36])
         if keys is not None and cid not in keys:
             return
-        if idx is None:
+        if idx is None:  # the hook: records the audit has yet to read wait for it
+            if self._at:
+                return
             idx = self._idx
         v = old = idx.get(cid)
         if v is None:  # a new state, since this record
@@ -115,6 +118,8 @@ class Retry:
     def _carry(self, start, end):
         """The journal's reclaim hook: before records start..end are erased, journals a
         SNAPSHOT for every card whose state needs a record there."""
+        if self._at:
+            self.j.audit()
         idx, h = self._idx, self.j.head
         cards = {}
         if self.overflow:  # the cards there the index does not hold: one scan for them
@@ -136,10 +141,16 @@ class Retry:
                                                v >> 10 & 1 | v >> 9 & 4)))
 
     def _reclaimed(self):
-        """(Re)builds the index by one scan: at start, and after a reclaim if it overflowed."""
+        """(Re)builds the index by one scan: at start, and after a reclaim if it overflowed.
+        A journal whose audit is still to run (opened by the pad: Journal.audit) builds it
+        as it goes: until then appends wait for it (it reads them in their turn), and
+        state() and _carry() have it finish first."""
         if self.overflow:
             self._idx = {}
             self.overflow = False
+            if self.j._aud is not None and self.j._aud[:2] == [0, 1]:
+                self._at = True  # the audit feeds the index
+                return
             for r in self.j.iter_from(0):
                 self._seen(r.raw)
 
@@ -147,6 +158,8 @@ class Retry:
         """(failures since the last success, tries left recorded by the pending attempt or
         None, locked: a LOCK is journaled or the failures reached the pad's limit).  Sets
         self.authentic: the pending tries were read authenticated (for resolve)."""
+        if self._at:
+            self.j.audit()
         cid = bytes(card_id)
         v = self._idx.get(cid)
         if v is None and self.overflow:  # not in the index: one scan for it

@@ -29,7 +29,10 @@ def test_every_cut_point_keeps_the_rules(tmp_path):
     assert set(ex.results) == set(KINDS)
     for kind, r in ex.results.items():
         assert not r["missed"], ex.line(kind)
-        assert len(r["listed"]) > 100, ex.line(kind)
+        # a PIN transaction's points are mostly its wire bytes; a sync's, its flash
+        # operations (BOOT, one ACK per reclaim, the SNAPSHOTs, three erases: 12 of them
+        # today, each with 7 tears)
+        assert len(r["listed"]) > (100 if kind != "sync" else 60), ex.line(kind)
     assert covered == listed
 
 
