@@ -24,7 +24,8 @@ class KeyMatrix:
     def __init__(self, rows, cols, keymap, spec=None):
         self.rows, self.cols, self.map = rows, cols, keymap
         self.t0 = time.ticks_ms()
-        self.script = []  # (start, end) ticks and the key
+        self.script = []  # [start, end (None until first seen), key, hold ms]
+        self._queue = []  # keys from the keypad server not yet pressed
         self.stuck = set()
         self.sock = None
         if spec:
@@ -37,8 +38,11 @@ class KeyMatrix:
             world.inputs[pin] = self._col(c)
 
     def press(self, key, at_ms=0, hold_ms=60):
+        """key goes down at_ms from now and stays down hold_ms from the first scan that
+        sees it (a finger holds a key until it registers: a busy host's slow scans
+        lose no press)."""
         start = time.ticks_add(time.ticks_ms(), at_ms)
-        self.script.append((start, time.ticks_add(start, hold_ms), key))
+        self.script.append([start, None, key, hold_ms])
 
     def stick(self, key):
         self.stuck.add(key)
@@ -51,20 +55,23 @@ class KeyMatrix:
         except OSError:
             d = None
         if d:
-            last = self.script[-1][1] if self.script else time.ticks_ms()
-            for k in d.decode():
-                at = max(0, time.ticks_diff(last, time.ticks_ms())) + 40
-                self.press(k, at, 60)
-                last = time.ticks_add(time.ticks_ms(), at + 60)
+            for k in d.decode():  # each after the one before has been let go
+                self._queue.append(k)
+        while self._queue and all(e[1] is not None and time.ticks_diff(time.ticks_ms(), e[1])
+                                  > 40 for e in self.script):
+            self.press(self._queue.pop(0), 0, 80)
 
     def down(self, key):
         now = time.ticks_ms()
-        if key in self.stuck:
-            return True
-        for s, e, k in self.script:
-            if k == key and time.ticks_diff(now, s) >= 0 and time.ticks_diff(e, now) > 0:
-                return True
-        return False
+        down = key in self.stuck
+        for e in self.script:
+            if e[2] != key or time.ticks_diff(now, e[0]) < 0:
+                continue
+            if e[1] is None:  # first seen now: held from here
+                e[1] = time.ticks_add(now, e[3])
+            if time.ticks_diff(e[1], now) > 0:
+                down = True
+        return down
 
     def _col(self, c):
         def level():
