@@ -20,14 +20,6 @@ _new = True  # not instantiated yet
 _due = False  # a challenge is waiting
 
 
-def _names():
-    # never called: drbg.py's names, interned when this module loads (with the app, while
-    # the heap is whole) so that loading drbg later interns nothing that stays mid-heap
-    return ("HmacDrbg", "_k", "_v", "_p", "_mac", "_update", "count", "reseed", "generate",
-            "refill", "hashlib", "sha256", "digest", "update", "entropy", "nonce", "pers",
-            "state", "out", "add", "extra", "new", "pool", "parts")
-
-
 def _refill():
     global _left, _new, _due
     import drbg
