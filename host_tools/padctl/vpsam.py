@@ -73,6 +73,7 @@ class VirtualPsam:
 
     def __init__(self, path):
         self.path = Path(path)
+        self.rand = os.urandom  # GET CHALLENGE's source (a recorded transcript fixes it)
         d = psam_state(self.path)
         try:
             self.suite = Suite.parse(d["suite"])
@@ -185,7 +186,7 @@ class VirtualPsam:
             raise _Bad(SW_WRONG_P1P2)
         if data or le not in (4, 8):
             raise _Bad(SW_WRONG_LENGTH)
-        return _sw(SW_OK, os.urandom(le))
+        return _sw(SW_OK, bytes(self.rand(le)))
 
     _table = {
         (0x00, 0x84): _get_challenge,
