@@ -75,7 +75,6 @@ class Pad:
         import secure  # noqa: F401
         import pin_entry  # noqa: F401
         import pinblock  # noqa: F401
-        rand.top_up()  # the DRBG's first load now: its names are interned low in the heap
         self.events = Events(board.ui, board.host if self.keys else None, self._link)
         # board.skip_pending: the simulator's test switch that removes the durable write
         # before the VERIFY, to prove the power-cut test catches that bug
@@ -187,13 +186,21 @@ class Pad:
             self.trace("boot %d %r" % (j.head, j.problems))
             gc.collect()
             self.trace("mem boot %d %d" % (gc.mem_alloc(), gc.mem_free()))
-        self._seed()
+        import pwrup  # power-up only: the PSAM's GET CHALLENGE for the DRBG
+        pwrup.run(self)
+        _drop("pwrup")
         card = self.board.card
         while True:
-            self._faults()
+            f = getattr(self.board, "faults", None)  # failing devices (none on unix)
+            while f:
+                self.journal.event(J.DEVICE, data=f.pop(0))
             self.show(M.IDLE)
             gc.collect()
-            rand.top_up()  # random bytes for the next card, made while the heap is idle
+            if rand.n < 64:  # a full pool for the next card, made while the heap is idle
+                try:
+                    rand.fill(b"", 64)
+                except MemoryError:  # a sync holds the RAM: the next turn
+                    pass
             self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
             if self.restart and self.events.link is None:  # the host is quiet: restart
                 self.board.reset()
@@ -218,28 +225,6 @@ class Pad:
             while card.present():  # the result stays until the card is taken
                 self.events.wait_key(_IDLE_MS)
             card.deactivate()
-
-    def _seed(self):
-        """Power-up: the PSAM's GET CHALLENGE for the DRBG (psam.py, rand.py); the PSAM
-        then rests until the first card. It borrows the link buffer's room, as a card
-        session does; without room the DRBG waits for the first card's PSAM."""
-        self.linkbuf = None
-        gc.collect()
-        try:
-            self._psam()
-        except MemoryError:
-            pass
-        self.sam = None
-        self.board.psam.deactivate()
-        gc.collect()
-        self._linkbuf()
-
-    def _faults(self):
-        """The devices the board found failing (a display not answering, a stuck key),
-        journaled as DEVICE records; the unix board has none."""
-        f = getattr(self.board, "faults", None)
-        while f:
-            self.journal.event(J.DEVICE, data=f.pop(0))
 
     # --- one card ---------------------------------------------------------------
     def session(self):

@@ -5,6 +5,7 @@
 # never resident. HMAC is written out over hashlib.sha256 (MicroPython has no hmac
 # module); K, V and the HMAC pad block are preallocated.
 import os
+import sys
 from hashlib import sha256
 
 
@@ -69,10 +70,16 @@ class HmacDrbg:
         return out
 
 
-def refill(state, pool, extra=None, new=False):
-    """rand.py's: instantiates (new) from os.urandom, or resumes from state, then reseeds
-    from os.urandom (32 bytes) and extra (the PSAM's challenge) and fills pool."""
-    d = (HmacDrbg(os.urandom(32), os.urandom(16), b"PIN-PAD", state) if new
-         else HmacDrbg(None, state=state))
-    d.reseed(os.urandom(32), extra or b"")
-    d.generate(pool)
+def refill(p):
+    """rand.py's: p is its P (K V | pool | the PSAM's challenge | instantiated). Drops
+    this module from sys.modules first (its code only while refilling), instantiates
+    from os.urandom (the first time) or resumes from K and V, reseeds from os.urandom
+    and the PSAM's challenge (then wiped), fills the pool; returns its size."""
+    sys.modules.pop("drbg", None)
+    m = memoryview(p)
+    d = HmacDrbg(None if p[136] else os.urandom(32), os.urandom(16), b"PIN-PAD", m[:64])
+    d.reseed(os.urandom(32), m[128:136])
+    p[136] = 1
+    m[128:136] = bytes(8)
+    d.generate(m[64:128])
+    return 64

@@ -1,68 +1,32 @@
 # The pad's random values (the INTERNAL AUTHENTICATE challenge, the PIN block's fill, the
-# link's session nonces): bytes of HMAC_DRBG output (drbg.py) from a 64-byte pool, each
-# byte handed out once and wiped from the pool. drbg.py is loaded only to refill the pool
-# and dropped after: resident are this module, the DRBG's state (K, V) and the pool.
-# Refills happen at idle (top_up(), from the app's idle loop, the heap just collected),
-# or at once when a draw finds too few bytes; each one reseeds from os.urandom. The
-# PSAM's GET CHALLENGE (psam.py, at every PSAM activation; the app activates the PSAM at
-# power-up) is kept by reseed() and mixed in at the next refill, which top_up() then
-# makes whatever the pool holds: a PSAM activation is a moment of little free heap.
-import sys
-
-from micropython import const
-
-_N = const(64)
-_state = bytearray(64)  # the DRBG's K and V
-_pool = bytearray(_N)  # output not yet handed out: the last _left bytes
-_extra = bytearray(8)  # the PSAM's challenge waiting for the next refill
-_left = 0
-_new = True  # not instantiated yet
-_due = False  # a challenge is waiting
+# link's session nonces): bytes of HMAC_DRBG output (drbg.py) from a pool, each byte
+# handed out once and wiped. Resident: this one function and P, nothing else.
+# P: the DRBG's K and V (0-63) | the pool (64-127), its last n bytes not handed out yet |
+# the PSAM's GET CHALLENGE (128-135, written by psam.py, mixed in and wiped at the next
+# refill) | 136: 1 once instantiated. drbg.py is loaded only to refill (and drops itself);
+# each refill reseeds from os.urandom. The first refill is made when this module loads
+# (with the app: drbg's names are interned low in a whole heap); the app's idle loop
+# refills the pool to full between cards, right after a gc.collect, so that a card
+# session (24 bytes) never needs a refill.
+P = bytearray(137)
+n = 0
 
 
-def _refill():
-    global _left, _new, _due
-    import drbg
-    try:
-        drbg.refill(_state, _pool, _extra if _due else None, _new)
-    finally:
-        sys.modules.pop("drbg", None)  # its code only while refilling
-    _new = _due = False
-    for i in range(8):
-        _extra[i] = 0
-    _left = _N
+def fill(b, k=0):
+    """Fills b (at most 64 bytes: a bytearray or a memoryview of one) from the pool and
+    returns it; refills first if fewer than len(b) + k bytes are left (k: bytes that
+    must stay for a later draw of the session). fill(b"", 64): the idle refill."""
+    global n
+    m = len(b)
+    if n < m + k:
+        import drbg
+        n = drbg.refill(P)
+    o = 128 - n
+    for i in range(m):
+        b[i] = P[o + i]
+        P[o + i] = 0
+    n -= m
+    return b
 
 
-def fill(buf, keep=0):
-    """Fills buf (at most 64 bytes: a bytearray or a memoryview of one) from the pool and
-    returns it; refills first if the pool would be left with fewer than keep bytes (a
-    draw that must not be the one to refill: the PIN block's, after PIN entry)."""
-    global _left
-    n = len(buf)
-    if _left < n + keep:
-        _refill()
-    o = _N - _left
-    for i in range(n):
-        buf[i] = _pool[o + i]
-        _pool[o + i] = 0
-    _left -= n
-    return buf
-
-
-def top_up():
-    """At idle: refills a pool that could not serve one card session (24 bytes) and a
-    link nonce, or that a PSAM challenge is waiting for. A heap without room for it
-    leaves things as they are (a draw that needs a refill will try again)."""
-    if _left < 32 or _due:
-        try:
-            _refill()
-        except MemoryError:
-            pass
-
-
-def reseed(extra):
-    """The PSAM's 8-byte challenge: mixed into the DRBG, with os.urandom, at the next
-    refill (the next top_up, or a draw that needs one)."""
-    global _due
-    _extra[:] = extra
-    _due = True
+fill(b"", 64)

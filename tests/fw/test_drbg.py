@@ -73,31 +73,31 @@ def test_oversized_request_refused():
 
 def test_pad_pool_hands_each_byte_out_once_and_wipes_it():
     import rand
+    eq(rand.n, 64)  # filled when it loaded
+    true("drbg" not in sys.modules, "drbg stays loaded")
     x = rand.fill(bytearray(8))
     true(x != bytearray(8), "drew zeros")
-    left = rand._left
-    eq(left, 56)
-    eq(rand._pool[:8], bytearray(8))  # handed out: wiped from the pool
+    eq(rand.n, 56)
+    eq(rand.P[64:72], bytearray(8))  # handed out: wiped from the pool
     buf = bytearray(20)
     rand.fill(memoryview(buf)[4:12])
     eq(buf[:4], bytearray(4))
     eq(buf[12:], bytearray(8))
-    eq(rand._left, 48)
+    eq(rand.n, 48)
     true("drbg" not in sys.modules, "drbg stays loaded")
     rand.fill(bytearray(8), 48)  # 40 would be left, 48 asked to stay: refilled first
-    eq(rand._left, 56)
-    k = bytes(rand._state)
-    rand.reseed(b"12345678")  # the PSAM's challenge: kept for the next refill
-    eq(bytes(rand._state), k)
-    rand.top_up()  # at idle: mixed in, and a new pool
-    true(bytes(rand._state) != k, "reseed changed nothing")
-    eq(rand._left, 64)
-    eq(rand._extra, bytearray(8))  # the challenge wiped once used
-    rand.fill(bytearray(40))
-    rand.top_up()  # 24 left: fewer than a session and a nonce need
-    eq(rand._left, 64)
-    rand.top_up()  # enough, nothing waiting: no refill
-    eq(rand._left, 64)
+    eq(rand.n, 56)
+    true("drbg" not in sys.modules, "drbg stays loaded")
+    k = bytes(rand.P[:64])
+    rand.P[128:136] = b"12345678"  # the PSAM's challenge (psam.py): kept for the next refill
+    rand.fill(bytearray(8))
+    eq(bytes(rand.P[:64]), k)  # no refill: the DRBG untouched
+    rand.fill(b"", 64)  # the idle loop's refill: mixed in, and a new pool
+    true(bytes(rand.P[:64]) != k, "reseed changed nothing")
+    eq(rand.n, 64)
+    eq(rand.P[128:136], bytearray(8))  # the challenge wiped once used
+    rand.fill(b"", 64)  # full: no refill
+    eq(rand.n, 64)
 
 
 def test_ram():
@@ -114,7 +114,8 @@ def test_ram():
     gc.collect()
     a1 = gc.mem_alloc()
     gc.disable()
-    rand._refill()
+    rand.n = 0
+    rand.fill(b"", 64)  # a refill
     peak = gc.mem_alloc() - a1
     gc.enable()
     gc.collect()

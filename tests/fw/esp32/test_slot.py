@@ -56,15 +56,17 @@ def test_psam_over_its_uart_reseeds_the_drbg():
     s = UartSlot("PSAM", P.PSAM_UART, P.PSAM_TX, P.PSAM_RX, P.PSAM_CLK, P.PSAM_RST,
                  P.PSAM_CMDVCC, None, P.CLK_HZ)
     rand.fill(bytearray(40))
-    k = bytes(rand._state)
+    k = bytes(rand.P[:64])
     s.activate()
     sam = Psam(t0(s))
     eq(len(sam.terminal), 6)
     true(b"\x00\x84\x00\x00\x08" in m.sent, "GET CHALLENGE sent")
-    true(rand._due, "the PSAM's challenge is waiting for the next refill")
-    rand.top_up()  # the app's idle loop
-    true(bytes(rand._state) != k, "DRBG not reseeded")
-    eq(rand._left, 64)  # a new pool after the reseed
+    true(rand.P[128:136] != bytearray(8), "the PSAM's challenge is waiting for the next refill")
+    eq(bytes(rand.P[:64]), k)  # not at the PSAM's activation
+    rand.fill(b"", 64)  # the app's idle loop
+    true(bytes(rand.P[:64]) != k, "DRBG not reseeded")
+    eq(rand.n, 64)  # a new pool after the reseed
+    eq(rand.P[128:136], bytearray(8))  # the challenge wiped once used
 
 
 def test_card_pulled_mid_exchange_is_card_removed():
