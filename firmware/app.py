@@ -7,6 +7,7 @@ from micropython import const
 
 import journal as J
 import messages as M
+import rand
 import retry as R
 from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError, StatusError
 from events import Events
@@ -186,10 +187,21 @@ class Pad:
             self.trace("boot %d %r" % (j.head, j.problems))
             gc.collect()
             self.trace("mem boot %d %d" % (gc.mem_alloc(), gc.mem_free()))
+        import pwrup  # power-up only: the PSAM's GET CHALLENGE for the DRBG
+        pwrup.run(self)
+        _drop("pwrup")
         card = self.board.card
         while True:
+            f = getattr(self.board, "faults", None)  # failing devices (none on unix)
+            while f:
+                self.journal.event(J.DEVICE, data=f.pop(0))
             self.show(M.IDLE)
             gc.collect()
+            if rand.n < 64:  # a full pool for the next card, made while the heap is idle
+                try:
+                    rand.fill(b"", 64)
+                except MemoryError:  # a sync holds the RAM: the next turn
+                    pass
             self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
             if self.restart and self.events.link is None:  # the host is quiet: restart
                 self.board.reset()

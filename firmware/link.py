@@ -3,7 +3,6 @@
 # loop hands it whatever bytes arrived, and feed() writes the answers back.
 # Lean on purpose (the whole pad runs in a 64 KB heap): names and codes are consts,
 # and one buffer holds the frame coming in and the answer going out.
-import os
 import struct
 from binascii import crc32
 
@@ -11,6 +10,7 @@ from micropython import const
 
 from cryptolib import aes
 
+import rand
 from cmac import Keys, ct_eq, mac  # noqa: F401 (Keys: for the app)
 
 # message types (host to pad upper case, pad to host lower case)
@@ -180,7 +180,7 @@ class LinkServer:
                 self._ses += 1  # MAC(.. || host nonce); a new session: pad nonce boot
                 # count, session count, random
                 struct.pack_into(">II", s, _NONCE, j.boot_count & 0xFFFFFFFF, self._ses)
-                s[_NONCE + 8:_NONCE + 16] = os.urandom(8)
+                rand.fill(s[_NONCE + 8:_NONCE + 16])  # s: a memoryview
                 struct.pack_into(">BB8s16sIIII16s", b, _P, _HELLO_ANS, 1, self._id, s[_VER:],
                                  j.epoch, j.head, j.acked, j.free(), s[_NONCE:_VER])
                 return self._out(58, _K_HELLO, p[1:])

@@ -1,6 +1,7 @@
 # The PSAM's command set (docs/protocol.md section 5): the pad's only key holder.
 from micropython import const
 
+import rand
 from card import xfer
 from errors import Error, PsamError, Refused
 
@@ -19,6 +20,8 @@ class Psam:
         if not 1 <= info[3] <= 3:
             raise PsamError("PSAM issuer info")
         self.info = info  # region (3 BCD), level, suite, key versions PIN, IA, MAC
+        # its GET CHALLENGE: mixed into the pad's DRBG at the next refill (rand.py, drbg.py)
+        rand.P[128:136] = self._x(b"\x00\x84\x00\x00\x08", 8)
 
     def _x(self, apdu, n=None):
         """One PSAM command: its data (n bytes if given). Any failure is a PsamError, so

@@ -1,7 +1,6 @@
 # The secure exchanges between card and PSAM (DESIGN section 3, docs/protocol.md section 6).
 # Synchronous primitives: no screen, no journal; the flows call them and record the facts.
-import os
-
+import rand
 import psam as P
 from card import tries
 from errors import ProtocolError, SecurityError, StatusError
@@ -25,7 +24,7 @@ def ct_equal(a, b):
 
 def authenticate(card, sam):
     """INTERNAL AUTHENTICATE with a fresh random, checked by the PSAM: refuses clones."""
-    x = bytearray(os.urandom(8))
+    x = rand.fill(bytearray(8), 16)  # 16 left: the PIN block's draw never refills
     got = card.command(b"\x00\x88\x00\x00", x)
     if got[1] != 0x9000:
         raise StatusError(got[1], "INTERNAL AUTHENTICATE")

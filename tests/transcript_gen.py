@@ -52,7 +52,7 @@ def new_material():
         "psam.region": "110100", "psam.level": "2", "psam.terminal": "000000000001",
         "X": os.urandom(8).hex().upper(), "Rt": os.urandom(8).hex().upper(),
         "R": os.urandom(8).hex().upper(),
-        "fill": os.urandom(8).hex().upper(),
+        "fill": os.urandom(8).hex().upper(), "Rp": os.urandom(8).hex().upper(),
     }
 
 
@@ -106,7 +106,9 @@ def devices(m, workdir):
                                       int(m["psam.level"]), m["psam.terminal"],
                                       {(t, 1): H(m, "psam.key.%02X" % t) for t in (1, 2, 4)},
                                       {1: 1, 2: 1, 4: 1}))
-    return card, VirtualPsam(ppath)
+    sam = VirtualPsam(ppath)
+    sam.rand = lambda n: H(m, "Rp")
+    return card, sam
 
 
 # --- a T=0 interface device that speaks TPDUs ----------------------------------------
@@ -218,6 +220,9 @@ def record(m, card_slot, psam_slot):
          "region 110100 | level 2 (prefecture) | suite 01 SM4 | key versions PIN-enc, IA, "
          "MAC | SW; the pad checks region, suite and versions against EF05: no APDU",
          [3, 1, 1, 3, 2], "9000")
+    got = tpdu("P", b("0084000008"), "GET CHALLENGE | Le 08: the pad's DRBG mixes it in "
+               "(firmware/psam.py, rand.py)", [4, 1], "Rp | SW", [8, 2], "9000")
+    assert got == H(m, "Rp")
     # INTERNAL AUTHENTICATE
     tpdu("C", b("0088000008") + X, "INTERNAL AUTHENTICATE: CLA INS P1 P2 | Lc | X (the "
          "pad's random; the Le of case 4 is not sent)", [4, 1, 8], "SW: 16 bytes to get",
@@ -317,6 +322,7 @@ MATERIAL_NOTES = {
     "psam.terminal": "terminal number", "X": "the pad's INTERNAL AUTHENTICATE random",
     "Rt": "the card's challenge for the authenticated tries-left read (GET CHALLENGE)",
     "R": "the card's challenge for the VERIFY (GET CHALLENGE)", "fill": "the PIN block's 8 random bytes",
+    "Rp": "the PSAM's challenge (GET CHALLENGE), mixed into the pad's DRBG",
     "iv": "MAC IV: R || 00*8", "block": "plaintext PIN block, format 4 layout",
 }
 
@@ -344,7 +350,7 @@ def render(m, lines):
     for t, what in KEY_NAMES.items():
         kv("card.key.%02X" % t, k["card.key.%02X" % t],
            "Kc = D(K3, serial), %s: held by the card" % what)
-    for name in ("X", "Rt", "R", "fill"):
+    for name in ("Rp", "X", "Rt", "R", "fill"):
         kv(name, m[name], MATERIAL_NOTES[name])
     kv("sk.04t", k["sk.04t"], "SK_mac of the read = D(card.key.04, Rt)")
     kv("ivt", k["ivt"], "MAC IV of the read: Rt || 00*8")

@@ -14,6 +14,9 @@ import sys  # noqa: F401
 
 import errors  # noqa: F401
 import journal  # noqa: F401
+import rand  # resident in the app, its pool filled at power-up (psam.py): not the link's
+
+rand.fill(bytearray(1))
 
 gc.collect()
 _a = gc.mem_alloc()

@@ -26,6 +26,8 @@ class FakeT0:
         if apdu[1] == 0xB0:  # READ BINARY: terminal number, issuer info (level 3)
             return (bytes(6) if apdu[2] == 0x96 else b"\x11\x01\x05\x03\x01\x01\x01\x01",
                     0x9000)
+        if apdu[1] == 0x84:  # GET CHALLENGE: the DRBG's reseed at activation
+            return b"\x01\x02\x03\x04\x05\x06\x07\x08", 0x9000
         self.apdus.append(apdu)
         self.sent.append(bytes(apdu))
         if self.fail:
