@@ -307,6 +307,8 @@ def main(argv):
         for kind, card, data in spec_records(argv[4]):
             j.append(kind, card, data)
     batch = int(os.getenv("LINK_BATCH") or MAX_BATCH)
+    import gc
+    gc.collect()  # (as the pad's app does once its long-lived objects are made)
     run_stdio(link.LinkServer(j, keys, {"version": "test-1.0"}, max_batch=batch))
 
 
