@@ -97,6 +97,9 @@ def read(slot, need_t0=True, clock=None):
     a.protocols = tuple(protocols) if protocols else (0,)
     a.historical = a.raw[len(raw) - k - tck:len(raw) - tck]
     a.tck = raw[-1] if tck else None
+    g = getattr(slot, "guard", None)  # a slot that can honour TC1 (extra guard time)
+    if g is not None:
+        g(iface[0][2] or 0)
     return _params(a, need_t0)
 
 

@@ -11,6 +11,7 @@
 # LINK_JOURNAL=real for firmware/journal.py on a block device file (boards/unix_sim),
 # else FakeJournal: the journal API on a plain file of record slots, which the tests
 # can edit (a record altered in flash) and copy back (a rolled-back journal).
+import gc
 import os
 import struct
 import sys
@@ -312,6 +313,7 @@ def main(argv):
         for kind, card, data in spec_records(argv[4]):
             j.append(kind, card, data)
     batch = int(os.getenv("LINK_BATCH") or MAX_BATCH)
+    gc.collect()  # (as the pad's app does once its long-lived objects are made)
     run_stdio(link.LinkServer(j, keys, {"version": "test-1.0"}, max_batch=batch, buf=buf,
                               sched=sched))
 
