@@ -134,9 +134,12 @@ class Pad:
         the pad idles (0: all of it, before a card is served). Done, or no room for it
         beside a sync just now (the next turn tries again)? Idle, the random bytes for
         the next card are made first (cmac.rand: drbg.py loaded, used, dropped)."""
-        try:
-            if n:
+        if n:
+            try:
                 rand(b"", 24)
+            except MemoryError:  # (a sync holds the RAM: the next turn)
+                pass
+        try:
             return not self.journal.audit(n)
         except MemoryError:
             if not n:

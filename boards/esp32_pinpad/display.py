@@ -1,6 +1,6 @@
 # The display's text: a message (two lines, firmware/messages.py) laid out in rows of
 # Unifont glyphs (8 x 16 Latin, 16 x 16 CJK) read one at a time from font.bin (made by
-# host_tools/padctl/fontgen.py), for the panel drivers: ssd1306.py (128 x 64, I2C) and
+# host_tools/padsim/fontgen.py), for the panel drivers: ssd1306.py (128 x 64, I2C) and
 # st7789.py (240 x 240, SPI, glyphs drawn twice their size); the board loads the one
 # pins.DISPLAY names. Each line wraps (Latin at spaces, CJK anywhere);
 # tests/fw/esp32/test_display.py checks every message of both languages fits each panel.

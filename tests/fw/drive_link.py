@@ -254,18 +254,20 @@ def spec_records(spec):
         n = int(spec)
     except ValueError:
         n = -1
+    # (a generator: the harness shares the pad's 64 KB heap, and a list of every record
+    # made first could take the room of the link's blocks)
     if n >= 0:
-        return [(KINDS[i % 8], b"\x11\x01\x05\xd1\x56\x00\x00\x05" + bytes(7) + bytes((i % 3,)),
-                 bytes((i & 0xFF,))) for i in range(n)]
-    out = []
+        for i in range(n):
+            yield (KINDS[i % 8], b"\x11\x01\x05\xd1\x56\x00\x00\x05" + bytes(7) + bytes((i % 3,)),
+                   bytes((i & 0xFF,)))
+        return
     with open(spec) as f:
         for line in f:
             parts = line.split()
             if parts:
                 card = None if parts[1] == "-" else unhexlify(parts[1])
                 data = b"" if len(parts) < 3 or parts[2] == "-" else unhexlify(parts[2])
-                out.append((int(parts[0]), card, data))
-    return out
+                yield (int(parts[0]), card, data)
 
 
 def run_stdio(server, idle_ms=-1):

@@ -1,6 +1,6 @@
 # firmware/drbg.py: HMAC_DRBG (SHA-256) against the NIST CAVP vectors (all 240 SHA-256
 # cases of drbgvectors_pr_false, HMAC_DRBG.rsp: instantiate, reseed, generate twice, the
-# second output compared); firmware/rand.py, the pad's pool of its output; their RAM.
+# second output compared); cmac.rand, the pad's pool of its output (firmware/cmac.py); their RAM.
 import gc
 import sys
 from binascii import hexlify, unhexlify
@@ -62,7 +62,7 @@ def test_resumes_from_its_state():
     drbg.init(b, bytes(32), bytes(16), b"p")
     eq(drbg.fill(a, bytearray(32)), drbg.fill(b, bytearray(32)))
     c = bytearray(128)
-    c[:64] = a[:64]  # K and V kept (rand.P), the pad block not: the same output
+    c[:64] = a[:64]  # K and V kept (cmac.RAND), the pad block not: the same output
     eq(drbg.fill(c, bytearray(32)), drbg.fill(b, bytearray(32)))
 
 
