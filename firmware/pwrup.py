@@ -1,8 +1,8 @@
 # Power-up (loaded by app.run once in a normal boot; it drops itself): the PSAM activated
 # for its GET CHALLENGE, kept for the DRBG's next refill (cmac.RAND, drbg.py: mixed in
-# with os.urandom at the idle loop's refill). The PSAM stays powered for the first card,
-# as after a card. Without the PSAM, or without room, the DRBG runs on os.urandom until
-# the next power-up.
+# with os.urandom at the idle loop's refill); then deactivated: the first card activates
+# it again, as in a boot without this (its objects are made in the session's heap).
+# Without the PSAM, or without room, the DRBG runs on os.urandom until the next power-up.
 import gc
 import sys
 
@@ -18,4 +18,6 @@ def run(pad):
             cmac.RAND[112:120] = sam._x(b"\x00\x84\x00\x00\x08", 8)
     except Exception as e:  # (a PSAM that refuses GET CHALLENGE still serves the cards)
         sys.print_exception(e, sys.stderr)
+    sam = pad.sam = None
+    pad.board.psam.deactivate()
     gc.collect()

@@ -52,7 +52,7 @@ def test_card_identified_over_the_uart():
 
 def test_psam_over_its_uart_reseeds_the_drbg():
     # power-up (firmware/pwrup.py): the PSAM activated over its UART, its GET CHALLENGE
-    # kept for the DRBG's next refill (the app's idle loop), the PSAM left powered
+    # kept for the DRBG's next refill (the app's idle loop), the PSAM deactivated again
     import cmac
     import pwrup
     m = Tda8035(P.PSAM_UART, P.PSAM_CLK, P.PSAM_RST, P.PSAM_CMDVCC, None, os.getenv("PAD_PSAM"))
@@ -65,17 +65,23 @@ def test_psam_over_its_uart_reseeds_the_drbg():
         def _psam(self):
             s.activate()
             self.sam = Psam(t0(s))
+            got.append(self.sam)
             return self.sam
 
+    class Board:
+        psam = s
+
+    got = []
     cmac.rand(bytearray(40))  # 8 bytes left in the pool
     k = bytes(cmac.RAND[:64])
     pad = Pad()
+    pad.board = Board()
     pwrup.run(pad)
-    eq(len(pad.sam.terminal), 6)
+    eq(len(got[0].terminal), 6)
     true(b"\x00\x84\x00\x00\x08" in m.sent, "GET CHALLENGE sent")
     true(cmac.RAND[112:120] != bytearray(8), "the PSAM's challenge waits for the next refill")
     eq(bytes(cmac.RAND[:64]), k)  # not at the PSAM's activation
-    true(s.present() and pad.sam is not None, "the PSAM stays powered for the first card")
+    true(not s.present() and pad.sam is None, "the PSAM rests until the first card")
     cmac.rand(b"", 24)  # the app's idle loop
     true(bytes(cmac.RAND[:64]) != k, "DRBG not reseeded")
     eq(cmac.RAND[121], 48)  # a new pool after the reseed
