@@ -23,7 +23,6 @@ _R_NOT_GENUINE = const(3)
 _R_CARD_IO = const(4)
 _R_PSAM = const(5)
 _R_FORGED = const(6)
-_DEVICE = const(21)  # journal.py's DEVICE (a board's device failed: board.faults)
 
 
 _LINK_BUF = const(1094)  # link.py's frame buffer (PULL answers of up to 12 records)
@@ -194,7 +193,7 @@ class Pad:
         while True:
             f = getattr(self.board, "faults", None)  # failing devices (the ESP32 board's)
             while f:
-                self.journal.event(_DEVICE, data=f.pop(0))
+                self.journal.event(J.DEVICE, data=f.pop(0))
             self.show(M.IDLE)
             gc.collect()
             self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
