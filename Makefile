@@ -7,7 +7,7 @@ N       ?= 1000
 
 SOFTHSM := /usr/lib/softhsm/libsofthsm2.so
 
-.PHONY: setup postgres softhsm test demo sim bench soak soak-all clean flash chromium console
+.PHONY: setup postgres softhsm test demo sim bench soak soak-all clean flash chromium console font esp32
 
 setup: $(VENV)/.ready
 
@@ -49,6 +49,22 @@ chromium:
 # the clerk's console on http://127.0.0.1:8765/ (add a clerk first: padctl clerks add ID)
 console: setup
 	$(PADCTL) console
+
+# The ESP32 pad's font subset (boards/esp32_pinpad/font.bin, committed) from Debian's
+# unifont, installed here when missing and we are root; `make esp32` compiles the firmware
+# and the board with mpy-cross for the ESP32 (-march=xtensawin) into build/esp32_pinpad/.
+UNIFONT := /usr/share/unifont/unifont.hex
+
+$(UNIFONT):
+	@if [ "$$(id -u)" = 0 ]; then apt-get install -y -q unifont >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q unifont >/dev/null; }; \
+	else echo "make font: install the Debian package unifont (as root)"; exit 1; fi
+
+font: setup $(UNIFONT)
+	$(PY) -m padsim.fontgen
+
+esp32: setup
+	$(PY) -c 'from padctl.mpy import build; print(build("esp32_pinpad"))'
 
 demo: setup
 	$(PADCTL) demo

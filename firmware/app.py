@@ -10,6 +10,7 @@ import journal as J
 import messages as M
 import retry as R
 from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError, StatusError
+from cmac import rand
 from events import Events
 
 _IDLE_MS = const(300)
@@ -33,16 +34,6 @@ VERSION = "0.1.0"
 # place leaves the heap in fragments too small for the link's blocks: measured, 16 KB
 # free, none over 560 bytes.)
 _SESSION = ("secure", "pin_entry", "pinblock", "psam", "card", "iso7816.t0")
-
-
-def _keys(cfg):
-    """The link keys from the provisioned link key (None: not provisioned, no link)."""
-    try:
-        from binascii import unhexlify
-        from kdf import Keys
-        return Keys(unhexlify(cfg["link_key"]), unhexlify(cfg["pad_id"]))
-    except (KeyError, ValueError):
-        return None
 
 
 def _drop(name):
@@ -70,7 +61,7 @@ class Pad:
         # link-first boot once the journal's audit is done (at the end).
         rtc = board.rtc() if hasattr(board, "rtc") else b""  # kept over a reset (_reset)
         self.linkbuf = bytearray(_LINK_BUF) if rtc[:1] == b"L" else None
-        keys = _keys(self.cfg)
+        keys = __import__("kdf").configured(self.cfg)  # (no local name for kdf)
         self.link_first = self.linkbuf is not None and keys is not None
         if not self.link_first:
             self.linkbuf = None
@@ -140,7 +131,13 @@ class Pad:
         """The work opening left (it reads only the sector headers and the head sector):
         the journal's audit (TAMPER notes) and the retry index, n slots at a time while
         the pad idles (0: all of it, before a card is served). Done, or no room for it
-        beside a sync just now (the next turn tries again)?"""
+        beside a sync just now (the next turn tries again)? Idle, the random bytes for
+        the next card are made first (cmac.rand: drbg.py loaded, used, dropped)."""
+        if n:
+            try:
+                rand(b"", 24)
+            except MemoryError:  # (a sync holds the RAM: the next turn)
+                pass
         try:
             return not self.journal.audit(n)
         except MemoryError:
@@ -190,8 +187,13 @@ class Pad:
             self.trace("boot %d %r" % (j.head, j.problems))
             gc.collect()
             self.trace("mem boot %d %d" % (gc.mem_alloc(), gc.mem_free()))
+        if not self.link_first:  # power-up: the PSAM's GET CHALLENGE for the DRBG
+            __import__("pwrup").run(self)  # (it drops itself; no local name keeps it)
         card = self.board.card
         while True:
+            f = getattr(self.board, "faults", None)  # failing devices (the ESP32 board's)
+            while f:
+                self.journal.event(J.DEVICE, data=f.pop(0))
             self.show(M.IDLE)
             gc.collect()
             self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)

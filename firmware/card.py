@@ -38,12 +38,13 @@ class Card:
         self.t0 = t0
 
     def identify(self):
-        """SELECT MF and DF01, READ BINARY EF05 (Le 00: the T=0 layer follows 6Cxx)."""
+        """SELECT MF and DF01, READ BINARY EF05 with its exact length (Le 26: no 6C26
+        round trip; a card that answers 6Cxx all the same is followed by the T=0 layer)."""
         for apdu in (_SELECT_MF, _SELECT_DF01):
             _, sw = self.t0.transmit(apdu)
             if sw != 0x9000:
                 raise Refused("not a social security card (SELECT %04X)" % sw)
-        raw = xfer(self.t0, b"\x00\xb0\x85\x00\x00", "READ EF05")
+        raw = xfer(self.t0, b"\x00\xb0\x85\x00\x26", "READ EF05")
         if len(raw) != _ID_LEN:
             raise ProtocolError("EF05: %d bytes" % len(raw))
         if raw[3:8] != _RID or raw[25] not in (1, 2):

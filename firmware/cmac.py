@@ -1,6 +1,6 @@
 # AES-CMAC (NIST SP 800-38B, RFC 4493) on cryptolib's AES-ECB, and the journal's record
-# MAC (chain). Resident: the journal MACs every record. The key derivation is kdf.py,
-# needed at boot only (and by the link).
+# MAC (chain); the pad's random values (rand). Resident in both boots: the journal MACs
+# every record. The key derivation is kdf.py, needed at boot only (and by the link).
 import cryptolib
 
 # The CBC state and the subkeys K1 || K2 of the MAC being computed: shared, as a MAC is
@@ -63,3 +63,33 @@ def chain(aes):
     # The journal's mac= callable under aes (its key: kdf.Keys.journal): CMAC(K_J, body ||
     # prev). Only aes is kept, not the key derivation's code (kdf.py).
     return lambda prev, body: mac(aes, body, prev)
+
+
+# The pad's random values (the INTERNAL AUTHENTICATE challenge, the PIN block's fill, the
+# link's session nonces): bytes of HMAC_DRBG output (drbg.py) from a pool, each byte
+# handed out once and wiped. Here, not in a module of its own (a module costs about 250
+# bytes of the 64 KB heap), as cmac is resident in both boots. RAND (122 bytes: 4 GC
+# blocks): the DRBG's K and V (0-63) | the pool (64-111), its last RAND[121] bytes not
+# handed out yet | the PSAM's GET CHALLENGE (112-119, written at power-up by pwrup.py,
+# mixed in and wiped at the next refill) | 120: 1 once instantiated | 121: the count.
+# drbg.py is loaded only to refill (and drops itself); each refill reseeds from
+# os.urandom. The app's idle loop refills the pool (right after a gc.collect) when it
+# holds less than a card session takes (24 bytes: the INTERNAL AUTHENTICATE challenge and
+# the PIN block's fill), so that a session never loads drbg.py.
+RAND = bytearray(122)
+
+
+def rand(b, k=0):
+    """Fills b (at most 48 bytes: a bytearray or a memoryview of one) from the pool and
+    returns it; refills first if fewer than len(b) + k bytes are left (k: bytes that
+    must stay for a later draw of the session). rand(b"", 24): the idle refill."""
+    p = RAND
+    m = len(b)
+    if p[121] < m + k:
+        p[121] = __import__("drbg").refill(p)
+    o = 112 - p[121]
+    for i in range(m):
+        b[i] = p[o + i]
+        p[o + i] = 0
+    p[121] -= m
+    return b

@@ -40,6 +40,7 @@ CRASH = const(17)
 FULL = const(18)
 ACK = const(19)
 PROVISION = const(20)  # written only by provisioning (boards/*/provision.py): seq 1
+DEVICE = const(21)  # a device of the board failed (board.faults, journaled by the app)
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)  # 'J'

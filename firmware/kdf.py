@@ -41,6 +41,16 @@ class Keys:
         return mac(self.journal, body, prev)
 
 
+def configured(cfg):
+    """The pad's Keys from its configuration's link key and pad id (hex); None when it
+    is not provisioned (no link key, or a malformed one): no link."""
+    try:
+        from binascii import unhexlify
+        return Keys(unhexlify(cfg["link_key"]), unhexlify(cfg["pad_id"]))
+    except (KeyError, ValueError):
+        return None
+
+
 def schedules(keys):
     # The AES key schedules (cryptolib objects of 320 bytes each) of the link's message
     # keys, of h, p, a answers and of P, A requests (protocol.md 9.1), in that order. Made

@@ -3,14 +3,12 @@
 # loop hands it whatever bytes arrived, and feed() writes the answers back.
 # Lean on purpose (the whole pad runs in a 64 KB heap): names and codes are consts,
 # and one buffer holds the frame coming in and the answer going out.
-import os
 import struct
 from binascii import crc32
 
 from micropython import const
 
-
-from cmac import ct_eq, mac
+from cmac import ct_eq, mac, rand
 
 # The journal's reader (PULL) and its acknowledgement and reclaim (ACK) load with the link,
 # into the heap the app has just collected: imported at the first PULL or ACK, they would
@@ -213,7 +211,7 @@ class LinkServer:
             key = self._key(k)
             self._ses += 1
             struct.pack_into(">II", s, _NONCE, j.boot_count & 0xFFFFFFFF, self._ses)
-            s[_NONCE + 8:_NONCE + 16] = os.urandom(8)
+            rand(s[_NONCE + 8:_NONCE + 16])  # s: a memoryview
             struct.pack_into(">BB8s16sIIII16s", b, _P, _HELLO_ANS, 1, self._id, s[_VER:],
                              j.epoch, j.head, j.acked, j.free(), s[_NONCE:_VER])
             return self._out(58, key, p[1:])

@@ -1,6 +1,6 @@
 # PIN blocks with random fill (docs/protocol.md section 3).
 # SM4 (16-byte block): ISO 9564 format 4 layout; 3DES (8-byte): format 3 layout.
-import os
+from cmac import rand
 
 
 def build(pin, n, block):
@@ -8,7 +8,7 @@ def build(pin, n, block):
     if not 4 <= n <= 12:
         raise ValueError("PIN length")
     size = len(block)
-    rnd = os.urandom(16)
+    rnd = rand(bytearray(16))
     if size == 16:
         block[0] = 0x40 | n
         fill = 0xA

@@ -1,10 +1,8 @@
 # The secure exchanges between card and PSAM (DESIGN section 3, docs/protocol.md section 6).
 # Synchronous primitives: no screen, no journal; the flows call them and record the facts.
-import os
-
 import psam as P
 from card import tries
-from cmac import ct_eq as ct_equal  # (resident: the journal's MAC needs cmac from boot)
+from cmac import ct_eq as ct_equal, rand  # (resident: the journal's MAC needs cmac from boot)
 from errors import ProtocolError, SecurityError, StatusError
 
 
@@ -18,7 +16,7 @@ class Plain(StatusError):
 
 def authenticate(card, sam):
     """INTERNAL AUTHENTICATE with a fresh random, checked by the PSAM: refuses clones."""
-    x = bytearray(os.urandom(8))
+    x = rand(bytearray(8), 16)  # 16 left: the PIN block's draw never refills
     got = card.command(b"\x00\x88\x00\x00", x)
     if got[1] != 0x9000:
         raise StatusError(got[1], "INTERNAL AUTHENTICATE")

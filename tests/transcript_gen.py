@@ -203,9 +203,8 @@ def record(m, card_slot, psam_slot):
          "SW", [2], "9000")
     tpdu("C", b("00A4040006D15600000590"), "SELECT DF01: CLA INS P1 P2 | Lc | AID",
          [4, 1, 6], "SW", [2], "9000")
-    tpdu("C", b("00B0850000"), "READ BINARY EF05 (P1 80|SFI 5), Le 00", [4, 1],
-         "SW: wrong length, 26 (38) bytes are there", [2], "6C26")
-    tpdu("C", b("00B0850026"), "READ BINARY EF05 re-issued with Le 26", [4, 1],
+    tpdu("C", b("00B0850026"), "READ BINARY EF05 (P1 80|SFI 5), Le 26: its exact length",
+         [4, 1],
          "EF05: region | RID | serial | card number | suite 01 SM4 | key versions PIN-enc, "
          "IA, MAC, unblock | issue date | expiry date | SW", [3, 5, 8, 9, 1, 4, 4, 4, 2], "9000")
     atr("P", psam_slot, "PSAM ATR: TS | T0: TD1, 8 historical bytes | TD1: TC2, T=0 | "

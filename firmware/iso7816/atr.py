@@ -97,6 +97,9 @@ def read(slot, need_t0=True, clock=None):
     a.protocols = tuple(protocols) if protocols else (0,)
     a.historical = a.raw[len(raw) - k - tck:len(raw) - tck]
     a.tck = raw[-1] if tck else None
+    g = getattr(slot, "guard", None)  # a slot that can honour TC1 (extra guard time)
+    if g is not None:
+        g(iface[0][2] or 0)
     return _params(a, need_t0)
 
 
@@ -114,12 +117,14 @@ def _params(a, need_t0):
     a.fi = b"\x04\x04\x06\x08\x0c\x10\x14\x00\x00\x02\x03\x04\x06\x08\x00\x00"[
         ta1 >> 4] * (93 if ta1 < 0x70 else 256)
     a.di = b"\x00\x01\x02\x04\x08\x10\x20\x40\x0c\x14\x00\x00\x00\x00\x00\x00"[ta1 & 0x0F]
-    if not a.fi or not a.di:
-        raise _bad("TA1 %02X: reserved Fi/Di" % ta1, _BAD_ATR)
+    ta2 = iface[1][0] if len(iface) > 1 else None
+    if not a.fi or not a.di:  # reserved: refused in specific mode (TA2), where the card
+        if ta2 is not None:  # speaks at that rate; in negotiable mode the pad carries on at
+            raise _bad("TA1 %02X: reserved Fi/Di" % ta1, _BAD_ATR)  # the default rate
+        a.fi, a.di = 372, 1  # (as EMV Book 1 asks of a terminal)
     a.wi = 10
-    a.specific = ta2 = None
+    a.specific = None
     if len(iface) > 1:
-        ta2 = iface[1][0]
         wi = iface[1][2]
         if wi == 0:
             raise _bad("TC2 00: WI 0 is reserved", _BAD_ATR)

@@ -55,17 +55,24 @@ def mpy_cross():
     return str(here) if here.exists() else (shutil.which("mpy-cross") or "mpy-cross")
 
 
+# mpy-cross's architecture flag per board (what native code would be emitted for; the
+# firmware has none, so the bytecode also loads on the unix port)
+ARCH = {"esp32_pinpad": "xtensawin"}
+
+
 def build(board="unix_sim"):
     """Compile the firmware and the board with mpy-cross into build/<board>/ (what is
-    flashed to a pad, and what the simulator runs); texts are copied. Incremental."""
+    flashed to a pad, and what the simulator runs); texts and data (.txt, .bin) are
+    copied. Incremental."""
     out = BUILD / board
+    arch = ["-march=" + ARCH[board]] if board in ARCH else []
     sources = [(p, p.relative_to(FIRMWARE)) for p in FIRMWARE.rglob("*") if p.is_file()]
     sources += [(p, p.relative_to(ROOT / "boards" / board))
                 for p in (ROOT / "boards" / board).glob("*") if p.is_file()]
     for src, rel in sources:
         if src.suffix == ".py":
             dst = out / rel.with_suffix(".mpy")
-        elif src.suffix == ".txt":
+        elif src.suffix in (".txt", ".bin"):
             dst = out / rel
         else:
             continue
@@ -76,7 +83,8 @@ def build(board="unix_sim"):
         if src.suffix == ".py":
             # -s the module's own name: already a qstr on the pad, so the source name costs
             # no RAM (tracebacks read `File "journal", line N`)
-            r = subprocess.run([mpy_cross(), "-O3", "-s", rel.stem, "-o", str(tmp), str(src)],
+            r = subprocess.run([mpy_cross(), "-O3", *arch, "-s", rel.stem, "-o", str(tmp),
+                                str(src)],
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError("mpy-cross %s: %s" % (src, r.stderr or r.stdout))

@@ -8,6 +8,7 @@ PIN-reload or link keys (types 05, 06, 07): INIT for them answers ``6A88``.
 Create the state file with ``personalise_psam`` (below: ``padctl.keys.write_psam``, as
 ``padctl issue psam`` writes it); TEST MATERIAL.
 """
+import os
 from pathlib import Path
 
 from padctl.cardspec import (  # the PSAM's data, re-exported (__all__) for its users
@@ -35,6 +36,7 @@ class VirtualPsam:
 
     def __init__(self, path):
         self.path = Path(path)
+        self.rand = os.urandom  # GET CHALLENGE's source (a recorded transcript fixes it)
         d = psam_state(self.path)
         try:
             self.suite = Suite.parse(d["suite"])
@@ -142,7 +144,16 @@ class VirtualPsam:
             iv = bytes(bs)
         return _sw(SW_OK, mac(self.suite, key, iv, data))
 
+    def _get_challenge(self, p1, p2, data, le):
+        # the pad reseeds its DRBG from it at every activation (firmware/psam.py)
+        if p1 or p2:
+            raise _Bad(SW_WRONG_P1P2)
+        if data or le not in (4, 8):
+            raise _Bad(SW_WRONG_LENGTH)
+        return _sw(SW_OK, bytes(self.rand(le)))
+
     _table = {
+        (0x00, 0x84): _get_challenge,
         (0x00, 0xA4): _select,
         (0x00, 0xB0): _read_binary,
         (0x80, 0x1A): _init,

@@ -11,6 +11,7 @@
 # LINK_JOURNAL=real for firmware/journal.py on a block device file (boards/unix_sim),
 # else FakeJournal: the journal API on a plain file of record slots, which the tests
 # can edit (a record altered in flash) and copy back (a rolled-back journal).
+import gc
 import os
 import struct
 import sys
@@ -253,18 +254,20 @@ def spec_records(spec):
         n = int(spec)
     except ValueError:
         n = -1
+    # (a generator: the harness shares the pad's 64 KB heap, and a list of every record
+    # made first could take the room of the link's blocks)
     if n >= 0:
-        return [(KINDS[i % 8], b"\x11\x01\x05\xd1\x56\x00\x00\x05" + bytes(7) + bytes((i % 3,)),
-                 bytes((i & 0xFF,))) for i in range(n)]
-    out = []
+        for i in range(n):
+            yield (KINDS[i % 8], b"\x11\x01\x05\xd1\x56\x00\x00\x05" + bytes(7) + bytes((i % 3,)),
+                   bytes((i & 0xFF,)))
+        return
     with open(spec) as f:
         for line in f:
             parts = line.split()
             if parts:
                 card = None if parts[1] == "-" else unhexlify(parts[1])
                 data = b"" if len(parts) < 3 or parts[2] == "-" else unhexlify(parts[2])
-                out.append((int(parts[0]), card, data))
-    return out
+                yield (int(parts[0]), card, data)
 
 
 def run_stdio(server, idle_ms=-1):
@@ -312,6 +315,7 @@ def main(argv):
         for kind, card, data in spec_records(argv[4]):
             j.append(kind, card, data)
     batch = int(os.getenv("LINK_BATCH") or MAX_BATCH)
+    gc.collect()  # (as the pad's app does once its long-lived objects are made)
     run_stdio(link.LinkServer(j, keys, {"version": "test-1.0"}, max_batch=batch, buf=buf,
                               sched=sched))
 

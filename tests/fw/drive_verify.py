@@ -37,15 +37,16 @@ def _hex(b):
 
 
 class _Fixed:
-    """Stands in for `os` in a firmware module: urandom gives recorded bytes."""
+    """Stands in for `rand` (cmac.rand) in a firmware module: recorded bytes."""
 
     def __init__(self, data):
         self.data = data
 
-    def urandom(self, n):
-        if n != len(self.data):
-            raise ValueError("fixed random of %d bytes, %d asked" % (len(self.data), n))
-        return self.data
+    def __call__(self, buf, keep=0):
+        if len(buf) != len(self.data):
+            raise ValueError("fixed random of %d bytes, %d asked" % (len(self.data), len(buf)))
+        buf[:] = self.data
+        return buf
 
 
 class Probe(Card):
@@ -125,9 +126,9 @@ def main(argv):
             elif a == "--psam":
                 psam_at = v
             elif a == "--x":
-                secure.os = _Fixed(binascii.unhexlify(v))
+                secure.rand = _Fixed(binascii.unhexlify(v))
             else:
-                pinblock.os = _Fixed(binascii.unhexlify(v))
+                pinblock.rand = _Fixed(binascii.unhexlify(v))
         else:
             ops.append(a)
         i += 1

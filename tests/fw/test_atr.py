@@ -108,9 +108,16 @@ def test_every_fi_and_di():
     di = (0, 1, 2, 4, 8, 16, 32, 64, 12, 20, 0, 0, 0, 0, 0, 0)
     for ta1 in range(256):
         s = slot_for(bytes((0x3B, 0x10, ta1)))
+        a = read(s)  # negotiable mode: a reserved one leaves the default rate, 372 / 1
         if fi[ta1 >> 4] and di[ta1 & 15]:
-            a = read(s)
             eq((a.fi, a.di), (fi[ta1 >> 4], di[ta1 & 15]), "TA1 %02X" % ta1)
+        else:
+            eq((a.fi, a.di), (372, 1), "TA1 %02X" % ta1)
+        # specific mode (TA2 00: T=0 at TA1's rate): a reserved TA1 is refused
+        s = slot_for(bytes((0x3B, 0x90, ta1, 0x10, 0x00)))
+        if fi[ta1 >> 4] and di[ta1 & 15]:
+            a = read(s, need_t0=False)
+            eq((a.fi, a.di, a.specific), (fi[ta1 >> 4], di[ta1 & 15], 0), "TA1 %02X" % ta1)
         else:
             e = raises(ProtocolError, read, s)
             true("TA1 %02X" % ta1 in str(e), str(e))
@@ -167,9 +174,12 @@ def test_bad_tck():
 
 
 def test_reserved_values():
-    e = raises(ProtocolError, read, slot_for("3B 10 71"))  # Fi index 7 is RFU
+    # a reserved Fi or Di in TA1: negotiable mode carries on at the default rate (EMV
+    # Book 1), specific mode (TA2) is refused
+    eq((read(slot_for("3B 10 71")).fi, read(slot_for("3B 10 1A")).di), (372, 1))
+    e = raises(ProtocolError, read, slot_for("3B 90 71 10 00"))  # Fi index 7 is RFU
     true("TA1" in str(e), str(e))
-    raises(ProtocolError, read, slot_for("3B 10 1A"))  # Di index A is RFU
+    raises(ProtocolError, read, slot_for("3B 90 1A 10 00"))  # Di index A is RFU
     e = raises(ProtocolError, read, slot_for("3B 80 40 00"))  # TC2 = 0
     true("TC2" in str(e), str(e))
 

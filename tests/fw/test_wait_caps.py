@@ -112,7 +112,7 @@ def test_atr_error_codes():
     eq(atr_error("3F 90 11 40 0A").code, INVERSE)
     eq(atr_error("03").code, INVERSE, "3F as a direct UART reads it")
     eq(atr_error("3B 80 40 00").code, BAD_ATR, "TC2 00")
-    eq(atr_error("3B 10 00").code, BAD_ATR, "TA1 00: reserved Fi/Di")
+    eq(atr_error("3B 90 00 10 00").code, BAD_ATR, "TA1 00: reserved Fi/Di, specific mode")
     eq(atr_error("42").code, BAD_ATR, "not an ATR")
     eq(atr_error("").code, TIMEOUT, "no ATR")
     eq(atr_error("3B 02 14").code, TIMEOUT, "truncated ATR")

@@ -1,0 +1,23 @@
+# Power-up (loaded by app.run once in a normal boot; it drops itself): the PSAM activated
+# for its GET CHALLENGE, kept for the DRBG's next refill (cmac.RAND, drbg.py: mixed in
+# with os.urandom at the idle loop's refill); then deactivated: the first card activates
+# it again, as in a boot without this (its objects are made in the session's heap).
+# Without the PSAM, or without room, the DRBG runs on os.urandom until the next power-up.
+import gc
+import sys
+
+import cmac
+
+
+def run(pad):
+    sys.modules.pop("pwrup", None)
+    gc.collect()
+    try:
+        sam = pad._psam()
+        if sam is not None:
+            cmac.RAND[112:120] = sam._x(b"\x00\x84\x00\x00\x08", 8)
+    except Exception as e:  # (a PSAM that refuses GET CHALLENGE still serves the cards)
+        sys.print_exception(e, sys.stderr)
+    sam = pad.sam = None
+    pad.board.psam.deactivate()
+    gc.collect()
