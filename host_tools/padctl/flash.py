@@ -302,19 +302,21 @@ def pick_board(platform, machine="", wanted=None):
     return found
 
 
-def check_mpy(dev_mpy, dev_version, board=None):
+def check_mpy(dev_mpy, dev_version, native=False):
     """Refuses a device whose MicroPython cannot load this mpy-cross's files: another .mpy
-    version; and, for a board built with an architecture flag (mpy.ARCH: the ESP32's),
-    another sub-version too (MicroPython checks it for files that name an architecture)."""
+    version; and, for a build whose files name an architecture (native code: none today,
+    mpy-cross writes no arch into bytecode-only files even with -march), another
+    sub-version too (MicroPython checks it only for those)."""
     (ours, osub), text = mpy_cross_version(sub=True)
     theirs, tsub = dev_mpy & 0xFF, (dev_mpy >> 8) & 3
-    if theirs == ours and board in mpy.ARCH and tsub != osub:
+    if theirs == ours and native and tsub != osub:
         v = ".".join(map(str, dev_version))
         raise FlashError(
-            "the device runs MicroPython %s (.mpy v%d.%d); this firmware is compiled for %s "
-            "by %s (.mpy v%d.%d): the device's MicroPython is too %s (flash a MicroPython "
-            "whose .mpy is v%d.%d first)" % (v, theirs, tsub, board, text, ours, osub,
-                                            "old" if tsub < osub else "new", ours, osub))
+            "the device runs MicroPython %s (.mpy v%d.%d); this firmware's native code is "
+            "compiled by %s (.mpy v%d.%d): the device's MicroPython is too %s (flash a "
+            "MicroPython whose .mpy is v%d.%d first)" % (v, theirs, tsub, text, ours, osub,
+                                                        "old" if tsub < osub else "new",
+                                                        ours, osub))
     if theirs != ours:
         v = ".".join(map(str, dev_version))
         raise FlashError(
@@ -398,7 +400,7 @@ def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out, db=None
            wanted=None):
     platform, dev_mpy, dev_version, cwd, machine = dev.facts()
     board = pick_board(platform, machine, wanted)
-    check_mpy(dev_mpy, dev_version, board)
+    check_mpy(dev_mpy, dev_version)
     before = _info(dev, db) if reprovision else dev.info()
     held = held_by_host(db, before) if reprovision else 0
     old = before.get("firmware")
@@ -427,6 +429,8 @@ def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out, db=None
         prov = {"pad_id": pad_id, "region": region, "link_key": key.hex().upper(),
                 "lang": lang}
     tag, pkg = package(board)
+    if any(p.endswith(".mpy") and d[2] >> 2 for p, d in pkg.items()):  # an arch: native
+        check_mpy(dev_mpy, dev_version, native=True)
     # the version folder: the build's tag, never the live folder (a damaged live folder of
     # this very build is repaired in a second folder, tag-r, and the switch moves to it)
     src = "fw/%s/" % tag
