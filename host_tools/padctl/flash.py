@@ -1,7 +1,9 @@
 """`padctl flash` and `padctl info`: a pad in service mode, through mpremote.
 
 Flashing (DESIGN 8): reads the device's .mpy version and refuses a MicroPython this
-mpy-cross cannot serve; compiles the firmware and the board with mpy-cross; copies it with
+mpy-cross cannot serve; takes the board from the device's sys.platform (esp32:
+esp32_pinpad, linux: the emulated unix_sim) or --board, refused when the device is not
+one; compiles the firmware and the board with mpy-cross (mpy.ARCH's flag); copies it with
 mpremote into a version folder ``fw/<tag>/`` (a file already on the pad is not sent again:
 one that is in the folder with the right hash is kept, one that the running version has
 is copied on the pad); verifies the SHA-256 of every file on the pad against the build's
@@ -290,8 +292,8 @@ def pick_board(platform, machine="", wanted=None):
             raise FlashError("--board %s: no such board (boards: %s)"
                              % (wanted, ", ".join(sorted(PLATFORMS))))
         if PLATFORMS[wanted] != platform:
-            raise FlashError("--board %s is firmware for a %s device, but the device runs "
-                             "MicroPython for %s%s; nothing was written"
+            raise FlashError("--board %s is firmware for a device whose sys.platform is %s, "
+                             "but this device runs MicroPython for %s%s; nothing was written"
                              % (wanted, PLATFORMS[wanted], what,
                                 " (its board is %s)" % found if found else ""))
         return wanted
