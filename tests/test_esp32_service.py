@@ -207,3 +207,35 @@ def test_provisioning_on_the_esp32_partition(pad):
              "import board\nb = board.Board()\nprint('CFG', b.cfg['region'], b.cfg_problem,"
              " b.journal_dev.ioctl(4, 0))\n", "HARD_RESET")
     assert "CFG 110106 None 168" in r.stdout, r.stdout + r.stderr
+
+
+# the root main.py padctl flash writes, after boot.py: in normal mode the firmware's main
+# (here a stand-in in fw/t/ that reports what is resident) and service.py dropped; in
+# service mode it returns (the REPL)
+ROOT_MAIN = """
+exec(open(%r).read())
+service = None
+exec(%r)
+print("RETURNED: the REPL")
+"""
+FW_MAIN = """
+import sys
+print("FW MAIN, service resident:", "service" in sys.modules)
+sys.exit(0)
+"""
+
+
+@pytest.mark.parametrize("strap", ["0", "1"])
+def test_root_main_runs_the_firmware_only_in_normal_mode(pad, strap):
+    from padctl.flash import MAIN_PY
+    from padctl.mpy import mpy_cross
+    src = pad / "fwmain.py"
+    src.write_text(FW_MAIN)
+    subprocess.run([mpy_cross(), "-o", str(pad / "fw" / "t" / "main.mpy"), str(src)],
+                   check=True)
+    r = boot(pad, ROOT_MAIN % (str(BOOT_PY), MAIN_PY.decode()), "PWRON_RESET", strap)
+    if strap == "1":
+        assert "FW MAIN, service resident: False" in r.stdout, r.stdout + r.stderr
+        assert r.returncode == 0 and "RETURNED" not in r.stdout
+    else:
+        assert "RETURNED: the REPL" in r.stdout and "FW MAIN" not in r.stdout, r.stdout
