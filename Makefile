@@ -89,6 +89,6 @@ clean:
 	rm -rf $(VENV) build *.egg-info host_tools/*.egg-info
 
 # flash a pad in service mode (or the emulator: padctl emulate --service --pty PATH):
-# make flash PORT=/dev/ttyUSB0 [KEYSTORE=ks.json REGION=110105 PAD=0102030405060708] [ARGS=--reprovision]
+# make flash PORT=/dev/ttyUSB0 [KEYSTORE=ks.json REGION=110105 PAD=0102030405060708] [BOARD=esp32_pinpad] [ARGS=--reprovision]
 flash: setup
-	$(PADCTL) flash --port "$(PORT)" $(if $(KEYSTORE),--keystore "$(KEYSTORE)") $(if $(REGION),--region $(REGION)) $(if $(PAD),--pad-id $(PAD)) $(ARGS)
+	$(PADCTL) flash --port "$(PORT)" $(if $(KEYSTORE),--keystore "$(KEYSTORE)") $(if $(REGION),--region $(REGION)) $(if $(PAD),--pad-id $(PAD)) $(if $(BOARD),--board $(BOARD)) $(ARGS)

@@ -21,10 +21,20 @@ class _Clock:
         return service.now()
 
 
-def _config():
+def _path():
+    """config.json's path: the board's (service.config_path(): /config.json on the ESP32,
+    whose vfs is mounted at /), else config.PATH (the simulator's /flash/config.json)."""
+    import service
+    f = getattr(service, "config_path", None)
+    if f:
+        return f()
     import config
+    return config.PATH
+
+
+def _config():
     try:
-        with open(config.PATH) as f:
+        with open(_path()) as f:
             cfg = json.load(f)
     except (OSError, ValueError):
         return None
@@ -117,11 +127,11 @@ def provision(cfg, epoch=0, force=False, held=0):
     if left and not force:
         raise ValueError("%d unsynced journal records: sync the pad first" % left)
     new = max(epoch, before + 1)
-    import config
-    tmp = config.PATH + ".new"
+    path = _path()
+    tmp = path + ".new"
     with open(tmp, "w") as f:
         json.dump(cfg, f)
-    os.rename(tmp, config.PATH)
+    os.rename(tmp, path)
     import service
     dev = service.journal_dev()
     J.Journal.format(dev, new)

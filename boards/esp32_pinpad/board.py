@@ -63,14 +63,12 @@ class Ui:
 
 
 class Board:
+    # (the mode is service.py's decision, at boot: in service mode main.py never builds
+    # the board, so no watchdog runs and the REPL keeps Ctrl-C)
     name = NAME
     clock = None
 
     def __init__(self):
-        if machine.Pin(P.SERVICE_STRAP, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0:
-            import micropython
-            micropython.kbd_intr(3)  # service mode: the REPL for mpremote, no watchdog
-            raise SystemExit("service mode")
         self.wdt = machine.WDT(timeout=P.WDT_MS)
         self.faults = []  # (device, detail) bytes for DEVICE records, drained by the app
         import esp32

@@ -47,7 +47,8 @@ TFT_DC = const(23)
 BUZZER = const(2)          # LEDC PWM, a magnetic buzzer through a transistor
 BUZZER_HZ = const(2700)
 
-SERVICE_STRAP = const(0)   # BOOT button: held low at reset = service mode (REPL, mpremote)
+SERVICE_STRAP = const(0)   # BOOT button: held at reset = service mode (REPL, mpremote);
+# read by the root service.py, which keeps its own copy (it must work with no firmware)
 WDT_MS = const(10000)      # the watchdog: a main loop stalled this long resets the pad
 
 # Flash partitions (partitions.csv): littlefs "vfs" for firmware and config, raw

