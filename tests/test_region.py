@@ -558,6 +558,51 @@ def test_a_store_behind_the_region_is_refused(region, tmp_path):
     assert region_rows(region, "SELECT count(*), max(seq) FROM records")[0] == (30, 30)
 
 
+# padctl.window's own table of checks (issue 9's library, on its branch today): ref is the
+# check's id and the authorisation's reference that the UNLOCK / RESET record carries
+WINDOW_CHECKS_DDL = (
+    "CREATE TABLE window_checks (ref TEXT PRIMARY KEY, at REAL NOT NULL, clerk TEXT NOT NULL,"
+    " op TEXT NOT NULL, region TEXT NOT NULL, holder_type TEXT NOT NULL,"
+    " holder_masked TEXT NOT NULL, holder_hash TEXT NOT NULL, agent_type TEXT,"
+    " agent_masked TEXT, agent_hash TEXT, pad_id TEXT, card_id TEXT,"
+    " result TEXT NOT NULL DEFAULT 'checked')")
+
+
+def test_the_window_librarys_checks_are_forwarded_and_linked_by_ref(region, tmp_path):
+    """A store whose checks are padctl.window's (table window_checks): forwarded masked
+    and hashed, the ref as the check's id, and the UNLOCK record linked to its check by
+    the reference it carries."""
+    ref = os.urandom(6)
+    p = PadChain().add("BOOT").add("PIN_WRONG", CARD_A, b"\x00").add("LOCK", CARD_A, b"\x00\x03")
+    p.add("UNLOCK", CARD_A, ref)
+    store = tmp_path / "w.db"
+    ingest(store, p)
+    holder, agent = "110105199001011232", "110105198506070019"
+    db = sqlite3.connect(str(store))
+    db.execute(WINDOW_CHECKS_DDL)
+    db.execute("INSERT INTO window_checks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               (ref.hex(), T0 + 100, "clerk-9", "unlock", "110105", "ID", masked(holder),
+                keyed(holder), None, None, None, p.id, CARD_A, "done"))
+    db.execute("INSERT INTO window_checks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               (os.urandom(6).hex(), T0 + 200, "clerk-9", "reset", "110105", "ID",
+                masked(holder), keyed(holder), "ID", masked(agent), keyed(agent), p.id,
+                CARD_B, "refused"))
+    db.commit()
+    db.close()
+    res = R.forward(store, region, window="w9")
+    assert res["checks"] == {"sent": 2, "new": 2, "mark": 2}
+    rows = region_rows(region, "SELECT check_id, operation, holder_doc_type, holder_masked,"
+                       " agent_masked, detail->>'result' FROM checks ORDER BY at")
+    assert rows[0] == (ref.hex(), "unlock", "ID", "110105********1232", None, "done")
+    assert rows[1][1:] == ("reset", "ID", "110105********1232", "110105********0019",
+                           "refused")
+    u = R.card_story(R.connect(region, read_only=True), CARD_A)["unlocked"]
+    assert [(x["kind"], x["check"]["check_id"], x["check"]["linked"]) for x in u] == [
+        ("UNLOCK", ref.hex(), "ref")]
+    dump = "\n".join(str(r) for r in region_rows(region, "SELECT * FROM checks"))
+    assert holder not in dump and agent not in dump
+
+
 def test_an_id_number_in_clear_is_never_forwarded(region, tmp_path):
     store = tmp_path / "w.db"
     ingest(store, busy_pad(5, seed=8))

@@ -121,9 +121,9 @@ class Harness:
                 return self.sim.ui.wait_for(pattern, 0.01, after=after)
             except TimeoutError:
                 if not self.sim.alive():
-                    for kind, args in self._trace():  # a crash is no power cut
-                        if kind == "stderr":
-                            raise Violation("pad error output: %s" % " ".join(args))
+                    errs = [" ".join(a) for k, a in self._trace() if k == "stderr"]
+                    if errs:
+                        raise Violation("pad error output: %s" % " | ".join(errs))
                     return None
                 if time.monotonic() > end:
                     raise Violation("screen /%s/ not shown; trace %r" % (pattern, self._trace()))
