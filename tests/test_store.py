@@ -234,6 +234,12 @@ def test_events_and_cards(made, tmp_path):
         assert [e["seq"] for e in s.events(kind="lock")] == [5]
         assert [e["seq"] for e in s.events(kind=15)] == [10]
         assert [e["seq"] for e in s.events(since=T0 + 180, until=T0 + 300)] == [3, 4]
+        # a page of them newest first, read by SQL (the console's events page)
+        rows, total, page = s.events_page({"card": CARD_A}, 1, 3)
+        assert ([e["seq"] for e in rows], total, page) == ([8, 5, 4], 5, 1)
+        rows, total, page = s.events_page({"card": CARD_A}, 9, 3)  # past the end: the last
+        assert ([e["seq"] for e in rows], total, page) == ([3, 2], 5, 2)
+        assert s.events_page({}, 1, 4)[0][1] == all_[-2]
         assert s.events(pad="00" * 8) == []
         with pytest.raises(ValueError, match="unknown kind"):
             s.events(kind="NOPE")

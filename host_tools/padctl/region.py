@@ -165,6 +165,10 @@ class WindowStore:
     def close(self):
         self.db.close()
 
+    def table(self, source):
+        """The store's table of a source (SOURCES): the checks' is the store's own name."""
+        return self.checks_table if source == "checks" else source
+
     def window_id(self, name=None):
         """The store's window id (meta 'window'): made once (name, else a random id)."""
         row = self.db.execute("SELECT value FROM meta WHERE key='window'").fetchone()
@@ -188,7 +192,7 @@ class WindowStore:
                     top[t] = 0
                     continue
                 top[t] = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM %s"
-                                    % (self.checks_table if t == "checks" else t)).fetchone()[0]
+                                    % self.table(t)).fetchone()[0]
             chains = db.execute("SELECT pad_id, epoch, head_seq, head_mac, acked, anchor"
                                 " FROM chains").fetchall()
             pads = db.execute("SELECT pad_id, version, epoch, head, acked, free, last_seen"
@@ -207,8 +211,7 @@ class WindowStore:
                 "quarantine": "pad_id, epoch, seq, raw, reason, at",
                 "checks": ", ".join('"%s"' % c for c in self.check_cols)}[table]
         return self.db.execute("SELECT rowid, %s FROM %s WHERE rowid > ? AND rowid <= ?"
-                               " ORDER BY rowid LIMIT ?"
-                               % (cols, self.checks_table if table == "checks" else table),
+                               " ORDER BY rowid LIMIT ?" % (cols, self.table(table)),
                                (after, upto, limit)).fetchall()
 
 

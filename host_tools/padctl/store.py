@@ -165,6 +165,9 @@ SCHEMA_VERSION = "2"
 MIGRATIONS = {"1": ["ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'tampering'"]}
 
 
+EVENT_COLS = "pad_id, epoch, seq, kind, flags, boot, time, card_id, data, at"
+
+
 class StoreError(Exception):
     """The database cannot be opened or used."""
 
@@ -487,27 +490,44 @@ class Store:
         "reason": their data in words, reason()). since / until: seconds or ISO dates,
         compared with the record's time (RTC seconds when the pad had them, else the
         time the host stored it)."""
-        q = ["SELECT pad_id, epoch, seq, kind, flags, boot, time, card_id, data, at"
-             " FROM records WHERE 1=1"]
-        args = []
+        where, args = self._where(pad, card, kind, since, until)
+        return [self._event(r) for r in self.db.execute(
+            "SELECT %s FROM records%s ORDER BY at, pad_id, epoch, seq" % (EVENT_COLS, where),
+            args)]
+
+    def events_page(self, f, page, size):
+        """One page of events() newest first, f its filters (pad, card, kind, since,
+        until): (rows, total, page), page clamped to the last one."""
+        where, args = self._where(f.get("pad"), f.get("card"), f.get("kind"), f.get("since"),
+                                  f.get("until"))
+        total = self.db.execute("SELECT count(*) FROM records" + where, args).fetchone()[0]
+        page = min(page, max(1, (total + size - 1) // size))
+        rows = self.db.execute(
+            "SELECT %s FROM records%s ORDER BY at DESC, pad_id DESC, epoch DESC, seq DESC"
+            " LIMIT ? OFFSET ?" % (EVENT_COLS, where), args + [size, (page - 1) * size])
+        return [self._event(r) for r in rows], total, page
+
+    @staticmethod
+    def _where(pad, card, kind, since, until):
+        q, args = [], []
         for cond, value in (("pad_id=?", pad and pad.lower()), ("card_id=?", card and card.lower()),
                             ("kind=?", kind_code(kind)), ("at>=?", parse_when(since)),
                             ("at<?", parse_when(until))):
             if value is not None:
                 q.append(cond)
                 args.append(value)
-        rows = self.db.execute(" AND ".join(q) + " ORDER BY at, pad_id, epoch, seq", args)
-        out = []
-        for r in rows:
-            e = {"pad": r[0], "epoch": r[1], "seq": r[2], "kind": KINDS.get(r[3], str(r[3])),
-                 "flags": r[4], "boot": r[5], "time": r[6], "card": r[7],
-                 "data": bytes(r[8]).hex(), "at": r[9]}
-            why = reason(e["kind"], r[8])
-            if why:  # PIN_ERROR and CARD_REFUSED: their data in words
-                e["reason"] = why
-            e["what"] = describe(e["kind"], r[8])  # every kind's data in words
-            out.append(e)
-        return out
+        return (" WHERE " + " AND ".join(q) if q else ""), args
+
+    @staticmethod
+    def _event(r):
+        e = {"pad": r[0], "epoch": r[1], "seq": r[2], "kind": KINDS.get(r[3], str(r[3])),
+             "flags": r[4], "boot": r[5], "time": r[6], "card": r[7],
+             "data": bytes(r[8]).hex(), "at": r[9]}
+        why = reason(e["kind"], r[8])
+        if why:  # PIN_ERROR and CARD_REFUSED: their data in words
+            e["reason"] = why
+        e["what"] = describe(e["kind"], r[8])  # every kind's data in words
+        return e
 
     def cards(self, state=None, card=None):
         """Each card's last known state (ok, locked, unlocked, reset), from its events,

@@ -201,15 +201,7 @@ def create_app(db, clerks, adapter, window_name="", idle=15 * 60, max_age=8 * 36
             if f["pad"] and not re.fullmatch(r"[0-9a-fA-F]{16}", f["pad"]):
                 raise ValueError("pad id: 16 hex digits")
             with store() as s:
-                if hasattr(s, "events_page"):  # (the region: one page read, not all)
-                    rows, total, page = s.events_page(f, page, page_size)
-                else:
-                    rows = s.events(f["pad"] and f["pad"].lower(), f["card"], f["kind"],
-                                    f["since"], f["until"])
-                    rows.reverse()  # newest first
-                    total = len(rows)
-                    page = min(page, max(1, (total + page_size - 1) // page_size))
-                    rows = rows[(page - 1) * page_size:page * page_size]
+                rows, total, page = s.events_page(f, page, page_size)  # newest first
         except ValueError as e:
             error, total = str(e), 0
         except StoreError as e:
