@@ -52,8 +52,8 @@ DOC_TYPES_ZH = {
 NUMBERED = ("ID", "RP", "FPR")  # 18 characters with a GB 11643 check digit
 RP_PREFIXES = {"810000": "Hong Kong", "820000": "Macao", "830000": "Taiwan"}
 FORMATS = {  # the other documents: their number's format, and it in words
-    "PASSPORT": (re.compile(r"(?=[A-Z]*\d)[A-Z0-9]{5,9}"),
-                 "5 to 9 letters and digits (ICAO 9303 document number), at least one digit"),
+    "PASSPORT": (re.compile(r"(?=[A-Z]*\d)[A-Z0-9]{6,9}"),
+                 "6 to 9 letters and digits (ICAO 9303 document number), at least one digit"),
     "HKMO": (re.compile(r"[HM](\d{8}|\d{10})"), "H or M, then 8 or 10 digits"),
     "TW": (re.compile(r"\d{8}"), "8 digits"),
 }
@@ -144,8 +144,9 @@ def parse_document(spec, role="holder", today=None):
                 raise WindowError("%s's document %s: a number starting %s is a residence "
                                   "permit's (type RP)" % (role, m, n[:2]))
             if n[0] == "9":
-                raise WindowError("%s's document %s: a number starting 9 is a foreigner's "
-                                  "permanent residence ID card's (type FPR)" % (role, m))
+                raise WindowError("%s's document %s: region %s does not exist (GB/T 2260); "
+                                  "a number starting 9 is a foreigner's permanent residence ID "
+                                  "card's (type FPR)" % (role, m, n[:6]))
             _region(role, m, n[:6])
         elif t == "RP" and n[:6] not in RP_PREFIXES:
             raise WindowError("%s's document %s: a residence permit's number starts 810000 "
@@ -157,7 +158,7 @@ def parse_document(spec, role="holder", today=None):
     else:
         rx, words = FORMATS[t]
         if not rx.fullmatch(n):
-            raise WindowError("%s's document %s: a %s number is %s"
+            raise WindowError("%s's document %s: the number of a %s is %s"
                               % (role, m, DOC_TYPES[t], words))
     return Document(role, t, n, m)
 
