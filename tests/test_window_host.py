@@ -538,3 +538,53 @@ def test_help_on_every_window_command(capsys):
         assert e.value.code == 0
         out = capsys.readouterr().out
         assert out.startswith("usage: padctl window %s" % sub)
+
+
+# --- the console's seam and the region's forward ----------------------------------------------
+
+def test_the_consoles_adapter_drives_the_library(rig):
+    from padctl.console.winapi import ConsoleWindowError, PadPort, WindowAdapter
+    pad = PadPort("%s@/dev/pad" % rig.pad.hex())
+    a = WindowAdapter(rig.db, rig.ks, REGION, [pad])
+    assert a.available is None
+    types_, numbered = a.doc_types()
+    assert types_[0] == ("ID", "resident identity card") and numbered == W.NUMBERED
+    assert a.check(HOLDER, AGENT) == ("110105********1232", "110105********3218")
+    with pytest.raises(ConsoleWindowError, match="wrong check digit"):
+        a.check("ID:110105199001011233")
+    steps = []
+    out = a.run("unlock", pad, "wang.li", HOLDER, progress=steps.append)
+    assert out["done"] and out["result"] == "unlocked" and out["card"] == rig.card
+    assert steps and a.check_ref(out["ref"])["clerk"] == "wang.li"
+    assert [c["ref"] for c in a.checks(rig.card)] == [out["ref"]]
+    card(rig.ks, rig.path, NEIGHBOUR, tries=0)
+    with pytest.raises(ConsoleWindowError, match="region 110106"):
+        a.run("unlock", pad, "wang.li", HOLDER)
+
+
+def test_the_region_reads_the_checks_table_as_it_forwards_it(rig):
+    """region.py's reader: window_checks found, the columns its CHECK_MAP names (those of
+    tests/test_region.py WINDOW_CHECKS_DDL) present, every row passes its clear-number
+    check, the ref is the check's id."""
+    from padctl import region as R
+    from test_region import WINDOW_CHECKS_DDL
+    u = W.window("p", rig.keys, rig.db, "unlock", "c1", HOLDER, None, rig.pad, 1)
+    W.window("p", rig.keys, rig.db, "reset", "c1", HOLDER, AGENT, rig.pad, 1)
+    ingest(rig.db, rig.pad, [("UNLOCK", rig.card, bytes.fromhex(u.ref))])
+    with W.Checks(rig.db) as c:
+        c.list()  # links
+    want = [w.split()[0] for w in WINDOW_CHECKS_DDL.split("(", 1)[1].split(",")
+            if w.split() and not w.split()[0].startswith("'")]
+    src = R.WindowStore(rig.db)
+    try:
+        assert src.checks_table == "window_checks"
+        assert set(want) <= set(src.check_cols), set(want) - set(src.check_cols)
+        top, _, _ = src.snapshot()
+        rows = src.rows("checks", 0, top["checks"], 100)
+        out = [R.check_row("w1", src.check_cols, r) for r in rows]
+    finally:
+        src.close()
+    by_id = {o[1]: dict(zip(("window",) + R.CHECK_COLS, o)) for o in out}
+    assert by_id[u.ref]["ref"] == bytes.fromhex(u.ref) and by_id[u.ref]["seq"] == 1
+    assert by_id[u.ref]["holder_masked"] == "110105********1232"
+    assert DEFAULT_HOLDER_ID not in json.dumps([o[-1] for o in out])
