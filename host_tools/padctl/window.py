@@ -26,9 +26,8 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import date
 
-from .idnumber import gb11643_check_digit
+from .idnumber import birth_date, gb11643_check_digit, region_exists
 
 
 class WindowError(Exception):
@@ -57,7 +56,6 @@ FORMATS = {  # the other documents: their number's format, and it in words
     "HKMO": (re.compile(r"[HM](\d{8}|\d{10})"), "H or M, then 8 or 10 digits"),
     "TW": (re.compile(r"\d{8}"), "8 digits"),
 }
-FIRST_YEAR = 1900
 
 
 @dataclass(frozen=True)
@@ -88,31 +86,17 @@ def mask(number):
     return number[:2] + "*" * (len(number) - 4) + number[-2:]
 
 
-def _birth_date(role, masked, digits, today=None):
-    """The birth date YYYYMMDD of digits: a real date, not in the future, not before
-    FIRST_YEAR; WindowError otherwise."""
+def _birth_date(role, masked, number, today=None):
     try:
-        born = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
-    except ValueError:
-        raise WindowError("%s's document %s: birth date %s is not a date"
-                          % (role, masked, digits)) from None
-    if born.year < FIRST_YEAR:
-        raise WindowError("%s's document %s: birth date %s is before %d"
-                          % (role, masked, born.isoformat(), FIRST_YEAR))
-    if born > (today or date.today()):
-        raise WindowError("%s's document %s: birth date %s is in the future"
-                          % (role, masked, born.isoformat()))
-    return born
+        return birth_date(number, today)
+    except ValueError as e:
+        raise WindowError("%s's document %s: %s" % (role, masked, e)) from None
 
 
 def _region(role, masked, code):
-    from .keysvc.errors import RegionError
-    from .keysvc.regions import check
-    try:
-        check(code)
-    except RegionError:
+    if not region_exists(code):
         raise WindowError("%s's document %s: region %s does not exist (GB/T 2260)"
-                          % (role, masked, code)) from None
+                          % (role, masked, code))
 
 
 def parse_document(spec, role="holder", today=None):
@@ -154,7 +138,7 @@ def parse_document(spec, role="holder", today=None):
         elif t == "FPR" and n[0] != "9":
             raise WindowError("%s's document %s: a foreigner's permanent residence ID card's "
                               "number starts with 9" % (role, m))
-        _birth_date(role, m, n[6:14], today)
+        _birth_date(role, m, n, today)
     else:
         rx, words = FORMATS[t]
         if not rx.fullmatch(n):
