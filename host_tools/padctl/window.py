@@ -17,7 +17,7 @@ One library for the CLI (``padctl window ...``) and the clerk's console
   carries its reference.
 - ``window(...)``: all of it for one operation; returns the driver's Outcome.
 
-docs/protocol.md section 13 has the table and the hash key.
+docs/protocol.md section 13 has the documents, the table and the hash key.
 """
 import hashlib
 import hmac
