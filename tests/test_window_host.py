@@ -588,3 +588,28 @@ def test_the_region_reads_the_checks_table_as_it_forwards_it(rig):
     assert by_id[u.ref]["ref"] == bytes.fromhex(u.ref) and by_id[u.ref]["seq"] == 1
     assert by_id[u.ref]["holder_masked"] == "110105********1232"
     assert DEFAULT_HOLDER_ID not in json.dumps([o[-1] for o in out])
+
+
+def test_a_real_sync_links_the_check_to_the_pads_unlock_record(rig):
+    """The firmware's link (drive_link under micropython, tests/test_link.py) serves a
+    journal holding an UNLOCK whose data begins with the check's ref; padctl sync stores
+    it and links the check (epoch, seq in window_checks) before anyone lists the checks."""
+    import test_link as tl
+    u = W.window("p", rig.keys, rig.db, "unlock", "c1", HOLDER, None, rig.pad, 1)
+    spec = rig.dir / "journal.txt"
+    spec.write_text("1 - -\n8 %s 0103\n12 %s %s03\n6 %s 03\n" % (rig.card, rig.card, u.ref,
+                                                                rig.card))
+    pad = tl.Pad(rig.dir, str(spec), pad_id=rig.pad, env={"LINK_RTC": 1_700_000_000})
+    try:
+        from padctl.sync import sync
+        res = sync(pad.stream, rig.db, pad.key, pad.pad_id, quiet=0.01)
+        assert res.stored == 4 and not res.alerts
+    finally:
+        pad.stop()
+    db = sqlite3.connect(rig.db)
+    assert db.execute("SELECT epoch, seq FROM window_checks WHERE ref=?",
+                      (u.ref,)).fetchone() == (1, 3)
+    db.close()
+    with W.Checks(rig.db) as c:
+        (row,) = c.list()
+    assert row["journaled"] == "done" and row["records"][0]["kind"] == "UNLOCK"
