@@ -20,6 +20,12 @@ PIN_LENGTH = const(13)
 NOT_GENUINE = const(14)
 CHECKING = const(15)
 CARD_PULLED = const(16)
+# a new PIN refused (weakpin.py): the screen of reason code r is WEAK_SAME - 1 + r
+WEAK_SAME = const(17)
+WEAK_RUN = const(18)
+WEAK_PATTERN = const(19)
+WEAK_BIRTH = const(20)
+WEAK_ID = const(21)
 
 _DIR = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 
