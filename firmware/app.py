@@ -2,7 +2,6 @@
 # dispatch to the flow (verify.py, ...: one module per flow, loaded for its card), the result.
 # Built by main.py from the board's peripherals; never touches `machine`.
 import gc
-import struct
 import sys
 
 from micropython import const
@@ -22,16 +21,10 @@ _R_NOT_GENUINE = const(3)
 _R_CARD_IO = const(4)
 _R_PSAM = const(5)
 _R_FORGED = const(6)
+_CHANGE_CARD = const(22)  # message: CHANGE PIN asked for, insert the card (messages.py)
 
 
 VERSION = "0.1.0"
-# The card session's code, loaded at boot while the heap is whole. The host link is served
-# by a boot of its own: when the host speaks between cards the pad restarts into its
-# link-first boot (without the session's code), and back when a card comes or the host is
-# quiet. (On a 64 KB heap the two do not fit together, and code dropped and loaded in
-# place leaves the heap in fragments too small for the link's blocks: measured, 16 KB
-# free, none over 560 bytes.)
-_SESSION = ("secure", "pin_entry", "pinblock", "psam", "card", "iso7816.t0")
 
 
 def _drop(name):
@@ -48,24 +41,19 @@ def _drop(name):
 class Pad:
     def __init__(self, board):
         # the start (padinit.py: the link's buffer and keys in a link-first boot, the
-        # journal, the events, the retry index) runs once and is dropped; then, into the
-        # heap just collected, the session's code (loaded per card it would be scattered
-        # through a fragmented heap), or in a link-first boot the link's, once the
-        # journal's audit is done and the audit's code dropped
+        # journal, the events, the retry index, the session's code in a normal boot) runs
+        # once and is dropped; in a link-first boot then, once the journal's audit is done
+        # and the audit's code dropped, the link's code, into the heap just collected
         __import__("padinit").build(self, board)  # (no local name keeps it)
         _drop("padinit")
         gc.collect()
-        if not self.link_first:
-            for m in _SESSION:
-                __import__(m)  # each into a heap just collected
+        if self.link_first:  # the host is asking again: the journal's audit (a reclaim
+            try:  # needs it done), its code dropped, then the link (link.first)
+                self._settle()
                 gc.collect()
-            return
-        try:  # the host is asking again: the journal's audit (a reclaim needs it done),
-            self._settle()  # its code dropped, then the link (link.first)
-            gc.collect()
-            __import__("link").first(self)
-        except MemoryError:  # the host is told to ask again (the frame loads it)
-            _drop("link")
+                __import__("link").first(self)
+            except MemoryError:  # the host is told to ask again (the frame loads it)
+                _drop("link")
 
     def _link(self):
         """The host link's server, when the host speaks: a normal boot answers busy (a
@@ -82,6 +70,7 @@ class Pad:
         """Restart: into the link-first boot (mode b"L") or the normal one, keeping in RTC
         memory (board.reset) the mode and the count of the events a full journal could
         only count (journal.missed)."""
+        import struct
         j = self.journal
         self.board.reset(mode + struct.pack(">HH", min(j.missed, 0xFFFF),
                                             min(j.missed_boots, 0xFFFF)))
@@ -91,10 +80,11 @@ class Pad:
         the journal's audit (TAMPER notes) and the retry index, n slots at a time while
         the pad idles (0: all of it, before a card is served). Done, or no room for it
         beside a sync just now (the next turn tries again)? Idle, the random bytes for
-        the next card are made first (cmac.rand: drbg.py loaded, used, dropped)."""
+        the next card are made first (cmac.rand: drbg.py loaded, used, dropped): 40, the
+        most a session draws (a PIN change: the challenge X and two PIN blocks)."""
         if n:
             try:
-                rand(b"", 24)
+                rand(b"", 40)
             except MemoryError:  # (a sync holds the RAM: the next turn)
                 pass
         try:
@@ -148,14 +138,21 @@ class Pad:
             self.trace("mem boot %d %d" % (gc.mem_alloc(), gc.mem_free()))
         if not self.link_first:  # power-up: the PSAM's GET CHALLENGE for the DRBG
             __import__("pwrup").run(self)  # (it drops itself; no local name keeps it)
+        import time
         card = self.board.card
+        armed = 0  # ticks_ms | 1 when the function key asked for a PIN change (0: not)
         while True:
             f = getattr(self.board, "faults", None)  # failing devices (the ESP32 board's)
             while f:
                 self.journal.event(J.DEVICE, data=f.pop(0))
-            self.show(M.IDLE)
+            self.show(_CHANGE_CARD if armed else M.IDLE)
             gc.collect()
-            self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
+            k = self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
+            if k == "#" and not self.link_first:  # the function key: CHANGE PIN (change.py)
+                armed = time.ticks_ms() | 1  # for the next card; Cancel or pin_timeout_s
+            elif k == "X" or time.ticks_diff(time.ticks_ms(), armed) > \
+                    self.cfg["pin_timeout_s"] * 1000:  # without a card ends it
+                armed = 0
             if self.link_first and self.events.link is None:  # the host is quiet: back
                 self._reset()
             try:
@@ -173,11 +170,12 @@ class Pad:
             gc.collect()
             self.in_session = True
             try:
-                self.session()
+                self.session("change" if armed else "verify")
             except CardRemoved:
                 self.show(M.CARD_PULLED)
             finally:
                 self.in_session = False
+                armed = 0
             while card.present():  # the result stays until the card is taken (the
                 self.events.wait_key(_IDLE_MS)  # card-detect switch wakes it at once)
             card.deactivate()

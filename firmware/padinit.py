@@ -10,6 +10,14 @@ import retry as R
 from events import Events
 
 _LINK_BUF = const(1094)  # link.py's frame buffer (PULL answers of up to 12 records)
+# The card session's code, loaded at boot while the heap is whole. The host link is served
+# by a boot of its own: when the host speaks between cards the pad restarts into its
+# link-first boot (without the session's code), and back when a card comes or the host is
+# quiet. (On a 64 KB heap the two do not fit together, and code dropped and loaded in
+# place leaves the heap in fragments too small for the link's blocks: measured, 16 KB
+# free, none over 560 bytes.) The flows' own modules (verify.py, change.py, ...) are
+# loaded per card, into the room this module's code leaves.
+_SESSION = ("secure", "pin_entry", "pinblock", "psam", "card", "iso7816.t0")
 
 
 def build(pad, board):
@@ -17,9 +25,8 @@ def build(pad, board):
     one the pad restarted into for the host link: board.reset) the link's buffer, then its
     key schedules (the key derivation's code is dropped after them, and in a normal boot
     once the journal's key is made); the journal (its recovery code is dropped after
-    opening); then the journal audit's code; the events and the retry index. (The
-    session's code, or in a link-first boot the link's, comes after, in app.py, into the
-    room this code leaves.)"""
+    opening); then the journal audit's code; the events and the retry index; the
+    session's code (in a link-first boot the link's comes after, in app.py)."""
     from app import _drop
     pad.board = board
     pad.cfg = board.cfg  # read by the board from its flash (config.py)
@@ -58,3 +65,8 @@ def build(pad, board):
     pad.switch = False  # restart into a link-first boot as soon as no card is in
     pad.pin = bytearray(12)
     pad.trace = board.trace  # simulator test hook (None on a real pad)
+    gc.collect()
+    if not pad.link_first:  # (a link-first boot loads the link's code instead: app.py)
+        for m in _SESSION:
+            __import__(m)  # each into a heap just collected
+            gc.collect()

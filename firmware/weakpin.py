@@ -7,7 +7,7 @@
 # digit values 0-9 (as pin_entry leaves them in the pad's buffer) give the same answer.
 # The helpers keep few locals, so their frames stay on the C stack, not the heap.
 #
-# Codes (messages.py WEAK_SAME - 1 + code is the screen that names the rule):
+# Codes (the screen that names the rule is message WEAK + code: lang_*.txt lines 17-21):
 #   1 one digit repeated (111111)
 #   2 a run up or down, each digit one more (123456) or one less (654321) than the one
 #     before; no wrap-around (890123 is not a run)
@@ -22,6 +22,9 @@
 # Rules 1-3 apply to any length (n >= 2); rules 4 and 5 are six-digit rules: they apply
 # to a 6-digit PIN and a holder_id of 18 characters (EF06), and are skipped without one
 # (holder_id None).
+from micropython import const
+
+WEAK = const(16)  # the message of code r is WEAK + r (messages.py names no weak-PIN line)
 
 
 def _period(pin, n, p):
