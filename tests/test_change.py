@@ -5,11 +5,14 @@ virtual card's state file (its PIN and counter), the pad's journal and its TRACE
 lines. The holder's ID number is the simulated card's default EF06 (padctl.idnumber:
 110105199001011232, born 1990-01-01: test material).
 """
+import os
 import time
 
 import pytest
 
+from mp import HEAP
 from padkit import AFTER_INSERT, ENTER, RESULT
+from padsim.powercut import ChangeHarness, Violation
 from padsim.vcard import card_state
 from test_pad_flows import pin_hidden, records
 from test_pin_wipe import scan, settle
@@ -391,3 +394,48 @@ def test_no_pin_left_after_a_change(make_pad, name):
     assert pad.alive()
     assert not any(n for hits in found.values() for n in hits.values()), \
         "PIN material left in the pad after %s: %r" % (name, found)
+
+
+# --- power cuts --------------------------------------------------------------------------
+
+CUTS = int(os.getenv("PAD_CHANGE_CUTS", "150"))
+
+
+def test_power_cuts_during_changes_keep_the_invariant(tmp_path):
+    """Random cuts (flash operations whole or torn, bytes on the card and PSAM wires) in
+    PIN changes: after each, the pad's record covers the card's count, and pad and card
+    agree once the card is inserted again (padsim.powercut.ChangeHarness)."""
+    h = ChangeHarness(tmp_path, heap=HEAP, seed=int(os.getenv("PAD_SOAK_SEED", "11")))
+    try:
+        h.run(CUTS)
+        print("power cuts in changes: " + h.tally())
+    finally:
+        h.close()
+    assert h.cuts >= CUTS
+    assert {k[0] for k in h.hits} == {"flash", "card", "psam"}, h.hits
+    assert h.checked >= CUTS // 3
+
+
+def test_change_harness_catches_a_missing_write_before_the_command(tmp_path):
+    """With the test switch that removes the durable PENDING, a cut while the card answers
+    the CHANGE PIN leaves the card with a failure the pad never recorded."""
+    h = ChangeHarness(tmp_path, heap=HEAP, seed=3, skip_pending=True)
+    try:
+        with pytest.raises(Violation, match="invariant broken"):
+            for cut in h.change_answer_points():
+                h.round(cut, "000000")
+                h.round(None, "000000")
+    finally:
+        h.close()
+
+
+def test_same_change_cuts_pass_with_the_write(tmp_path):
+    h = ChangeHarness(tmp_path, heap=HEAP, seed=3)
+    try:
+        for cut in h.change_answer_points():
+            h.round(cut, "000000")
+            h.round(None, "000000")
+            h._refresh_card()
+        assert h.cuts >= 10
+    finally:
+        h.close()
