@@ -4,8 +4,7 @@
 # (weakpin.py, with the holder's ID number from EF06) refusing with the reason on the
 # screen; then CHANGE PIN `84 5E 01 00`, whose check of the old PIN spends a try exactly
 # like a VERIFY: PENDING durable before the command, the authenticated outcome after.
-# Loaded by app.Pad.session for its card and dropped after; weakpin.py is loaded for each
-# check of a new PIN and dropped after it.
+# Loaded by app.Pad.session for its card and dropped after, weakpin.py with it.
 import sys
 
 from micropython import const
@@ -16,7 +15,11 @@ import pin_entry as P
 import pinblock
 import retry as R
 import secure
+import weakpin
 from errors import SecurityError, StatusError
+
+sys.modules.pop("weakpin")  # (loaded with this flow, into the heap just collected, and
+# dropped with it: only this module's name keeps it)
 
 _R_NOT_GENUINE = const(3)  # app.py's reasons (protocol.md section 6)
 _R_FORGED = const(6)
@@ -32,6 +35,7 @@ _PIN_CHANGED = const(27)
 def run(pad, c, sam):
     """Is the card genuine, its tries left (a pending attempt settled), the old PIN, the
     new one twice, CHANGE PIN, the outcome on the screen and in the journal."""
+    global weakpin  # (dropped once the new PIN passed it)
     j, cid = pad.journal, c.card_id
     pad._state("pre", cid)
     # is the card genuine? its tries left (what a power cut left open settled); locked?
@@ -76,13 +80,9 @@ def run(pad, c, sam):
             n = P.enter_pin(pad, pin, ms, _ENTER_NEW, why)
             if n < 0:
                 return pad.show(M.CANCELLED if n == P.CANCELLED else M.TIMED_OUT)
-            try:  # (no local name keeps weakpin: dropped after each check)
-                why = __import__("weakpin").reason(pin, n, hid)
-                pad._state("weak", cid)  # (the flow's peak: weakpin loaded)
-            finally:
-                sys.modules.pop("weakpin", None)
+            why = weakpin.reason(pin, n, hid)
             if why:
-                why += 16  # weakpin.WEAK: the rule's message
+                why += weakpin.WEAK  # the rule's message
                 wipe(pin)
                 continue
             m = P.enter_pin(pad, again, ms, _NEW_AGAIN)
@@ -96,6 +96,7 @@ def run(pad, c, sam):
             wipe(pin)
             wipe(again)
             why = _PINS_DIFFER
+        weakpin = None  # its room for the command
         pad.show(M.CHECKING)
         pinblock.build(pin, n, new)
         wipe(pin)

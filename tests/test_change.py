@@ -295,10 +295,10 @@ class PullInChange:
 
 
 # The change flow's heap at 64k (TRACE mem lines: bytes in use after a gc.collect): at its
-# start (pre), with weakpin loaded for a new PIN's check (weak: its peak), after the
-# outcome (out). Measured 58,912 / 60,064 / 59,584 (the VERIFY's session: 58,080-58,304):
-# its own budget, about 350 bytes over its peak as the VERIFY's (test_pad_flows.py).
-CHANGE_BUDGET = 60400
+# start (pre: change.py and weakpin.py loaded, the card read), after the outcome (out:
+# weakpin dropped, the command's buffers). Measured 59,680 and 59,584 (the VERIFY's
+# session: 58,080-58,304): its own budget, about 350 bytes over as the VERIFY's.
+CHANGE_BUDGET = 60030
 
 
 def test_heap_of_the_change_flow(make_pad):
@@ -307,8 +307,8 @@ def test_heap_of_the_change_flow(make_pad):
     pad.pull()
     mem = {f[0]: int(f[1]) for k, f in pad.trace() if k == "mem"}
     print("change flow heap: %r" % mem)
-    assert {"pre", "weak", "out"} <= set(mem), mem
-    assert max(mem["pre"], mem["weak"], mem["out"]) <= CHANGE_BUDGET, mem
+    assert {"pre", "out"} <= set(mem), mem
+    assert max(mem["pre"], mem["out"]) <= CHANGE_BUDGET, mem
     pad.assert_no_crash()
 
 
