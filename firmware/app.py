@@ -115,8 +115,8 @@ class Pad:
         gc.collect()  # the ATR parser is loaded for each card: into a heap just collected
         from iso7816 import atr
         from iso7816.t0 import T0
-        try:
-            wwt = atr.read(slot).wwt_ms()
+        try:  # the ATR, then the rate its TA1 offers (PPS)
+            wwt = atr.run(slot).wwt_ms()
         finally:  # a refused ATR too: atr must not stay resident (nor held by the local
             atr = None  # name until this returns: the T0's buffer may need its room)
             _drop("iso7816.atr")

@@ -63,8 +63,8 @@ print("END")
 class RecordingCard(VirtualCard):
     """The virtual card, remembering each command's (CLA, INS) and its answer."""
 
-    def __init__(self, path):
-        super().__init__(path)
+    def __init__(self, path, ta1=None):
+        super().__init__(path, ta1=ta1)
         self.log = []
         self.apdus = []
 
@@ -210,7 +210,7 @@ class PadSim(Sim):
         processor; marks the screens."""
         self.mark()
         if processor is None:
-            processor = self.vcard = RecordingCard(path or self.card_path)
+            processor = self.vcard = RecordingCard(path or self.card_path, ta1=self.ta1)
         self.card_slot.insert(processor)
 
     def pull(self, idle=True, timeout=5.0):

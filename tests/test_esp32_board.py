@@ -128,9 +128,11 @@ def slots(tmp_path):
     personalise_card(ks, tmp_path / "card.json", ident)
     personalise_psam(ks, tmp_path / "psam.json", Suite.SM4, "110105", 2)
     with SlotServer(VirtualCard(tmp_path / "card.json"), name="card") as cs, \
-            SlotServer(VirtualPsam(tmp_path / "psam.json"), name="psam") as ps:
-        yield {"PAD_CARD": cs.addr, "PAD_PSAM": ps.addr,
-               "PAD_CARD_ID": ident.card_id.hex().upper()}
+            SlotServer(VirtualPsam(tmp_path / "psam.json"), name="psam") as ps, \
+            SlotServer(VirtualCard(tmp_path / "card.json", ta1=0x13), name="card") as c13, \
+            SlotServer(VirtualCard(tmp_path / "card.json", ta1=0x18), name="card") as c18:
+        yield {"PAD_CARD": cs.addr, "PAD_PSAM": ps.addr, "PAD_CARD13": c13.addr,
+               "PAD_CARD18": c18.addr, "PAD_CARD_ID": ident.card_id.hex().upper()}
 
 
 def test_slot_on_the_virtual_cards_t0_stream(slots):

@@ -17,7 +17,11 @@
 #   pulled: the exchange in progress ends in CardRemoved at its next byte.
 # - TC1 (extra guard time N, from the ATR: atr.read calls guard()): the pad sends one
 #   character at a time, waits for its echo (the character is on the line) and then N
-#   ETU more; N 255 (or 0, or no TC1) means the minimum, the UART's 12-ETU character.
+#   ETU more (at the rate in force: R = F/D, no T=15 here); N 255 (or 0, or no TC1)
+#   means the minimum, the UART's 12-ETU character (ISO 7816-3: 12 ETU for T=0 and PPS).
+# - The rate (set_rate: after a PPS, or a specific mode's TA1): the UART at clock * D / F,
+#   refused above max_baud (the TDA8035's I/O line and the UART's divider: a board
+#   constant); each activation starts again at the default 372 / 1.
 # - Every byte waited for feeds the watchdog: the T=0 layer bounds each wait.
 import time
 
@@ -31,6 +35,8 @@ _VCC_MS = const(2)  # CMDVCCN low to RSTIN high: the chip's activation and 400 c
 
 
 class UartSlot:
+    max_baud = 115200  # the fastest rate set_rate makes (an instance may say less)
+
     def __init__(self, name, uart_id, tx, rx, clk, rst, cmdvcc, off=None, clk_hz=3571200,
                  wdt=None):
         self.name = name
@@ -48,7 +54,7 @@ class UartSlot:
         self._b = bytearray(1)
         self.on = False
         self.gone = False  # pulled (or a supply fault) since the activation
-        self._gt_us = 0  # extra guard time (TC1), us
+        self._gt = 0  # extra guard time (TC1), ETU
 
     def _pulled(self, pin):  # OFFN fell: the chip has deactivated the card
         self.gone = True
@@ -62,7 +68,8 @@ class UartSlot:
         if not self._card_in():
             raise NoCard(self.name)
         self.gone = False
-        self._gt_us = 0
+        self._gt = 0
+        self.set_rate(372, 1)  # every activation starts at the default rate
         self._clk.duty_u16(32768)
         self._vcc.value(0)
         time.sleep_ms(_VCC_MS)
@@ -107,13 +114,25 @@ class UartSlot:
     def guard(self, n):
         """TC1 of the card's ATR: n extra ETU between the characters the pad sends (255:
         none, the minimum)."""
-        self._gt_us = 0 if n >= 255 else n * 1000000 // self.baud
+        self._gt = 0 if n >= 255 else n
+
+    def set_rate(self, f, d, dry=False):
+        """ISO 7816-3's F and D (after a PPS, or a specific mode's TA1): the UART at
+        clock * D / F. False, nothing changed, when that is above max_baud; dry: only
+        asked."""
+        baud = (self._clk.freq() * d + f // 2) // f
+        if baud > self.max_baud:
+            return False
+        if not dry:
+            self.baud = baud
+            self._uart.init(baudrate=baud)
+        return True
 
     def write(self, buf):
         if self.gone or not self.on:
             self.deactivate()
             raise CardRemoved(self.name + " removed")
-        gt = self._gt_us
+        gt = self._gt * 1000000 // self.baud  # TC1's N ETU at the rate in force, us
         if not gt:
             self._uart.write(buf)
         for i in range(len(buf)):  # the echo of each byte, one character time each

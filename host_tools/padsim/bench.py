@@ -50,6 +50,7 @@ class Options:
     heap_step: int = 2
     heap_confirm: int = 2  # grid points above the minimum tried as well
     suites: tuple = SUITES
+    ta1s: tuple = (0x13, 0x18)  # SM4 again with card and PSAM offering these TA1s (PPS)
 
 
 QUICK = dict(runs=1, events=200, heap_lo=32, heap_hi=256, heap_step=56, heap_confirm=0)
@@ -71,11 +72,12 @@ def run(opts, workdir, progress=None):
         heap = "%dk" % max(64, (found or opts.heap_hi) + 16)  # a margin above the edge
     out["run_heap"] = heap
     out["pin"] = {}
-    for suite in opts.suites:
+    for suite, ta1 in [(s, None) for s in opts.suites] + [("SM4", t) for t in opts.ta1s]:
+        key = suite if ta1 is None else "%s, TA1 %02X" % (suite, ta1)
         progress.step("%s: %d PIN verifications (one warm-up) at heap %s"
-                      % (suite, opts.runs + 1, heap))
-        out["pin"][suite] = _guard(bench_verify.bench_pin, suite, opts.runs, heap, workdir,
-                                   progress)
+                      % (key, opts.runs + 1, heap))
+        out["pin"][key] = _guard(bench_verify.bench_pin, suite, opts.runs, heap, workdir,
+                                 progress, ta1)
     progress.step("sync: %d events through the pad's serial link at heap %s"
                   % (opts.events, heap))
     out["sync"] = _guard(bench_sync.bench_sync, opts.events, heap, workdir, progress)

@@ -67,6 +67,8 @@ class PinRun:
     programs: int
     erases: int
     flash_bytes: int
+    crit_s: float = 0.0        # wire time on the critical path, insertion to the result
+    crit_after_s: float = 0.0  # the same, after Enter
 
 
 class _SlotMark:
@@ -99,13 +101,28 @@ def _settle(slot, quiet=0.02, limit=1.0):
         last = now
 
 
+def critical_path(card_tl, psam_tl, since=float("-inf")):
+    """Wire seconds on the critical path, from the slots' per-character timelines
+    [(time.monotonic(), "rx"|"tx", seconds)] (padsim.slot: each character at the rate in
+    force, 16-ETU turnarounds and TC1 included), the characters from `since` on. The
+    firmware drives one wire at a time (it waits for each answer before the next
+    command, card or PSAM), so nothing runs on both wires at once and the critical path
+    is the sum of both wires' time. (A firmware that overlapped them would need the
+    simulated wires held to their rate in real time to tell what overlaps: the
+    simulator's wires have no time of their own, so this function would then
+    overcount, never undercount.)"""
+    return (sum(s for t, _, s in card_tl if t >= since)
+            + sum(s for t, _, s in psam_tl if t >= since))
+
+
 def one_verification(sim, story, psam, stats):
     """Measures one insertion + one VERIFY with the right PIN on the running pad."""
-    card = Counted(VirtualCard(sim.card_path))
+    card = Counted(VirtualCard(sim.card_path, ta1=sim.ta1))
     c_mark = _SlotMark(sim.card_slot, card)
     p_mark = _SlotMark(sim.psam_slot, psam)
     f0 = flash_totals(stats)
     cpu0 = cpu_ticks(sim.proc.pid)
+    t_in = time.monotonic()
     sim.card_slot.insert(card)
     story.expect("Enter PIN")
     t_keys = time.monotonic()
@@ -119,9 +136,11 @@ def one_verification(sim, story, psam, stats):
     _settle(sim.card_slot)
     _settle(sim.psam_slot)
     last = max(t for t in (card.answered, psam.answered, card.activated) if t is not None)
+    tl = (list(sim.card_slot.timeline), list(sim.psam_slot.timeline))
     return PinRun(c_mark.since(), p_mark.since(), (cpu1 - cpu0) * TICK, last - card.activated,
                   last - t_keys, t_end - card.activated, f1[0] - f0[0], f1[1] - f0[1],
-                  f1[2] - f0[2])
+                  f1[2] - f0[2], critical_path(*tl, since=t_in),
+                  critical_path(*tl, since=t_keys))
 
 
 def _mean_wire(ws):
@@ -130,10 +149,12 @@ def _mean_wire(ws):
                                                               "from_card")))
 
 
-def bench_pin(suite, runs, heap, workdir, progress=None):
-    """The per-verification figures of one suite: a dict (see report())."""
+def bench_pin(suite, runs, heap, workdir, progress=None, ta1=None):
+    """The per-verification figures of one suite: a dict (see report()). ta1: the Fi/Di
+    the card's and the PSAM's ATRs offer (the pad negotiates it by PPS)."""
     progress = progress or Progress(quiet=True)
-    with Sim(Path(workdir) / ("pin-" + suite), suite=suite) as sim:
+    tag = suite + ("" if ta1 is None else "-ta1-%02X" % ta1)
+    with Sim(Path(workdir) / ("pin-" + tag), suite=suite, ta1=ta1) as sim:
         psam = Counted(sim.psam_slot.processor)
         sim.psam_slot.insert(psam)
         stats = sim.dir / "flash.stats"
@@ -150,7 +171,8 @@ def bench_pin(suite, runs, heap, workdir, progress=None):
     wire_s = card.seconds + psam_w.seconds
     wall = mean(r.wall_s for r in got)
     return {
-        "suite": suite, "runs": runs, "heap": heap,
+        "suite": suite, "runs": runs, "heap": heap, "ta1": ta1,
+        "crit_s": mean(r.crit_s for r in got), "crit_after_s": mean(r.crit_after_s for r in got),
         "card": _wire_dict(card), "psam": _wire_dict(psam_w),
         "wire_s": wire_s,
         "cpu_s": mean(r.cpu_s for r in got),
@@ -186,6 +208,9 @@ def report(r, say=print):
             continue
         say("%s, the average of %d run%s after a warm-up run:"
             % (suite, p["runs"], "" if p["runs"] == 1 else "s"))
+        if p.get("ta1") is not None:
+            say("  (card and PSAM offer TA1 %02X, negotiated by PPS; the table's wire time "
+                "column is still bytes at 9600)" % p["ta1"])
         say("  %-6s %6s %6s %8s %8s %7s %10s" % ("", "APDUs", "TPDUs", "to it", "from it",
                                                 "bytes", "wire time"))
         for name, label in (("card", "card"), ("psam", "PSAM")):
@@ -198,6 +223,9 @@ def report(r, say=print):
             "total", c["apdus"] + m["apdus"], c["tpdus"] + m["tpdus"],
             c["to_card"] + m["to_card"], c["from_card"] + m["from_card"],
             c["bytes"] + m["bytes"], p["wire_s"] * 1e3))
+        say("  wire time on the critical path (each character at the rate in force: 12 ETU, "
+            "16 ETU at each turnaround, TC1): %.1f ms, %.1f ms of it after Enter"
+            % (p["crit_s"] * 1e3, p["crit_after_s"] * 1e3))
         a = p["psam_activation"]
         say("  (once per boot, before the first card: the PSAM's activation, %.0f APDUs, "
             "%.0f TPDUs, %.0f bytes, %.1f ms)" % (a["apdus"], a["tpdus"], a["bytes"],

@@ -52,9 +52,11 @@ class Sim:
     def __init__(self, workdir, suite="SM4", region="110105", psam_region=None, psam_level=3,
                  lang="en", pin="123456", limit=3, last_failure_sw=0x6983, pad_limit=3,
                  card_limit=3, pad_id=None, card_slot=None, psam_slot=None, echo=None,
-                 resume=False, token=None):
+                 resume=False, token=None, ta1=None):
         """resume: keep the pad of an earlier run in workdir (sim.json: its id, current
-        card, provisioned flash with its journal) instead of making a new one."""
+        card, provisioned flash with its journal) instead of making a new one. ta1: the
+        Fi/Di the card's and the PSAM's ATRs offer (e.g. 0x13; None: no TA1)."""
+        self.ta1 = ta1
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         saved_path = self.dir / "sim.json"
@@ -87,7 +89,7 @@ class Sim:
                      level=psam_level)
         self.card_slot = SlotServer(name="card", **dict({"detect": True}, **(card_slot or {})))
         self.psam_slot = SlotServer(name="psam", **(psam_slot or {}))
-        self.psam_slot.insert(VirtualPsam(self.psam_path))
+        self.psam_slot.insert(VirtualPsam(self.psam_path, ta1=ta1))
         self.ui = UiServer(echo=echo)
         self.flash = self.dir / "flash.img"
         self.config = {"pad_id": self.pad_id, "lang": lang, "pin_timeout_s": 30,
@@ -218,7 +220,7 @@ class Sim:
         return path
 
     def insert(self, path=None):
-        self.card_slot.insert(VirtualCard(path or self.card_path))
+        self.card_slot.insert(VirtualCard(path or self.card_path, ta1=self.ta1))
 
     def pull(self):
         self.card_slot.pull()

@@ -49,12 +49,39 @@ Fault knobs (constructor keywords, also plain attributes; randomness comes from
 
 Counters per activation: ``tx``, ``rx``, ``transcript`` (list of ("tx"|"rx", bytes));
 ``activations`` counts connections that got an ATR.
+
+**PPS and the rate** (ISO 7816-3 clause 9; docs/protocol.md 4a): a pad's first bytes
+after the ATR may be a PPS request (PPSS ``FF``: no command starts with CLA FF). An
+erroneous request (bad PCK, PPS0 asking for another protocol than T=0) gets no answer,
+as the standard says. Otherwise ``pps`` (a keyword and attribute) says how the card
+answers: ``"accept"`` (default) echoes a request for the Fi/Di its ATR's TA1 offers
+(or for 11, the default) and then runs at that rate, and answers any other request
+with PPS0 ``00`` (PPS1 absent: the default rate); ``"refuse"`` always answers
+``FF 00 FF`` (the default rate); ``"garble"`` echoes the request with PPS1 changed
+(PCK right for it); ``"bad_pck"`` echoes with a wrong PCK; ``"silent"`` sends nothing.
+The ATR's TA1 comes from ``make_atr(ta1=...)`` (or the processor's ``atr``, e.g.
+``VirtualCard(path, ta1=0x13)``).
+
+**Wire time** (what ``make bench`` counts): every character is timed at the rate in
+force (one ETU = F / D clocks at ``CLOCK_HZ``, 3.5712 MHz: 9600 baud at F/D 372/1):
+a character after one in the same direction 12 ETU from leading edge to leading edge
+(the card's always; the pad's plus TC1's extra guard time N, none for N = 255: 12 ETU
+in T=0 and PPS), a character that turns the line around 16 ETU after the last one the
+other way (ISO 7816-3: the delay between leading edges of characters in opposite
+directions; the pad's at least its own guard time), the activation's first character
+12 ETU. ``wire_s`` is the activation's total, and ``timeline`` one (time.monotonic(),
+direction, seconds) per character, so the bench can tell what ran while what.
 """
 import random
 import socket
 import threading
 import time
 
+CLOCK_HZ = 3571200  # the card clock (boards/esp32_pinpad/pins.py CLK_HZ): 9600 baud at 372/1
+# ISO 7816-3 tables 7 and 8: Fi by TA1's high nibble, Di by its low one (None: reserved)
+FI = (372, 372, 558, 744, 1116, 1488, 1860, None, None, 512, 768, 1024, 1536, 2048, None, None)
+DI = (None, 1, 2, 4, 8, 16, 32, 64, 12, 20, None, None, None, None, None, None)
+PPS_MODES = ("accept", "refuse", "garble", "bad_pck", "silent")
 DEFAULT_OUTGOING = frozenset((0xB0, 0x84, 0xC0))
 DEFAULT_INCOMING = frozenset((0xA4, 0x20, 0x88, 0x24, 0x5E, 0x1A, 0xFA))
 GET_RESPONSE = 0xC0
@@ -97,10 +124,35 @@ def make_atr(historical=b"", ta1=None, tc1=None, wi=10, t1=False, ifsc=0x20, bwi
     return bytes(out)
 
 
+def atr_rate(atr):
+    """(TA1, TC1) of an ATR (None where absent)."""
+    atr = bytes(atr)
+    if len(atr) < 2:
+        return None, None
+    y, i = atr[1], 2
+    ta1 = tc1 = None
+    if y & 0x10 and i < len(atr):
+        ta1 = atr[i]
+        i += 1
+    if y & 0x20:
+        i += 1
+    if y & 0x40 and i < len(atr):
+        tc1 = atr[i]
+    return ta1, tc1
+
+
+def fd(ta1):
+    """(F, D) of a TA1 byte, None for a reserved one."""
+    f, d = FI[ta1 >> 4], DI[ta1 & 15]
+    return (f, d) if f and d else None
+
+
 # Historical bytes: category 80, COMPACT-TLV: card service data (31 C0: direct
 # application selection by full / partial DF name), card issuer's data (5x).
-CARD_ATR = make_atr(b"\x80\x31\xc0\x53SSC")
-PSAM_ATR = make_atr(b"\x80\x31\xc0\x54PSAM")
+CARD_HISTORICAL = b"\x80\x31\xc0\x53SSC"
+PSAM_HISTORICAL = b"\x80\x31\xc0\x54PSAM"
+CARD_ATR = make_atr(CARD_HISTORICAL)
+PSAM_ATR = make_atr(PSAM_HISTORICAL)
 
 
 class _Cut(Exception):
@@ -115,7 +167,7 @@ class SlotServer:
                  stall_nulls=0, stall_delay=1.0, byte_by_byte=0.0, always_61=False, le_mismatch=False, garbage=False,
                  silent_after=None, pull_after=None, truncate=None, truncate_ins=None,
                  on_byte=None, outgoing=DEFAULT_OUTGOING, incoming=DEFAULT_INCOMING,
-                 detect=False):
+                 detect=False, pps="accept"):
         self.name = name
         self.atr = atr
         self.rng = random.Random(seed)
@@ -131,6 +183,15 @@ class SlotServer:
         self.truncate = truncate
         self.truncate_ins = truncate_ins
         self.on_byte = on_byte
+        if pps not in PPS_MODES:
+            raise ValueError("pps must be one of %s" % ", ".join(PPS_MODES))
+        self.pps = pps
+        self.pps_requests = []  # the PPS requests received (bytes), every activation
+        self.rate = (372, 1)  # F, D in force on this activation
+        self.tc1 = None  # the extra guard time N of the ATR sent
+        self.wire_s = 0.0
+        self.timeline = []
+        self._last_dir = None
         self.outgoing = frozenset(outgoing)
         self.incoming = frozenset(incoming)
         self.activations = 0
@@ -282,15 +343,28 @@ class SlotServer:
                 self.activations += 1
                 self.tx = self.rx = 0
                 self.transcript = []
+                self.rate = (372, 1)
+                self.wire_s = 0.0
+                self.timeline = []
+                self._last_dir = None
                 self._pending = None       # (data, sw) waiting for GET RESPONSE
                 self._mismatched = None    # header answered 6Cxx by le_mismatch
                 proc.reset()
                 atr = self.atr or getattr(proc, "atr", None) or (
                     PSAM_ATR if self.name.lower() == "psam" else CARD_ATR)
+            self.tc1 = atr_rate(atr)[1]
             self._send(conn, atr)
-            while True:
+            first = self._recv(conn, 1)
+            if first[0] == 0xFF:  # PPSS: a PPS request, not a command (CLA FF is invalid)
+                self._pps_exchange(conn, atr)
                 hdr = self._recv(conn, 5)
+            else:
+                hdr = first + self._recv(conn, 4)
+                del self.transcript[-2:]  # one piece, as the header came
+                self.transcript.append(("rx", hdr))
+            while True:
                 self._tpdu(conn, proc, hdr)
+                hdr = self._recv(conn, 5)
         except (_Cut, OSError):
             pass
         except Exception as e:  # a processor bug: the card goes mute, the test can see why
@@ -303,6 +377,66 @@ class SlotServer:
                 conn.close()
             except OSError:
                 pass
+
+    # --- PPS and the rate -------------------------------------------------------------
+    def _pps_exchange(self, conn, atr):
+        """The card's side of a PPS (PPSS already read): see the module docstring."""
+        req = bytearray(b"\xff") + self._recv(conn, 1)
+        pps0 = req[1]
+        for bit in (0x10, 0x20, 0x40):
+            if pps0 & bit:
+                req += self._recv(conn, 1)
+        req += self._recv(conn, 1)  # PCK
+        del self.transcript[-len(req):]
+        self.transcript.append(("rx", bytes(req)))
+        self.pps_requests.append(bytes(req))
+        x = 0
+        for b in req:
+            x ^= b
+        if x or pps0 & 0x8F:  # erroneous (PCK), or not T=0: no answer (ISO 7816-3 9.2)
+            return
+        mode = self.pps
+        if mode == "silent":
+            return
+        pps1 = req[2] if pps0 & 0x10 else None
+        offered = atr_rate(atr)[0]
+        resp = bytearray(req)
+        if mode == "refuse" or (mode == "accept" and pps1 is not None
+                                and pps1 not in (offered, 0x11)):
+            resp = bytearray((0xFF, pps0 & 0x0F))  # PPS0 without PPS1 (nor PPS2, PPS3)
+            resp.append(resp[0] ^ resp[1])
+            pps1 = None
+        elif mode == "garble" and pps1 is not None:
+            resp[2] = 0x11 if pps1 != 0x11 else 0x12
+            resp[-1] = 0
+            for b in resp[:-1]:
+                resp[-1] ^= b
+        elif mode == "bad_pck":
+            resp[-1] ^= 0xFF
+        self._send(conn, bytes(resp))
+        if mode == "accept" and pps1 is not None:  # the new rate from the next character
+            self.rate = fd(pps1) or (372, 1)
+
+    def etu_s(self):
+        """One ETU at the rate in force, in seconds."""
+        f, d = self.rate
+        return f / d / CLOCK_HZ
+
+    def _tick(self, direction, n):
+        """n characters in one direction ("rx": pad to card, "tx": card to pad), timed."""
+        etu = self.etu_s()
+        n_extra = self.tc1 if self.tc1 is not None and self.tc1 != 255 else 0
+        now = time.monotonic()
+        for _ in range(n):
+            if self._last_dir is None:
+                gap = 12
+            elif direction == self._last_dir:
+                gap = 12 + n_extra if direction == "rx" else 12
+            else:
+                gap = max(16, 12 + n_extra) if direction == "rx" else 16
+            self._last_dir = direction
+            self.wire_s += gap * etu
+            self.timeline.append((now, direction, gap * etu))
 
     # --- bytes --------------------------------------------------------------------------
     def _live(self, conn):
@@ -325,6 +459,7 @@ class SlotServer:
                     self.cut()
                     raise _Cut()
             buf.extend(got)
+            self._tick("rx", len(got))
         self.transcript.append(("rx", bytes(buf)))
         return bytes(buf)
 
@@ -372,6 +507,7 @@ class SlotServer:
                 conn.sendall(bytes(out))
             except OSError:
                 raise _Cut() from None
+            self._tick("tx", len(out))
             self.transcript.append(("tx", bytes(out)))
 
     def _nulls(self, conn):

@@ -43,8 +43,12 @@ class VirtualCard:
 
     atr = None  # the slot's default card ATR
 
-    def __init__(self, path):
+    def __init__(self, path, ta1=None):
+        """ta1: the Fi/Di its ATR offers (e.g. 0x13, 0x18; the slot answers the PPS)."""
         self.path = Path(path)
+        if ta1 is not None:
+            from .slot import CARD_HISTORICAL, make_atr
+            self.atr = make_atr(CARD_HISTORICAL, ta1=ta1)
         self._load()
         self.reset()
         self.commands = 0  # processed since construction (for tests)

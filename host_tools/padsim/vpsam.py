@@ -34,8 +34,12 @@ class VirtualPsam:
 
     atr = None  # the slot's default PSAM ATR
 
-    def __init__(self, path):
+    def __init__(self, path, ta1=None):
+        """ta1: the Fi/Di its ATR offers (e.g. 0x13, 0x18; the slot answers the PPS)."""
         self.path = Path(path)
+        if ta1 is not None:
+            from .slot import PSAM_HISTORICAL, make_atr
+            self.atr = make_atr(PSAM_HISTORICAL, ta1=ta1)
         self.rand = os.urandom  # GET CHALLENGE's source (a recorded transcript fixes it)
         d = psam_state(self.path)
         try:

@@ -17,11 +17,13 @@ from psam import Psam
 from world import Tda8035
 
 
-def card_slot(spec=None):
+def card_slot(spec=None, max_baud=None):
     m = Tda8035(P.CARD_UART, P.CARD_CLK, P.CARD_RST, P.CARD_CMDVCC, P.CARD_OFF,
                 spec or os.getenv("PAD_CARD"))
     s = UartSlot("card", P.CARD_UART, P.CARD_TX, P.CARD_RX, P.CARD_CLK, P.CARD_RST,
                  P.CARD_CMDVCC, P.CARD_OFF, P.CLK_HZ)
+    if max_baud:
+        s.max_baud = max_baud
     return m, s
 
 
@@ -151,6 +153,7 @@ def test_no_card_answers_is_no_card():
 def test_a_wrong_rate_is_garbage_not_a_card():
     m, s = card_slot()
     m.uart.baudrate = 10400  # as if the UART ran off the clock: the card sees garbage
+    s.set_rate = lambda f, d, dry=False: True  # (the activation would set 9600 again)
     try:
         s.activate()
         atr.read(s)
@@ -159,6 +162,34 @@ def test_a_wrong_rate_is_garbage_not_a_card():
         ok = False
     s.deactivate()
     true(not ok, "an ATR read at the wrong rate")
+
+
+def identify_at(spec, max_baud=None):
+    """A card whose ATR offers a TA1, reset over the fake UART (atr.run: the PPS), then
+    identified: the model garbles every byte while the UART's rate is not the card's."""
+    m, s = card_slot(spec, max_baud)
+    s.activate()
+    a = atr.run(s)
+    c = Card(T0(s, a.wwt_ms()))
+    c.identify()
+    eq(bytes(c.card_id).hex().upper(), os.getenv("PAD_CARD_ID"))
+    return m, s
+
+
+def test_pps_at_13_and_18_the_uart_follows():
+    m, s = identify_at(os.getenv("PAD_CARD13"))
+    eq((s.baud, m.uart.baudrate, m.rates), (38400, 38400, [(372, 4)]))
+    m, s = identify_at(os.getenv("PAD_CARD18"))
+    eq((s.baud, m.uart.baudrate, m.rates), (115200, 115200, [(372, 12)]))
+    s.deactivate()
+    s.activate()  # a new activation: the default rate again
+    eq((s.baud, m.uart.baudrate), (9600, 9600))
+
+
+def test_a_rate_the_uart_cannot_make_stays_at_9600():
+    m, s = identify_at(os.getenv("PAD_CARD18"), max_baud=57600)
+    eq((s.baud, m.rates), (9600, []))
+    true(not m.sent.startswith(b"\xff"), "no PPS sent")
 
 
 mptest.main(globals())

@@ -120,6 +120,10 @@ class UART:
         if self.model is not None:
             self.model.attach(self)
 
+    def init(self, baudrate=None, **kw):
+        if baudrate is not None:
+            self.baudrate = baudrate
+
     def _m(self):
         if self.model is None:
             raise OSError(5, "nothing on UART%d" % self.id)

@@ -198,6 +198,10 @@ class Tda8035:
         self.sent = bytearray()  # what the pad sent since the activation (echo excluded)
         self.activations = 0
         self.writes = []  # (ticks_us, bytes) of each UART write
+        self.fd = (372, 1)  # the card's F, D
+        self.req = None  # a PPS request the pad sent, waiting for the card's answer
+        self.resp = bytearray()
+        self.rates = []  # every rate a PPS selected
         world.uarts[uart_id] = self
         world.on_pin[cmdvcc] = self._cmdvcc
         world.on_pin[rst] = self._rst
@@ -208,10 +212,29 @@ class Tda8035:
         self.uart = uart
 
     def _check(self):
+        """The UART's frame, and its rate against the card's (F/D in force: 372/1 after
+        the reset, then what a PPS the card echoed selected): within 2 %, else every
+        byte is garbled both ways."""
         u, pwm = self.uart, world.pwm.get(self.clk)
         f = pwm.freq() if pwm else 0
-        self.ok = (u is not None and u.bits == 8 and u.parity == 0 and u.stop == 2 and f
-                   and abs(u.baudrate * 372 - f) * 50 < f)
+        F, D = self.fd
+        self.ok = bool(u is not None and u.bits == 8 and u.parity == 0 and u.stop == 2 and f
+                       and abs(u.baudrate * F - f * D) * 50 < f * D)
+
+    def _pps(self, got):
+        """Follows a PPS: the pad's request (the first bytes it sends, FF ...) and the
+        card's echo; the card's rate changes after the echo's last byte."""
+        if self.req is None or self.fd != (372, 1):
+            return
+        self.resp.extend(got)
+        r = self.req
+        if len(self.resp) >= len(r):
+            if bytes(self.resp[:len(r)]) == bytes(r) and r[1] & 0x10:
+                F = (372, 372, 558, 744, 1116, 1488, 1860, 0, 0, 512, 768, 1024, 1536, 2048, 0, 0)
+                D = (0, 1, 2, 4, 8, 16, 32, 64, 12, 20, 0, 0, 0, 0, 0, 0)
+                self.fd = (F[r[2] >> 4], D[r[2] & 15])
+                self.rates.append(self.fd)
+            self.req = None
 
     def _cmdvcc(self, level):
         if level:  # CMDVCCN high: deactivation
@@ -234,6 +257,9 @@ class Tda8035:
                 return
             s.setblocking(False)
             self.sock = s
+            self.fd = (372, 1)
+            self.req = None
+            self._check()
             self.sent = bytearray()
             self.activations += 1
         elif not level:
@@ -268,7 +294,9 @@ class Tda8035:
             if self.off_pin is not None and self.activations:
                 world.irq(self.off_pin)
             return
+        self._check()
         self.rx.extend(d if self.ok else bytes(x ^ 0xA5 for x in d))
+        self._pps(d)
 
     def any(self):
         self._pump()
@@ -291,6 +319,9 @@ class Tda8035:
         self.rx.extend(b)  # the echo: TX and RX share the I/O line
         if self.sock is not None and self.powered:
             self.sent.extend(b)
+            if self.sent[:1] == b"\xff" and len(self.sent) == 4 and self.req is None:
+                self.req, self.resp = bytes(self.sent), bytearray()
+            self._check()
             out = b if self.ok else bytes(x ^ 0xA5 for x in b)
             while out:
                 try:
