@@ -1,16 +1,16 @@
 # ISO 7816-3 answer to reset, parsed as it is read from the slot within the waiting
-# times, then the rate its TA1 offers (run: PPS). Direct convention only (TS 3B); the
-# card must speak T=0. docs/protocol.md section 4a. Its code lives in RAM: the app
-# drops this module once the ATR is read and the rate selected (run), and t0 does not
-# import it.
+# times, then the rate its TA1 offers (run: PPS, iso7816/pps.py, loaded only for an ATR
+# that offers a rate). Direct convention only (TS 3B); the card must speak T=0.
+# docs/protocol.md section 4a. Its code lives in RAM: the app drops this module once the
+# ATR is read and the rate selected (run), and t0 does not import it.
 from micropython import const
 import time
 
-from errors import CardRemoved, Error, NoCard, ProtocolError, Timeout
+from errors import ProtocolError, Timeout
 
 _MAX = const(33)  # TS and at most 32 more characters
-_IWT_MS = const(1001)  # 9600 etu (initial waiting time) at Fi 372, 3.57 MHz, rounded up:
-# each character of the ATR and of the PPS response
+_IWT_MS = const(1001)  # 9600 etu (initial waiting time) at Fi 372, 3.57 MHz, rounded up
+# (each character of the ATR; pps.py's for the PPS response)
 _ATR_MS = const(2101)  # 20160 etu: the whole ATR (EMV's bound; generous for ISO cards)
 _F_HZ = const(3570000)  # the pad's card clock unless the caller says otherwise
 # the ATR faults' codes (errors.py; docs/protocol.md section 4a), for the journal
@@ -143,51 +143,15 @@ def _params(a, need_t0):
 
 
 def run(slot):
-    """ISO 7816-3 clause 9, PPS: the ATR of a card just activated (read), then the rate
-    its TA1 offers: in negotiable mode by a PPS exchange (PPSS FF, PPS0 10: T=0
-    and PPS1, PPS1 = TA1, PCK) when the slot can make that rate, in specific mode (TA2)
-    at once. The slot's set_rate(F, D[, True: only asked]) says whether it can make a
-    rate (False: it stays at the default); a slot without one has no rate of its own
-    (the simulator's socket). A card that answers PPS0 without PPS1 stays at the default
-    rate. Any other answer (PPSS, PPS0 or PPS1 not echoed, a bad PCK), no answer, or an
-    error on the line: the card is deactivated, activated again (cold reset, a new ATR)
-    and used at the default rate without PPS. Returns the Atr of the card's last ATR.
-    Specific mode at a rate the slot cannot make: refused (ProtocolError, code 3).
-    (Here, not in a module of its own: a module's name and path stay interned once it
-    is loaded, 128 bytes of the session's heap more, measured.)"""
+    """The ATR of a card just activated (read), then the rate its TA1 offers (ISO 7816-3
+    clause 9: iso7816/pps.py, select). No TA1, or the default rate Fi/Di 372/1: nothing
+    to select, and the PPS's code is not loaded (most cards: its RAM stays free for the
+    flow's). Else pps.py is loaded for this card only (select drops it from the modules:
+    only the local name here keeps it) and selects the rate; when its PPS failed it has
+    deactivated the card and activated it again (a cold reset), and the card's new ATR
+    is read and used at the default rate. Returns the Atr of the card's last ATR."""
     a = read(slot)
-    f, d, t = a.fi, a.di, a.iface[0][0]
-    if f == 372 and d == 1:  # (no TA1, or the default rate: nothing to select)
+    if a.fi == 372 and a.di == 1:
         return a
-    r = getattr(slot, "set_rate", None)
-    if a.specific is not None:  # the card speaks at TA1's rate already
-        if r is None or r(f, d):
-            return a
-        raise _bad("specific mode, F/D %d/%d: not on this slot" % (f, d), _NO_T0)
-    if r is not None and not r(f, d, True):  # a rate this slot cannot make: the default
-        return a
-    q = bytes((0xFF, 0x10, t, 0xEF ^ t))
-    try:
-        slot.write(q)
-        x = slot.read(_IWT_MS)
-        p = slot.read(_IWT_MS)
-        if x == 0xFF and not p & 0xEF:  # PPSS; PPS0: T=0, PPS1 or not, no PPS2 / PPS3
-            x ^= p
-            b = 0
-            if p:  # PPS1, which must be the request's: the card is at F/D now
-                b = slot.read(_IWT_MS)
-                x ^= b
-            if x == slot.read(_IWT_MS) and b == (t if p else 0):  # PCK
-                if b and r is not None:
-                    r(f, d)
-                return a
-    except CardRemoved:
-        raise
-    except Error:  # no answer in time, or a line error
-        pass
-    slot.deactivate()  # (ISO 7816-3 9.2: deactivation after a failed PPS)
-    try:
-        slot.activate()
-    except NoCard:
-        raise CardRemoved
-    return read(slot)
+    from iso7816 import pps
+    return a if pps.select(slot, a) else read(slot)

@@ -60,6 +60,37 @@ def test_no_pps_without_ta1_or_at_the_default_rate():
         eq((s.rate, s.asked), ((372, 1), []), a)
 
 
+def test_pps_code_loaded_only_for_a_rate_and_not_kept():
+    # iso7816/pps.py is imported only for an ATR with a rate to select (most cards have
+    # none: its code never takes their heap), and after its PPS (accepted, or failed and
+    # the card reset) neither sys.modules nor the package keeps it
+    import builtins
+    import sys
+    import iso7816
+    imp = builtins.__import__
+    for a, script, wanted in (("3B 00", [R("3B 00")], False),
+                              ("3B 10 11", [R("3B 10 11")], False),
+                              (ATR13, [R(ATR13), W(REQ13), R(REQ13)], True),
+                              (ATR13, [R(ATR13), W(REQ13), R("FF 10 11 EE"), R(ATR13)],
+                               True)):
+        asked = []
+
+        def spy(name, *args):
+            if "pps" in name or len(args) > 2 and args[2] and "pps" in args[2]:
+                asked.append(name)
+            return imp(name, *args)
+        builtins.__import__ = spy
+        try:
+            s = RateSlot(script)
+            atr.run(s)
+        finally:
+            builtins.__import__ = imp
+        true(s.done(), a)
+        eq(bool(asked), wanted, a)
+        true("iso7816.pps" not in sys.modules, "sys.modules keeps pps after " + a)
+        true(not hasattr(iso7816, "pps"), "the package keeps pps after " + a)
+
+
 def test_pps1_absent_in_the_answer_is_the_default_rate():
     # the card answers PPS0 00 (no PPS1): a successful exchange at Fd / Dd, no reset
     s = RateSlot([R(ATR13), W(REQ13), R("FF 00 FF")])
