@@ -4,7 +4,9 @@
 # (weakpin.py, with the holder's ID number from EF06) refusing with the reason on the
 # screen; then CHANGE PIN `84 5E 01 00`, whose check of the old PIN spends a try exactly
 # like a VERIFY: PENDING durable before the command, the authenticated outcome after.
-# Loaded by app.Pad.session for its card and dropped after, weakpin.py with it.
+# Loaded by app.Pad.session for its card and dropped after; weakpin.py loaded as the flow
+# starts (the card read) and dropped once the new PIN passed it.
+import gc
 import sys
 
 from micropython import const
@@ -15,11 +17,7 @@ import pin_entry as P
 import pinblock
 import retry as R
 import secure
-import weakpin
 from errors import SecurityError, StatusError
-
-sys.modules.pop("weakpin")  # (loaded with this flow, into the heap just collected, and
-# dropped with it: only this module's name keeps it)
 
 _R_NOT_GENUINE = const(3)  # app.py's reasons (protocol.md section 6)
 _R_FORGED = const(6)
@@ -35,7 +33,10 @@ _PIN_CHANGED = const(27)
 def run(pad, c, sam):
     """Is the card genuine, its tries left (a pending attempt settled), the old PIN, the
     new one twice, CHANGE PIN, the outcome on the screen and in the journal."""
-    global weakpin  # (dropped once the new PIN passed it)
+    global weakpin  # (dropped once the new PIN passed it; only this name keeps it)
+    gc.collect()  # the ATR's code (iso7816.atr, dropped) is gone: weakpin into that heap,
+    import weakpin  # not beside the ATR's code (the session's peak: a MemoryError in the
+    sys.modules.pop("weakpin")  # change power cuts with PPS in iso7816.atr)
     j, cid = pad.journal, c.card_id
     pad._state("pre", cid)
     # is the card genuine? its tries left (what a power cut left open settled); locked?
