@@ -3,6 +3,8 @@
 # with os.urandom at the idle loop's refill); then deactivated: the first card activates
 # it again, as in a boot without this (its objects are made in the session's heap).
 # Without the PSAM, or without room, the DRBG runs on os.urandom until the next power-up.
+# The flows' room (app.py) is lent to the PSAM's ATR (and PPS) code meanwhile, and taken
+# back, in the heap just collected, once that code is gone.
 import gc
 import sys
 
@@ -11,6 +13,8 @@ import cmac
 
 def run(pad):
     sys.modules.pop("pwrup", None)
+    n = len(pad.room)  # (a normal boot holds it)
+    pad.room = None
     gc.collect()
     try:
         sam = pad._psam()
@@ -21,3 +25,7 @@ def run(pad):
     sam = pad.sam = None
     pad.board.psam.deactivate()
     gc.collect()
+    try:
+        pad.room = bytearray(n)
+    except MemoryError:  # (the first flow's code goes where it can)
+        pass
