@@ -91,8 +91,9 @@ _READER_HEAP = "512k"
 class PadSim(Sim):
     """A Sim whose firmware is running; see the module docstring."""
 
-    def __init__(self, workdir, pin_timeout_s=None, boot=True, config=None, **kw):
+    def __init__(self, workdir, pin_timeout_s=None, boot=True, config=None, heap=HEAP, **kw):
         super().__init__(workdir, **kw)
+        self.heap = heap  # the firmware's -X heapsize
         if pin_timeout_s is not None or config:
             if pin_timeout_s is not None:
                 self.config["pin_timeout_s"] = pin_timeout_s
@@ -111,7 +112,7 @@ class PadSim(Sim):
     # --- the pad ------------------------------------------------------------------------
     def boot(self):
         self.mark()
-        self.start(env={"PAD_TRACE": "1"}, heap=HEAP)
+        self.start(env={"PAD_TRACE": "1"}, heap=self.heap)
         end = time.monotonic() + 15
         while True:  # fail at once when the firmware crashes at boot (e.g. MemoryError)
             try:
@@ -120,7 +121,7 @@ class PadSim(Sim):
                 log = self.log()
                 if "Traceback" in log or not self.alive() or time.monotonic() > end:
                     raise AssertionError("the pad did not boot to its idle screen (heap %s):\n%s"
-                                         % (HEAP, log[-1200:])) from None
+                                         % (self.heap, log[-1200:])) from None
 
     def log(self):
         return (self.dir / "pad.log").read_text(errors="replace")

@@ -312,6 +312,27 @@ def test_heap_of_the_change_flow(make_pad):
     pad.assert_no_crash()
 
 
+@pytest.mark.parametrize("ta1", [None, 0x18])
+def test_boot_verify_and_change_fit_in_a_kilobyte_less(make_pad, ta1):
+    """The heap's margin, deterministically: boot, a VERIFY and a CHANGE at 63k (1 KB less
+    than the pad's 64k), with card and PSAM without a TA1 and with TA1 18 (PPS: atr.py and
+    pps.py loaded together). At the PPS merge both failed there (MemoryError in the ATR's
+    code: the change flow with weakpin beside atr.py, the power-up's PSAM ATR), and the
+    change power cuts failed now and then at 64k; lowest heaps measured since (128-byte
+    steps): 64,000 without TA1, 64,256 with."""
+    pad = make_pad(heap="63k", ta1=ta1) if ta1 else make_pad(heap="63k")
+    pad.insert()
+    assert pad.expect(AFTER_INSERT) == ("Enter PIN", "")
+    pad.press("X")
+    pad.expect(RESULT)
+    pad.pull()
+    assert change(pad, OLD, NEW) == ("PIN changed", "Please remove card")
+    pad.pull()
+    if ta1:
+        assert pad.card_slot.pps_requests and pad.card_slot.rate == (372, 12)
+    pad.assert_no_crash()
+
+
 # --- the PINs do not linger (as tests/test_pin_wipe.py for the VERIFY) ----------------------
 
 WIPE_OLD, WIPE_NEW = "739148", "604183"  # unusual PINs, searched for in the pad's memory
