@@ -63,8 +63,10 @@ def test_psam_over_its_uart_reseeds_the_drbg():
 
     class Pad:  # app.Pad's part that pwrup uses
         sam = None
+        room = bytearray(1152)  # the flows' room (app._ROOM): lent to the PSAM's ATR
 
         def _psam(self):
+            lent.append(self.room is None)
             s.activate()
             self.sam = Psam(t0(s))
             got.append(self.sam)
@@ -74,6 +76,7 @@ def test_psam_over_its_uart_reseeds_the_drbg():
         psam = s
 
     got = []
+    lent = []
     cmac.rand(bytearray(40))  # 8 bytes left in the pool
     k = bytes(cmac.RAND[:64])
     pad = Pad()
@@ -84,6 +87,8 @@ def test_psam_over_its_uart_reseeds_the_drbg():
     true(cmac.RAND[112:120] != bytearray(8), "the PSAM's challenge waits for the next refill")
     eq(bytes(cmac.RAND[:64]), k)  # not at the PSAM's activation
     true(not s.present() and pad.sam is None, "the PSAM rests until the first card")
+    eq(lent, [True])  # the room freed for the PSAM's ATR and PPS code, then taken back
+    eq(len(pad.room), 1152)
     cmac.rand(b"", 24)  # the app's idle loop
     true(bytes(cmac.RAND[:64]) != k, "DRBG not reseeded")
     eq(cmac.RAND[121], 48)  # a new pool after the reseed
