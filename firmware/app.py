@@ -63,22 +63,23 @@ class Pad:
         self.linkbuf = bytearray(_LINK_BUF) if rtc[:1] == b"L" else None
         keys = __import__("kdf").configured(self.cfg)  # (no local name for kdf)
         self.link_first = self.linkbuf is not None and keys is not None
-        if not self.link_first:
-            self.linkbuf = None
+        if not self.link_first:  # a window boot (9.7) keeps here the host's W request and
+            self.linkbuf = rtc[1:-4] if rtc[:1] == b"W" and keys else None  # its pad nonce
         mac = self.sched = None
         if keys:  # the journal's MAC keeps only its AES key (cmac.chain)
             from cmac import chain
             mac = chain(keys.journal)
-            if self.link_first:  # (no local name for kdf: it would stay until this returns)
-                self.sched = __import__("kdf").schedules(keys)
+            if self.linkbuf:  # (no local name for kdf: it would stay until this returns)
+                self.sched = __import__("kdf").schedules(keys, self.link_first)
         self.pad_id = keys.pad_id if keys else None
         keys = None  # the key derivation's code is gone before the journal opens
         _drop("kdf")
         gc.collect()
         self.journal = J.Journal(board.journal_dev, clock=board, defer=True,
                                  mac=mac)
-        if len(rtc) == 5:  # the events a full journal could only count, before the reset
-            self.journal.missed, self.journal.missed_boots = struct.unpack_from(">HH", rtc, 1)
+        if len(rtc) >= 5:  # the events a full journal could only count, before the reset
+            self.journal.missed, self.journal.missed_boots = struct.unpack_from(
+                ">HH", rtc, len(rtc) - 4)
         gc.collect()
         if self.journal._aud is not None:  # the audit's code while the heap is whole: it
             __import__("jaudit")  # stays until the audit is done (Journal.audit)
