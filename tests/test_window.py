@@ -121,3 +121,194 @@ def test_unlock_of_a_locked_card_then_the_right_pin_verifies(pad):
     assert pad.card_fails() == 0
     pad.assert_no_crash()
     print("window boot mem (unlock):", mem(pad, "pre"), mem(pad, "post"))
+
+
+def test_reset_with_a_new_pin_typed_twice_then_the_new_pin_verifies(pad):
+    pad.lock()
+    t = pad.holder("^PIN reset at the window$", (
+        ("^Enter new PIN$", "111111E"),  # weak: one digit repeated
+        ("^PIN too easy$", ""),
+        ("^Enter new PIN$", "123456E"),  # weak: a run
+        ("^PIN too easy$", ""),
+        ("^Enter new PIN$", "271828E"),
+        ("^New PIN again$", "271829E"),  # mismatch: asked again
+        ("^PINs do not match$", ""),
+        ("^Enter new PIN$", "271828E"),
+        ("^New PIN again$", "271828E")))
+    out = pad.window("reset")
+    t.join(60)
+    assert t.seen == ["PIN reset"], t.seen
+    assert out.done and out.result == "reset" and out.sw == "9000", out
+    screens = [s for s in pad.ui.screens if s[0] == "PIN too easy"]
+    assert ("PIN too easy", "One digit repeated") in screens
+    assert ("PIN too easy", "No runs like 123456") in screens
+    pad.pull()
+    recs = [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()]
+    assert recs[-2][0] == "WINDOW" and recs[-1] == ("RESET", REF.hex() + "01"), recs
+    assert pad.card_tries() == 3
+    assert pad.attempt("123456")[0] == "Wrong PIN"  # the old PIN is gone
+    assert pad.attempt("271828")[0] == "PIN OK"
+    # the PIN never went to the host: only the enciphered block (and no digit on a screen)
+    assert not any("271828" in a + b for a, b in pad.ui.screens)
+    pad.assert_no_crash()
+
+
+# --- authorisations the pad refuses -------------------------------------------------------
+
+def steps(pad, op=1, holder=DEFAULT_HOLDER_ID, keys=None, wait=30.0):
+    """A WindowOp on the pad's port, started, the holder's card read (the holder inserts it
+    when asked): (op, link)."""
+    from padctl import link as L
+    stream = L.open_port(pad.port)
+    link = L.PadLink(stream, bytes.fromhex(pad.config["link_key"]))
+    w = WL.WindowOp(link, op, REF, holder, keys or TestKeys(pad.ks, pad.region))
+    w.stream = stream
+    w.start(wait)
+    pad.expect("^(Unlock|PIN reset) at the window$", 20)
+    pad.insert()
+    w.wait_card(wait)
+    return w
+
+
+def refused(pad, w, u, why, screen="Not authorised"):
+    """u sent: the pad refuses it (END with why), shows screen, journals AUTH_REFUSED with
+    the ref and why, and the card is not touched."""
+    before = pad.card_tries()
+    w.authorise(u)
+    with pytest.raises(WL.WindowRefused) as e:
+        w._next(30.0, WL.CHALLENGE)
+    assert w.end[1] == why, (w.end, str(e.value))
+    assert pad.expect("^(%s)$" % screen, 10)
+    w.stream.close()
+    pad.pull()
+    assert pad.card_tries() == before
+    recs = [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()]
+    assert recs[-1] == ("AUTH_REFUSED", REF.hex() + "%02x" % why), recs
+    assert not pad.vcard.got(0x84, 0x24) and not pad.vcard.got(0x84, 0x5E)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("what,why", [("pad", 4), ("card", 5), ("op", 6), ("forged", 1)])
+def test_an_authorisation_for_another_pad_card_operation_or_forged_is_refused(pad, what, why):
+    pad.lock()
+    w = steps(pad)
+    kw = {"pad": {"pad_id": bytes(8)}, "card": {"card": bytes.fromhex("110105d156000005") +
+                                                  bytes(8)},
+          "op": {"op": 2}, "forged": {"key": bytes(16)}}[what]
+    text = refused(pad, w, w.authorisation(**kw), why)
+    assert WL.AUTH_REASONS[why] in text
+    pad.insert()  # still locked: nothing unblocked
+    assert pad.expect("^Card locked$")
+    pad.pull()
+
+
+def test_an_authorisation_for_another_holder_is_refused(pad):
+    pad.lock()
+    w = steps(pad, holder=OTHER_HOLDER)
+    text = refused(pad, w, w.authorisation(), 7, "ID does not match card")
+    assert "does not match" in text
+
+
+def test_a_replayed_authorisation_is_refused(pad):
+    pad.lock()
+    w = steps(pad)
+    u = w.authorise()  # the first one is taken: the unlock goes through
+    w.wait_challenge(30)
+    w.command()
+    w.verdict(*w.wait_answer())
+    assert w.wait_end()[2] == WL.UNLOCKED
+    w.stream.close()
+    pad.expect("^Card unlocked$", 10)
+    pad.pull()
+    w2 = steps(pad)  # the same authorisation again, for the pad's next nonce
+    refused(pad, w2, u, 2)
+
+
+def test_an_expired_authorisation_is_refused(tmp_path):
+    pad = WindowPad(tmp_path / "pad", config={"window_auth_s": 2})
+    try:
+        pad.lock()
+        w = steps(pad)
+        u = w.authorisation()
+        time.sleep(3)
+        refused(pad, w, u, 3)
+    finally:
+        pad.close()
+
+
+def test_a_window_link_cut_before_the_authorisation_spends_nothing(tmp_path):
+    pad = WindowPad(tmp_path / "pad", config={"window_link_s": 2})
+    try:
+        pad.lock()
+        w = steps(pad)
+        w.stream.close()  # the window PC goes away
+        assert pad.expect("^(Window link lost)$", 10)
+        pad.pull()
+        assert pad.card_tries() == 0 and not pad.vcard.got(0x84, 0x24)
+        assert "WINDOW" not in pad.kinds(pad.card_id)
+        pad.assert_no_crash()
+    finally:
+        pad.close()
+
+
+def test_a_window_link_cut_after_the_unblock_is_settled_with_the_card(tmp_path):
+    """The host goes away after the card's answer (no verdict): the pad asks the card
+    itself (authenticated tries) and journals the unlock as reconciled (02)."""
+    pad = WindowPad(tmp_path / "pad", config={"window_link_s": 2})
+    try:
+        pad.lock()
+        w = steps(pad)
+        w.authorise()
+        w.wait_challenge(30)
+        w.command()
+        w.wait_answer()
+        w.stream.close()
+        assert pad.expect("^(Window link lost)$", 10)
+        pad.pull()
+        assert pad.card_tries() == 3
+        recs = [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()]
+        assert recs[-1] == ("UNLOCK", REF.hex() + "02"), recs
+        assert pad.attempt(pad.pin)[0] == "PIN OK"
+    finally:
+        pad.close()
+
+
+def test_a_card_of_another_region_the_window_does_not_serve(tmp_path):
+    """A neighbouring city's card on a pad whose PSAM serves the prefecture: the pad reads
+    it, the window's key service refuses it (keys.check_card names its region) and the
+    pad spends nothing."""
+    pad = WindowPad(tmp_path / "pad", region="110105", psam_level=2)
+    try:
+        pad.new_card(region="110106")
+        pad.lock()
+        t = pad.holder("^Unlock at the window$")
+        with pytest.raises(WindowError, match="110106"):
+            pad.window("unlock")
+        t.join(30)
+        assert t.seen == ["Not authorised"], t.seen
+        pad.pull()
+        assert pad.card_tries() == 0 and not pad.vcard.got(0x84, 0x24)
+    finally:
+        pad.close()
+
+
+def test_a_card_the_pads_psam_refuses(pad):
+    """A card of another city on a city-level PSAM: the pad says so itself."""
+    pad.new_card(region="110106")
+    t = pad.holder("^Unlock at the window$")
+    with pytest.raises(WL.WindowRefused, match="another region"):
+        pad.window("unlock")
+    t.join(30)
+    assert t.seen == ["Card of another region"], t.seen
+
+
+def test_the_card_pulled_mid_reset(pad):
+    pad.lock()
+    t = pad.holder("^PIN reset at the window$", (("^Enter new PIN$", "2718"),))
+    threading.Timer(4.0, pad.card_slot.pull).start()
+    with pytest.raises(WL.WindowRefused, match="card pulled"):
+        pad.window("reset")
+    t.join(30)
+    assert t.seen == ["Card removed"], t.seen
+    assert pad.card_tries() == 0
+    assert "WINDOW" not in pad.kinds(pad.card_id)
