@@ -13,13 +13,16 @@ def run(pad):
     sys.modules.pop("pwrup", None)
     gc.collect()
     if pad.linkbuf:  # a window boot (app.py: the host's W request, 9.7): the journal's
-        pad._settle()  # audit done (its code dropped), unlock needs no PIN entry; then its
-        if pad.linkbuf[1] == 1:  # one operation (window.py), then the normal boot
+        pad._settle()  # audit done (its code dropped), unlock takes no PIN; its code
+        op = pad.linkbuf[1]
+        if op == 1:
             sys.modules.pop("pin_entry", None)
             sys.modules.pop("pinblock", None)
         gc.collect()
-        __import__("window").run(pad)
-        pad._reset()
+        __import__("window")  # then the flow's, the start's (it drops itself): the app's
+        flow = __import__("unlock" if op == 1 else "reset").run  # loop serves the card
+        gc.collect()
+        return __import__("winstart").run(pad, flow)
     try:
         sam = pad._psam()
         if sam is not None:

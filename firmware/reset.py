@@ -2,7 +2,7 @@
 # authorisation the holder types a new PIN twice at the pad (weak PINs refused with their
 # reason, weakpin.py); the PSAM enciphers its PIN block (random fill) under the card's PIN
 # session key and the window's key service MACs RELOAD PIN: the host never sees the PIN.
-# Loaded by the window boot with window.py (app.py); app.Pad.session calls run().
+# Loaded by the window boot with window.py (pwrup.py); window.serve runs it for the card.
 from micropython import const
 
 import messages as M

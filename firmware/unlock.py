@@ -1,7 +1,7 @@
 # Unlock at the window (DESIGN section 7, docs/protocol.md 9.7): PIN UNBLOCK of the card
 # (its tries back to the maximum, its PIN kept) under the host's authorisation, the
 # command MAC computed by the window's key service (the pad's PSAM holds no unblock key).
-# Loaded by the window boot with window.py (app.py); app.Pad.session calls run().
+# Loaded by the window boot with window.py (pwrup.py); window.serve runs it for the card.
 import window
 
 

@@ -1,10 +1,10 @@
-# Unlock and reset at the window (DESIGN section 7, docs/protocol.md 9.7): what the two
-# window flows share. Loaded by the window boot (app.py keeps the host's W request; pwrup.py
-# runs it), with the card session's code and the flow (unlock.py, reset.py); the link's
+# Unlock and reset at the window (DESIGN section 7, docs/protocol.md 9.7): the window's
+# frames, the authorisation, the relay of the card command, and unlock itself (reset.py
+# adds the new PIN). Loaded by the window boot (app.py keeps the host's W request; pwrup.py
+# loads it and the flow, then winstart.py, which drops itself; hook()); the link's
 # code (link.py) is not loaded: the window's frames are read and written here (hex both
 # ways, CRC-32, each message MACed under K(d, its type) over its bytes and the MAC of the
 # message before it). Small on purpose: it shares the 64 KB heap with a card session.
-import gc
 import select
 import time
 from binascii import crc32, hexlify, unhexlify
@@ -15,7 +15,7 @@ import journal as J
 import messages as M
 from cmac import ct_eq, mac as _mac, rand
 from cryptolib import aes
-from errors import CardRemoved, NoCard, ProtocolError, SecurityError
+from errors import ProtocolError, SecurityError
 
 # the window's screens (lang_*.txt lines 18-24; 25-32 are reset.py's): by number here, a
 # name in messages.py would cost the normal boot's RAM (tests/fw/test_messages.py checks
@@ -50,8 +50,9 @@ _B = bytearray(100)  # a frame's payload: the pad's built here
 _M = bytearray(16)  # the MAC of the operation's last message: the next one chains to it
 _N = bytearray(16)  # the pad's nonce for the authorisation (wiped once one came)
 # op, the nonce's time (ticks_ms | 1; 0: none), the END's reason, the card's SW (the
-# host's verdict), the screen shown last, the prompt for M.ENTER_PIN (reset.py)
-_S = [0, 0, 0, 0, 0, 0]
+# host's verdict), the screen shown last, the prompt for M.ENTER_PIN (reset.py), the end
+# of the holder's time for the card, 1 a card came (2 END sent)
+_S = [0, 0, 0, 0, 0, 0, 0, 0]
 
 
 def mac(pad, k, data, more=b"", out=None):
@@ -59,10 +60,12 @@ def mac(pad, k, data, more=b"", out=None):
     return _mac(aes(pad.sched[k], 1), data, more, out)
 
 
-def _send(pad, n, k=True):
-    # The pad's message _B[0:n] (w: MACed under K(02,77) || the chain; else ERROR) as a
-    # hex frame; the MAC is the chain's new link.
+def _send(pad, step, n, k=True):
+    # The pad's message _B[2:n] as a hex frame: w step (MACed under K(02,77) over its
+    # bytes || the chain: its MAC is the chain's new link), or (k False) ERROR step.
     b = memoryview(_B)
+    b[0] = 0x77 if k else 0x65
+    b[1] = step
     if k:
         mac(pad, _KA, b[:n], _M, _M)
         b[n:n + 16] = _M
@@ -71,21 +74,19 @@ def _send(pad, n, k=True):
     pad.board.host.write(b"#" + hexlify(b[:n + 4]) + b"\n")
 
 
-def _step(pad, step, n=3, k=True):
-    # w step: _B[2:n] filled by the caller
-    _B[0] = 0x77 if k else 0x65
-    _B[1] = step
-    _send(pad, n, k)
-
-
-def _recv(pad, t, size):
-    # The payload of the host's next frame of type t and size bytes, within window_link_s;
-    # None when none came (the link lost), or the host's ERROR frame ended the operation.
-    # Other frames and bytes are ignored (9.7).
+def _ask(pad, step, n, t, k):
+    # The pad's w step (_B[2:n]), then the host's answer, a frame of type t and k's size
+    # (its MAC under K(01,t) over its bytes || the chain, U's over its bytes: the chain
+    # moves on to it): its
+    # payload; None when none came within window_link_s (the link lost, or the host's
+    # ERROR frame ended the operation: _S[2]); its type byte 0 when its MAC is wrong.
+    # Other frames and bytes are ignored.
+    _send(pad, step, n)
     h = pad.board.host
     p = select.poll()
     p.register(h.pollable, select.POLLIN)
     end = time.ticks_add(time.ticks_ms(), pad.cfg.get("window_link_s", 20) * 1000)
+    size = (0, 80, 21, 20)[k]  # U, C, V
     line = None
     while True:
         left = time.ticks_diff(end, time.ticks_ms())
@@ -110,80 +111,58 @@ def _recv(pad, t, size):
                 _S[2] = _ABORT
                 return None
             if f[0] == t and len(f) == size + 4:
-                return f[:-4]
+                m = f[size - 16:size]
+                if not ct_eq(mac(pad, k, f[:size - 16], b"" if k == _KU else _M), m):
+                    f = bytearray(f)  # (U is not chained: the pad's nonce is its field)
+                    f[0] = 0
+                    return f
+                _M[:] = m
+                return f
         elif len(line) < 200:
             line += c
 
 
-def run(pad):
-    """The window boot's one operation (pwrup.py): the W request checked (its MAC under
-    K(01,57), the pad nonce of the session that sent it), READY, the prompt, the card and
-    its flow (app.Pad.session calls pad.verify: the flow's run), END to the host; back to
-    the normal boot once the card is out (the caller restarts)."""
-    w = pad.linkbuf
-    op = w[1]
-    ev = pad.events
-    if ev.host is not None:  # the host's frames are read here (events.py would answer them)
-        ev._poll.unregister(ev.host.pollable)
-        ev.host = None
-    flow = __import__("unlock" if op == 1 else "reset")
-    gc.collect()
-    if pad.trace:
-        pad.trace("mem window %d %d" % (gc.mem_alloc(), gc.mem_free()))
+def hook(pad, flow, ms):
+    """The window boot runs in the app's own loop (app.Pad.run), with these in the pad:
+    show (the prompt where the idle screen was, the screen remembered: END names it) and
+    the session's flow (flow(pad, card, sam): unlock.run, reset.run; END to the host once
+    it is over); ms: the holder's time for the card (the host's wait). Back at the idle
+    screen after a card, or past that time, the pad restarts into its normal boot."""
+    _S[6] = time.ticks_add(time.ticks_ms(), ms)
     pad.show = lambda msg, arg="": _show(pad, msg, arg)
-    pad.verify = lambda c, sam: flow.run(pad, c, sam)
-    if not ct_eq(mac(pad, _KW, w[:20]), w[20:36]):
-        pad.journal.event(J.TAMPER, None, b"\x4c\x57\x05")  # as the link's (9.4)
-        return _step(pad, 5, 2, False)  # ERROR 05: MAC wrong
-    if not ct_eq(w[4:20], w[36:52]) or op - 1 & ~1:  # not the session's nonce: replayed
-        pad.journal.event(J.AUTH_REFUSED, None, b"\x4c\x57\x06")
-        return _step(pad, 6, 2, False)  # ERROR 06: stale
-    _S[0] = op
-    _M[:] = w[20:36]
-    _B[2] = op
-    _step(pad, 1)  # READY
-    pad.show(_WIN_UNLOCK if op == 1 else _WIN_RESET)
-    card = pad.board.card
-    end = time.ticks_add(time.ticks_ms(), (w[2] << 8 | w[3]) * 1000)
-    while True:  # the holder's card, within the wait the host gave
-        left = time.ticks_diff(end, time.ticks_ms())
-        if left <= 0 or ev.wait_key(min(left, 300)) == "X":
-            pad.show(M.TIMED_OUT if left <= 0 else M.CANCELLED)
-            return _end(pad)
-        try:
-            if not getattr(card, "inserted", True):
-                raise NoCard
-            card.activate()
-            break
-        except NoCard:
-            pass
-    pad.in_session = True
-    try:
-        pad.session()
-    except CardRemoved:
-        pad.show(M.CARD_PULLED)
-    _end(pad)
-    while card.present():  # the result stays until the card is taken
-        ev.wait_key(300)
-    card.deactivate()
+    pad.verify = lambda c, sam: flow(pad, c, sam)  # what app.Pad.session calls
 
 
 def _show(pad, msg, arg):
-    # pad.show in a window boot: the screen remembered (END names it), and where pin_entry
-    # asks for a PIN, reset.py's prompt
-    if msg == M.ENTER_PIN and _S[5]:
-        msg = _S[5]
+    # pad.show in a window boot (hook)
+    if msg == M.IDLE:
+        if _S[7] or time.ticks_diff(time.ticks_ms(), _S[6]) > 0:
+            if not _S[7]:  # the holder's time is over
+                _S[4] = M.TIMED_OUT
+                type(pad).show(pad, M.TIMED_OUT, "")
+            if _S[7] < 2:
+                _end(pad)
+            pad._reset()
+        msg = _WIN_UNLOCK if _S[0] == 1 else _WIN_RESET
+    elif msg == M.READING:
+        _S[7] = _S[7] or 1  # a card: the next idle screen ends the operation
+    elif msg == M.ENTER_PIN and _S[5]:
+        msg = _S[5]  # reset.py's prompt where pin_entry asks for a PIN
     _S[4] = msg
     type(pad).show(pad, msg, arg)
+    if _S[7] < 2 and (4 < msg < 17 and msg != M.PIN_LENGTH and msg != M.CHECKING
+                      or _NOT_AUTHORISED <= msg <= _LINK_LOST):
+        _end(pad)  # a final screen: the operation is over
 
 
 def _end(pad):
-    # END: the screen shown (its message number), why an authorisation was refused, the
-    # card's SW (the host's verdict)
+    # END (once): the screen shown (its message number), why an authorisation was
+    # refused, the card's SW (the host's verdict)
+    _S[7] = 2
     _B[2] = _S[4]
     _B[3] = _S[2]
     _B[4:6] = _S[3].to_bytes(2, "big")
-    _step(pad, 5, 6)
+    _send(pad, 5, 6)
 
 
 def authorise(pad, c, sam):
@@ -193,12 +172,12 @@ def authorise(pad, c, sam):
     journaled where the pad refused it)."""
     import secure
     from card import xfer
-    j, cid = pad.journal, c.card_id
+    cid = c.card_id
     pad._state("pre", cid)
     try:
         secure.authenticate(c, sam)
     except SecurityError:
-        j.event(J.CARD_REFUSED, cid, b"\x03")  # app.py's reason: not genuine
+        pad.journal.event(J.CARD_REFUSED, cid, b"\x03")  # app.py's reason: not genuine
         return pad.show(M.NOT_GENUINE)
     try:
         tries, auth = pad._resolve(c, sam)
@@ -214,34 +193,26 @@ def authorise(pad, c, sam):
     b[40] = 0xFF if tries is None else tries
     b[41] = 1 if auth else 0
     b[42:58] = rand(_N)
-    _S[1] = time.ticks_ms() | 1
-    _step(pad, 2, 58)  # CARD
-    p = _recv(pad, 0x55, 64 + 16)  # U op pad card nonce holder_hash ref MAC
+    t = time.ticks_ms()
+    # CARD; U: op pad card nonce holder_hash ref MAC
+    p = _ask(pad, 2, 58, 0x55, _KU)
     if p is None:
-        _S[1] = 0
         return pad.show(_lost())
-    why = 0
-    if not ct_eq(mac(pad, _KU, p[:64]), p[64:80]):
-        why = _A_MAC
-    elif not _S[1] or not ct_eq(p[26:42], _N):
-        why = _A_STALE
-    elif time.ticks_diff(time.ticks_ms(), _S[1]) > pad.cfg.get("window_auth_s", 300) * 1000:
-        why = _A_EXPIRED
-    elif p[2:10] != pad.pad_id:
-        why = _A_PAD
-    elif p[10:26] != cid:
-        why = _A_CARD
-    elif p[1] != _S[0]:
-        why = _A_OP
-    elif not ct_eq(mac(pad, _KH, _N, c.holder), p[42:58]):
-        why = _A_HOLDER
-    _M[:] = p[64:80]
+    why = (_A_MAC if not p[0]
+           else _A_STALE if not ct_eq(p[26:42], _N)
+           else _A_EXPIRED if time.ticks_diff(time.ticks_ms(), t) >
+           pad.cfg.get("window_auth_s", 300) * 1000
+           else _A_PAD if p[2:10] != pad.pad_id
+           else _A_CARD if p[10:26] != cid
+           else _A_OP if p[1] != _S[0]
+           else _A_HOLDER if not ct_eq(mac(pad, _KH, _N, c.holder), p[42:58])
+           else 0)
     for i in range(16):  # one-time: no authorisation is taken for this nonce again
         _N[i] = 0
-    _S[1] = 0
+    ref = bytes(p[58:64])  # (as the host sent it, also when refused)
     if why:
-        return _refuse(pad, cid, p[58:64], why)
-    return p[58:64], (tries or 0) | (16 if auth else 0)
+        return _refuse(pad, cid, ref, why)
+    return ref, (tries or 0) | (16 if auth else 0)
 
 
 def _refuse(pad, cid, ref, why):
@@ -271,27 +242,21 @@ def relay(pad, c, sam, ref, flag, head, block=None):
         e = sam.cipher(0, block, len(block))
     _B[2:10] = r
     _B[10:10 + len(e)] = e
-    _step(pad, 3, 10 + len(e))  # CHALLENGE
-    p = _recv(pad, 0x43, 5 + 16)  # C M(4) MAC
-    if p is None:
-        return pad.show(_lost())
-    if not ct_eq(mac(pad, _KC, p[:5], _M), p[5:21]):
-        return _refuse(pad, cid, ref, _A_CMD)
-    _M[:] = p[5:21]
+    p = _ask(pad, 3, 10 + len(e), 0x43, _KC)  # CHALLENGE; C: M(4) MAC
+    if not p or not p[0]:
+        return pad.show(_lost()) if p is None else _refuse(pad, cid, ref, _A_CMD)
     j.append(_WINDOW, cid, ref + bytes((kind, flag)))  # the intent: durable first
     data, sw = c.command(head, e + p[1:5])
     _B[2:4] = sw.to_bytes(2, "big")
     n = min(len(data), 10)
     _B[4:4 + n] = data[:n]
-    _step(pad, 4, 4 + n)  # ANSWER
-    p = _recv(pad, 0x56, 4 + 16)  # V done(1) SW(2) MAC
-    if p is None or not ct_eq(mac(pad, _KV, p[:4], _M), p[4:20]):
+    p = _ask(pad, 4, 4 + n, 0x56, _KV)  # ANSWER; V: done(1) SW(2) MAC
+    if not p or not p[0]:
         try:  # no verdict: the card's own tries settle the intent (retry.resolve)
             pad._resolve(c, sam)
         except Exception:
             pass  # (left open: settled at its next insertion)
         return pad.show(_lost())
-    _M[:] = p[4:20]
     _S[3] = p[2] << 8 | p[3]
     if p[1] == 1 and _S[3] == 0x9000:
         j.append(kind, cid, ref + b"\x01")  # the card did it: the run ends here

@@ -422,14 +422,18 @@ class PadLink:
         """Send one frame (no answer awaited)."""
         self._send(payload)
 
-    def window_next(self, prev, timeout):
+    def window_next(self, prev, timeout, again=False):
         """The pad's next window message (w), its MAC checked || prev; PadRefused for an
-        ERROR frame; LinkError if none comes within timeout seconds."""
-        saved, self.timeout = self.timeout, timeout
-        try:
-            p = self._frame()
-        finally:
-            self.timeout = saved
+        ERROR frame; LinkError if none comes within timeout seconds. again: the frame
+        whose MAC did not check, checked once more with this prev."""
+        if again:
+            p = self._last
+        else:
+            saved, self.timeout = self.timeout, timeout
+            try:
+                p = self._last = self._frame()
+            finally:
+                self.timeout = saved
         if p[0] == ERROR and len(p) >= 2:
             raise PadRefused(p[1], p[2:].decode("ascii", "replace"))
         if p[0] != WIN_ANS or len(p) < 18:

@@ -76,6 +76,7 @@ class WindowOp:
         self.keys = keys
         self.say = progress or (lambda s: None)
         self.prev = b""  # the MAC of the last message: the next one chains to it
+        self.pad_prev = None  # the MAC of the pad's last message
         self.card = self.ef05 = self.nonce = self.challenge = self.e_new = self.mac = None
         self.tries = None
         self.answer = None
@@ -83,8 +84,15 @@ class WindowOp:
 
     # the pad's messages
     def _next(self, timeout, *steps):
-        p = self.link.window_next(self.prev, timeout)
-        self.prev = p[-16:]
+        try:
+            p = self.link.window_next(self.prev, timeout)
+        except L.AuthError:  # an END after a message of ours the pad refused chains to
+            if self.pad_prev is None:  # its own last message
+                raise
+            p = self.link.window_next(self.pad_prev, timeout, again=True)
+            if p[1] != END:
+                raise
+        self.prev = self.pad_prev = p[-16:]
         if p[1] == END:
             self.end = (p[2], p[3], p[4] << 8 | p[5])
             if END not in steps:
