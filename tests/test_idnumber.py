@@ -5,7 +5,8 @@ import inspect
 import pytest
 
 from padctl import keys as K
-from padctl.idnumber import DEFAULT_HOLDER_ID, gb11643_check_digit, valid_id
+from padctl.idnumber import (DEFAULT_HOLDER_ID, birth_date, gb11643_check_digit, region_exists,
+                             valid_id)
 from padsim import vcard
 from padsim.sim import Sim
 from padsim.vcard import VirtualCard
@@ -47,3 +48,27 @@ def test_simulator_and_demo_cards_carry_a_valid_holder_id(tmp_path):
         ids = [VirtualCard(sim.card_path).holder_id, VirtualCard(sim.new_card()).holder_id]
     for number in ids:
         assert len(number) == 18 and valid_id(number), number
+
+
+def test_birth_date():
+    from datetime import date
+    assert birth_date(DEFAULT_HOLDER_ID) == date(1990, 1, 1)
+    assert birth_date("11010520000229123X") == date(2000, 2, 29)  # a leap day
+    today = date(2024, 5, 1)
+    assert birth_date("110105202405011232", today) == today
+    for number, why in (("110105199002301232", "19900230 is not a date"),
+                        ("110105190002291232", "19000229 is not a date"),  # 1900: no leap
+                        ("110105199013011232", "is not a date"),
+                        ("110105199001001232", "is not a date"),
+                        ("1101051990AB011232", "is not a date"),
+                        ("110105189912311232", "1899-12-31 is before 1900"),
+                        ("110105202405021232", "2024-05-02 is in the future")):
+        with pytest.raises(ValueError, match=why):
+            birth_date(number, today)
+
+
+def test_region_exists():
+    for code in ("110105", "110000", "110100", "440305", "650100", "710000", "810000"):
+        assert region_exists(code), code
+    for code in ("990105", "000000", "100105", "110005", "11010", "1101051", "11O105", ""):
+        assert not region_exists(code), code

@@ -85,6 +85,8 @@ def build_parser():
     region.add_arguments(sub)
     from . import flash
     flash.add_arguments(sub)
+    from . import window  # window unlock / reset / checks (issue 9)
+    window.add_arguments(sub)
     e = sub.add_parser("emulate", help="an emulated pad on a pty, for mpremote and padctl",
                        description="An emulated pad behind a pty that behaves as a board's USB "
                                    "console: the firmware on a flash image (DIR/flash.img), the "

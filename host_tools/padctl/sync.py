@@ -70,6 +70,9 @@ def sync(stream_or_port, db_path=None, link_key=None, pad_id=None, progress=None
                 try:
                     res = _sync(store, link, progress, batch, quiet, run)
                     res.stored += stored
+                    if res.stored:  # the window's ID checks name their UNLOCK / RESET
+                        from .window import link_synced
+                        link_synced(store.db)
                     return res
                 except L.PadRefused as e:
                     stored += run[0].stored if run else 0

@@ -134,6 +134,88 @@ def sync_and_show(sim, say):
         raise DemoFailed("the LOCK event of card %s is not in the host's events" % sim.card_id)
 
 
+# --- the window (issue 9): prepared for the lead, not yet in run() ---------------------------
+
+CLERK = "wang.li"
+AGENT_DOC = "ID:110105198502153218"  # test material: an agent of region 110105
+WEAK, NEW_PIN = "123456", "271828"
+WINDOW_SCREENS = {  # English, as tests/test_console_pad.py waits for them
+    "unlock": "^Unlock at the window$", "reset": "^PIN reset at the window$",
+    "new": "^Enter new PIN$", "again": "^New PIN again$", "unlocked": "^Card unlocked$",
+    "done reset": "^PIN reset$"}
+
+
+def window_available():
+    """True when this padctl has the window's driver and the firmware its window flows
+    (issue 9): only then can window_story run."""
+    import importlib.util
+    from padctl.mpy import FIRMWARE
+    try:
+        found = importlib.util.find_spec("padctl.winlink") is not None
+    except ImportError:
+        found = False
+    return found and (FIRMWARE / "unlock.py").exists()
+
+
+def window_story(sim, say, db, wait=60.0):
+    """At the window: the holder's unlock in person, then a reset by an agent with both
+    documents (a weak PIN refused at the pad, then a new one), each through padctl.window
+    as the CLI and the console call it; the holder at the pad is a thread. Returns the
+    outcomes. Needs window_available()."""
+    import re
+    import threading
+
+    from padctl import window as W
+    from padctl.idnumber import DEFAULT_HOLDER_ID
+    keys = W.KeyService(sim.ks, sim.region)
+    pad = bytes.fromhex(sim.pad_id)
+    outcomes = []
+
+    def holder(prompt, typed=()):
+        seen = []
+
+        def go():
+            try:
+                mark = len(sim.ui.screens)
+                i, _ = sim.ui.wait_for(WINDOW_SCREENS[prompt], wait, after=mark)
+                say("> cardholder inserts the card")
+                sim.insert()
+                for want, digits in typed:
+                    i, _ = sim.ui.wait_for(WINDOW_SCREENS[want], wait, after=i + 1)
+                    say("> cardholder types %s%s" % ("a weak PIN" if digits == WEAK else
+                                                     "the new PIN",
+                                                     " again" if want == "again" else ""))
+                    sim.ui.press(digits + "E")
+            except Exception as e:  # the story fails on it below
+                seen.append(e)
+        t = threading.Thread(target=go, daemon=True)
+        t.start()
+        return t, seen
+
+    for op, agent, typed in (
+            ("unlock", None, ()),
+            ("reset", AGENT_DOC, (("new", WEAK), ("again", WEAK),  # refused: asked again
+                                  ("new", NEW_PIN), ("again", NEW_PIN)))):
+        say("\n> the clerk checks %s and starts the %s at the pad"
+            % ("the holder's ID card" if agent is None else
+               "the holder's and the agent's ID cards", op))
+        t, seen = holder(op, typed)
+        try:
+            out = W.window(sim.port, keys, db, W.OPS[op], CLERK, "ID:" + DEFAULT_HOLDER_ID,
+                           agent, pad, wait, progress=lambda line: say("  " + line))
+        except W.WindowError as e:
+            raise DemoFailed("window %s refused: %s" % (op, e))
+        t.join(wait)
+        if seen or not out.done:
+            raise DemoFailed("window %s: %s" % (op, seen[0] if seen else out.result))
+        say("  %s: %s (check %s)" % (op, out.result, out.ref))
+        outcomes.append(out)
+        sim.pull()
+        if not re.search("unlocked|reset", out.result):
+            raise DemoFailed("window %s: %s" % (op, out.result))
+    return outcomes
+
+
 def run(lang="en", heap="64k", workdir=None, say=print):
     with tempfile.TemporaryDirectory(prefix="padctl-demo-") as tmp:
         with Sim(workdir or tmp, lang=lang) as sim:
