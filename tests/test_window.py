@@ -312,3 +312,21 @@ def test_the_card_pulled_mid_reset(pad):
     assert t.seen == ["Card removed"], t.seen
     assert pad.card_tries() == 0
     assert "WINDOW" not in pad.kinds(pad.card_id)
+
+
+def test_the_window_library_drives_the_pad(pad, tmp_path):
+    """padctl.window.window() (winhost's: documents, the check, the department's key
+    service) with this driver and the real firmware: the check ends 'unlocked'."""
+    from padctl import window as PW
+    pad.lock()
+    ks = PW.KeyService(pad.ks, pad.region)
+    t = pad.holder("^Unlock at the window$")
+    out = PW.window(pad.port, ks, str(tmp_path / "w.db"), "unlock", "wang.li",
+                    "ID:" + DEFAULT_HOLDER_ID, wait=30)
+    t.join(30)
+    assert t.seen == ["Card unlocked"] and out.done and out.result == "unlocked", out
+    with PW.Checks(str(tmp_path / "w.db")) as checks:
+        rows = checks.list()
+    assert rows[0]["ref"] == out.ref and rows[0]["result"] == "unlocked", rows
+    recs = [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()]
+    assert recs[-1] == ("UNLOCK", out.ref + "01"), recs
