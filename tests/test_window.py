@@ -67,23 +67,39 @@ class WindowPad(PadSim):
 
     def holder(self, prompt, keys=(), insert=True):
         """The holder at the pad, in a thread: waits for prompt, inserts the card, types
-        each of keys when asked; .seen: the final screen or the error."""
-        seen = []
+        each of keys when asked; .seen: the final screen or the error; .stop(): the
+        holder goes away (a power cut)."""
+        seen, gone = [], threading.Event()
+
+        def wait(pattern, timeout):
+            end = time.monotonic() + timeout
+            while not gone.is_set():
+                try:
+                    return self.expect(pattern, 0.2)
+                except AssertionError:
+                    if time.monotonic() > end:
+                        raise
+            raise RuntimeError("gone")
 
         def go():
             try:
-                self.expect(prompt, 30)
+                wait(prompt, 30)
                 if insert:
                     self.insert()
                 for want, press in keys:
-                    self.expect(want, 30)
+                    wait(want, 30)
                     self.press(press)
-                seen.append(self.expect(FINAL, 40)[0])
+                seen.append(wait(FINAL, 40)[0])
             except Exception as e:
                 seen.append("error: %s" % e)
         t = threading.Thread(target=go, daemon=True)
         t.start()
         t.seen = seen
+
+        def stop():
+            gone.set()
+            t.join(5)
+        t.stop = stop
         return t
 
 
