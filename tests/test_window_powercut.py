@@ -36,6 +36,10 @@ class Cuts:
         if c and not self.fired and c[1] == direction and c[2] == index:
             self.fired = True
             self.pad.kill()
+            try:  # the host's wait ends at once
+                self.stream.close()
+            except Exception:
+                pass
             return True
         return False
 
@@ -58,7 +62,7 @@ class Cuts:
         p, mark = self.pad, {}
         self.cut, self.fired = None, False
         self.rounds += 1
-        stream = L.open_port(p.port)
+        stream = self.stream = L.open_port(p.port)
         link = L.PadLink(stream, bytes.fromhex(p.config["link_key"]))
         w = WL.WindowOp(link, self.op, REF, DEFAULT_HOLDER_ID, TestKeys(p.ks, p.region))
         t = self.holder()
@@ -92,11 +96,14 @@ class Cuts:
             w.wait_end()
             mark["end"] = (p.card_slot.rx, p.card_slot.tx)
             at("end")
-        except (_Cut, L.LinkError, WL.WindowRefused):
-            if p.alive() and (step or card_cut) and not self.fired:
+        except Exception:  # (a cut: the line closes under the driver)
+            if not (step or self.fired):
                 raise
         finally:
-            stream.close()
+            try:
+                stream.close()
+            except Exception:
+                pass
         t.stop()
         if step or self.fired:
             self.cuts += 1
