@@ -52,7 +52,12 @@ ABORT = 0x10  # the host's ERROR code that ends the operation at the pad (9.7)
 
 
 class WindowRefused(Exception):
-    """The pad or the card said no (or the holder, the link): str(e) is one line."""
+    """The pad or the card said no (or the holder, the link): str(e) is one line; .pad
+    and .card (bytes, or None) when known (padctl.window keeps them on the check)."""
+
+    def __init__(self, text, pad=None, card=None):
+        Exception.__init__(self, text)
+        self.pad, self.card = pad, card
 
 
 @dataclass
@@ -210,6 +215,7 @@ def run(port, link_key, op, ref, holder_id, keys, progress=None, wait=300.0, pad
     stream, mine = port, False
     if isinstance(port, (str, bytes)) or hasattr(port, "__fspath__"):
         stream, mine = L.open_port(str(port)), True
+    w = link = None
     try:
         link = L.PadLink(stream, link_key, pad_id)
         w = WindowOp(link, OPS[op], ref, holder_id, keys, progress)
@@ -229,10 +235,12 @@ def run(port, link_key, op, ref, holder_id, keys, progress=None, wait=300.0, pad
         result = ("unlocked" if op == "unlock" else "reset") if done else (
             "card answer forged" if w.answer == "forged" else "card refused (SW %s)" % w.sw)
         return Outcome(op, ref.hex(), link.pad_id.hex(), w.card.hex(), done, result, w.sw)
+    except WindowRefused as e:
+        e.pad, e.card = getattr(link, "pad_id", None), w and w.card
+        raise
     except L.LinkError as e:
-        if isinstance(e, L.PadRefused):
-            raise WindowRefused("the pad refused: %s" % e) from None
-        raise WindowRefused("window link lost: %s" % e) from None
+        what = "the pad refused: %s" if isinstance(e, L.PadRefused) else "window link lost: %s"
+        raise WindowRefused(what % e, getattr(link, "pad_id", None), w and w.card) from None
     finally:
         if mine:
             try:
