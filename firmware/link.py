@@ -88,14 +88,14 @@ def server(pad):
     from app import VERSION
     s = LinkServer(pad.journal, pad.pad_id, {"version": VERSION}, buf=pad.linkbuf,
                    sched=pad.sched)
-    s.win = lambda w: pad._reset(b"W" + w)
+    s.win = pad._reset
     return s
 
 
 class LinkServer:
     # Answers the host from the journal. info: {"version": str}. max_batch: records per
-    # PULL answer (at most 8). win: the pad's restart into its window boot, given a W
-    # request and this session's pad nonce (app.Pad.window; None: W is unknown here).
+    # PULL answer (at most 8). win: the pad's restart (app.Pad._reset), into its window
+    # boot for a W request of 36 bytes (with this session's pad nonce; None: W unknown).
     win = None
 
     def __init__(self, journal, keys, info=None, max_batch=_BATCH, buf=None, sched=None):
@@ -197,10 +197,9 @@ class LinkServer:
             m, k = 27, _K_PULL
         elif t == _ACK:  # A epoch seq record_MAC pad_nonce MAC
             m, k = 41, _K_ACK
-        elif t == _WINDOW and self.win:  # W op wait(2) pad_nonce MAC: the window boot
-            if n != 36:  # checks it (MAC, nonce) with its own keys, after the restart
-                return self._err(_E_LENGTH)
-            self.win(bytes(p) + bytes(self._s[_NONCE:_VER]))
+        elif t == _WINDOW and n == 36 and self.win:  # W op wait(2) pad_nonce MAC: the
+            self.win(b"W" + bytes(p) + bytes(self._s[_NONCE:_VER]))  # window boot checks
+            # it (MAC, nonce) with its own keys, after this restart (app.Pad._reset)
         else:
             return self._err(_E_TYPE)
         if n != m + 16:

@@ -40,9 +40,8 @@ _PIN_ERROR = const(10)
 _UNLOCK = const(12)
 _RESET = const(13)
 _SNAPSHOT = const(16)
-_WINDOW = const(22)  # a window operation's intent, or its close (protocol.md 8.3, 9.7)
 
-_KINDS = const(0x4133F0)  # bit k set: kind k bears on the counter (4-9, 12, 13, 16, 22)
+_KINDS = const(0x133F0)  # bit k set: kind k bears on the counter (4-9, 12, 13, 16)
 _NONE = const(31)  # packed "no pending attempt"
 
 
@@ -69,10 +68,8 @@ class Retry:
         self._reclaimed()
 
     # index value: failures (5 bits, capped) | pending tries (5) | locked (1) | the pending
-    # tries were read authenticated (1) | since (16) | window (2): since is the low 16 bits
-    # of the oldest record the state needs (SNAPSHOT before reclaim); window: the pending
-    # "attempt" is a window operation's intent (WINDOW: its tries are the card's before the
-    # UNBLOCK or RELOAD went out), bit 0 set, bit 1 a reset
+    # tries were read authenticated (1) | since (16): since is the low 16 bits of the oldest
+    # record the state needs (SNAPSHOT before reclaim)
 
     def _seen(self, raw, idx=None, keys=None):
         """The journal's append hook: applies the record raw (64 bytes) to idx (the index by
@@ -91,14 +88,9 @@ class Retry:
         if v is None:  # a new state, since this record
             v = _NONE << 5 | (raw[10] << 8 | raw[11]) << 12
         f, p, lk, pa = v & 31, v >> 5 & 31, v >> 10 & 1, v >> 11 & 1
-        since, w = v >> 12 & 0xFFFF, v >> 28
+        since = v >> 12
         if k == _PENDING:
-            p, pa, w = raw[36] & 15, raw[38] & 1, 0
-        elif k == _WINDOW:
-            if raw[43] < 0x20:  # the intent: tries before (bits 0-3), authenticated (4)
-                p, pa, w = raw[43] & 15, raw[43] >> 4 & 1, 1 | (raw[42] == _RESET) << 1
-            else:  # closed: not done, or the pad cannot tell
-                p = _NONE
+            p, pa = raw[36] & 15, raw[38] & 1
         elif k == _PIN_WRONG:
             f, p = raw[37], _NONE
         elif k == _LOCK:
@@ -111,7 +103,7 @@ class Retry:
                 lk = 0
         elif k == _SNAPSHOT:
             f, p, lk, pa = raw[36], min(raw[37], _NONE), raw[39] & 1, raw[39] >> 2 & 1
-            since, w = raw[10] << 8 | raw[11], raw[39] >> 3 & 3
+            since = raw[10] << 8 | raw[11]
         else:  # PIN_OK, UNLOCK, RESET: the run is over
             f, p, lk = 0, _NONE, 0
         if f == 0 and p == _NONE and not lk:
@@ -119,8 +111,7 @@ class Retry:
                 del idx[cid]
         elif (old is not None or keys is not None
               or not self.overflow and len(idx) < self.max_cards):
-            idx[cid] = (min(f, 31) | p << 5 | lk << 10 | pa << 11 | since << 12
-                        | (0 if p == _NONE else w) << 28)
+            idx[cid] = min(f, 31) | p << 5 | lk << 10 | pa << 11 | since << 12
         else:
             self.overflow = True  # never start an entry mid-history: this card is scanned for
 
@@ -141,13 +132,13 @@ class Retry:
             for r in self.j.iter_from(0):
                 self._seen(r.raw, cards, ids)
         for c, v in idx.items():
-            if h - ((h - (v >> 12 & 0xFFFF)) & 0xFFFF) <= end:
+            if h - ((h - (v >> 12)) & 0xFFFF) <= end:
                 cards[c] = v
         for c, v in cards.items():  # the appends change values in idx, never cards
             p = v >> 5 & 31
             self.j.append(_SNAPSHOT, c, bytes((v & 31, 0xFF if p == _NONE else p,
                                                0 if p == _NONE else self.pad_limit,
-                                               v >> 10 & 1 | v >> 9 & 4 | v >> 25 & 24)))
+                                               v >> 10 & 1 | v >> 9 & 4)))
 
     def _reclaimed(self):
         """(Re)builds the index by one scan: at start, and after a reclaim if it overflowed.
@@ -176,8 +167,7 @@ class Retry:
             for r in self.j.iter_from(0):
                 self._seen(r.raw, tmp, (cid,))
             v = tmp.get(cid)
-        # (bits 1-2: the pending one is a window operation's intent, bit 2 a reset)
-        self.authentic = 0 if v is None else v >> 11 & 1 | v >> 27 & 6
+        self.authentic = v is not None and v >> 11 & 1
         if v is None:
             return 0, None, False
         f, p = v & 31, v >> 5 & 31
@@ -240,16 +230,13 @@ class Retry:
         plain figure settles the attempt as failed (delivered if fewer, else unknown)."""
         f, p, lk = self.state(card_id)
         now = tries_left_now
-        if p is not None and self.authentic > 1:  # a window's intent (rare: after a cut)
-            __import__("wintent").settle(self, card_id, now, max_tries, authentic, p)
-            return self.resolve(card_id, now, max_tries, authentic)
         if p is None:
             if authentic and now is not None and now >= max_tries and (f or lk):
                 self.j.append(_SNAPSHOT, card_id, b"\0\xff\0\2")  # flags bit 1: run ended
             elif now == 0 and not lk:  # blocked, the LOCK lost to a cut: journal it now
                 self._lock(card_id, 0, f)
             return None
-        both = authentic and self.authentic & 1  # this figure and the PENDING's
+        both = authentic and self.authentic  # this figure and the PENDING's
         if now is None:
             out, run = _R_UNKNOWN, f + 1
         elif now < p:
@@ -283,6 +270,6 @@ class Retry:
             return 5
         if op == "change":
             return 6
-        if op == "unlock" or op == "reset":
-            return 4
+        if op == "unlock" or op == "reset":  # (window.py: WINDOW and PENDING, the outcome
+            return 6  # or its settling, after an earlier attempt's settling)
         raise ValueError(op)

@@ -245,21 +245,24 @@ def relay(pad, c, sam, ref, flag, head, block=None):
     p = _ask(pad, 3, 10 + len(e), 0x43, _KC)  # CHALLENGE; C: M(4) MAC
     if not p or not p[0]:
         return pad.show(_lost()) if p is None else _refuse(pad, cid, ref, _A_CMD)
-    j.append(_WINDOW, cid, ref + bytes((kind, flag)))  # the intent: durable first
+    # the intent, durable before the command: WINDOW for the record (ref, op, the tries
+    # before), then PENDING for the counter (retry.py: the card's next insertion settles it
+    # with its tries, as an attempt a cut left open: POWER_RECOVERY says which)
+    j.append(_WINDOW, cid, ref + bytes((kind, flag)))
+    j.append(J.PENDING, cid, bytes((flag & 15, pad.cfg["pad_limit"], flag >> 4)))
     data, sw = c.command(head, e + p[1:5])
     _B[2:4] = sw.to_bytes(2, "big")
     n = min(len(data), 10)
     _B[4:4 + n] = data[:n]
     p = _ask(pad, 4, 4 + n, 0x56, _KV)  # ANSWER; V: done(1) SW(2) MAC
-    if not p or not p[0]:
-        try:  # no verdict: the card's own tries settle the intent (retry.resolve)
-            pad._resolve(c, sam)
-        except Exception:
-            pass  # (left open: settled at its next insertion)
-        return pad.show(_lost())
-    _S[3] = p[2] << 8 | p[3]
-    if p[1] == 1 and _S[3] == 0x9000:
-        j.append(kind, cid, ref + b"\x01")  # the card did it: the run ends here
-        return pad.show(_UNLOCKED if kind == J.UNLOCK else _PIN_RESET)
-    j.append(_WINDOW, cid, ref + bytes((kind, 0xFE)))
-    pad.show(M.CARD_ERROR)
+    if p and p[0]:
+        _S[3] = p[2] << 8 | p[3]
+        if p[1] == 1 and _S[3] == 0x9000:
+            j.append(kind, cid, ref + b"\x01")  # the card did it: the run ends here
+            return pad.show(_UNLOCKED if kind == J.UNLOCK else _PIN_RESET)
+        j.append(_WINDOW, cid, ref + bytes((kind, 0xFE)))  # the card did not
+    try:  # the card's own tries settle the intent now (app.Pad._resolve, retry.resolve)
+        pad._resolve(c, sam)
+    except Exception:
+        pass  # (left open: settled at its next insertion)
+    pad.show(M.CARD_ERROR if p and p[0] else _lost())

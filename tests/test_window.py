@@ -130,7 +130,7 @@ def test_unlock_of_a_locked_card_then_the_right_pin_verifies(pad):
     pad.pull()
     assert pad.card_tries() == 3
     kinds = pad.kinds(pad.card_id)
-    assert kinds[-2:] == ["WINDOW", "UNLOCK"], kinds
+    assert kinds[-3:] == ["WINDOW", "PENDING", "UNLOCK"], kinds
     recs = [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()]
     assert recs[-1] == ("UNLOCK", REF.hex() + "01")
     assert pad.attempt(pad.pin)[0] == "PIN OK"
@@ -160,7 +160,7 @@ def test_reset_with_a_new_pin_typed_twice_then_the_new_pin_verifies(pad):
     assert ("PIN too easy", "No runs like 123456") in screens
     pad.pull()
     recs = [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()]
-    assert recs[-2][0] == "WINDOW" and recs[-1] == ("RESET", REF.hex() + "01"), recs
+    assert recs[-3][0] == "WINDOW" and recs[-1] == ("RESET", REF.hex() + "01"), recs
     assert pad.card_tries() == 3
     assert pad.attempt("123456")[0] == "Wrong PIN"  # the old PIN is gone
     assert pad.attempt("271828")[0] == "PIN OK"
@@ -269,7 +269,7 @@ def test_a_window_link_cut_before_the_authorisation_spends_nothing(tmp_path):
 
 def test_a_window_link_cut_after_the_unblock_is_settled_with_the_card(tmp_path):
     """The host goes away after the card's answer (no verdict): the pad asks the card
-    itself (authenticated tries) and journals the unlock as reconciled (02)."""
+    itself (authenticated tries), which settles the intent."""
     pad = WindowPad(tmp_path / "pad", config={"window_link_s": 2})
     try:
         pad.lock()
@@ -283,7 +283,10 @@ def test_a_window_link_cut_after_the_unblock_is_settled_with_the_card(tmp_path):
         pad.pull()
         assert pad.card_tries() == 3
         recs = [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()]
-        assert recs[-1] == ("UNLOCK", REF.hex() + "02"), recs
+        # the intent (WINDOW, PENDING) settled by the card's authenticated tries: back at
+        # its maximum, succeeded (POWER_RECOVERY 03, no failures left)
+        assert [k for k, _ in recs[-3:]] == ["WINDOW", "PENDING", "POWER_RECOVERY"], recs
+        assert recs[-3][1] == REF.hex() + "0c10" and recs[-1][1] == "030300", recs
         assert pad.attempt(pad.pin)[0] == "PIN OK"
     finally:
         pad.close()
