@@ -1,17 +1,15 @@
-# The pad application: idle, card insertion, the PIN verification flow, the result.
+# The pad application: idle, card insertion and the card session's common start, then the
+# dispatch to the flow (verify.py, ...: one module per flow, loaded for its card), the result.
 # Built by main.py from the board's peripherals; never touches `machine`.
 import gc
-import struct
 import sys
 
 from micropython import const
 
 import journal as J
 import messages as M
-import retry as R
 from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError, StatusError
 from cmac import rand
-from events import Events
 
 _IDLE_MS = const(300)
 _SLICE = const(252)  # slots the audit and the retry index read per turn of the idle loop
@@ -23,17 +21,15 @@ _R_NOT_GENUINE = const(3)
 _R_CARD_IO = const(4)
 _R_PSAM = const(5)
 _R_FORGED = const(6)
+_CHANGE_CARD = const(22)  # message: CHANGE PIN asked for, insert the card (messages.py)
+# The flows' room: a block held between cards and freed for the flow's module (verify.py,
+# change.py, ...) as a card comes, so that its code finds one piece large enough (its
+# largest: change.py's bytecode, 970 bytes) in a heap the idle loop has fragmented
+# (measured after a boot: 9 KB free, none over 800 bytes).
+_ROOM = const(1152)
 
 
-_LINK_BUF = const(1094)  # link.py's frame buffer (PULL answers of up to 12 records)
 VERSION = "0.1.0"
-# The card session's code, loaded at boot while the heap is whole. The host link is served
-# by a boot of its own: when the host speaks between cards the pad restarts into its
-# link-first boot (without the session's code), and back when a card comes or the host is
-# quiet. (On a 64 KB heap the two do not fit together, and code dropped and loaded in
-# place leaves the heap in fragments too small for the link's blocks: measured, 16 KB
-# free, none over 560 bytes.)
-_SESSION = ("secure", "pin_entry", "pinblock", "psam", "card", "iso7816.t0")
 
 
 def _drop(name):
@@ -49,58 +45,14 @@ def _drop(name):
 
 class Pad:
     def __init__(self, board):
-        self.board = board
-        self.cfg = board.cfg  # read by the board from its flash (config.py)
-        self.tab = M.table(self.cfg["lang"])
-        # Long-lived allocations first, while the heap is whole: in a link-first boot (the
-        # one the pad restarted into for the host link: board.reset) the link's buffer,
-        # then its key schedules (the key derivation's code is dropped after them, and in
-        # a normal boot once the journal's key is made); the journal (its recovery code is
-        # dropped after opening); then the session's code (loaded per card it would be
-        # scattered through a fragmented heap), whose place the link's code takes in a
-        # link-first boot once the journal's audit is done (at the end).
-        rtc = board.rtc() if hasattr(board, "rtc") else b""  # kept over a reset (_reset)
-        self.linkbuf = bytearray(_LINK_BUF) if rtc[:1] == b"L" else None
-        keys = __import__("kdf").configured(self.cfg)  # (no local name for kdf)
-        self.link_first = self.linkbuf is not None and keys is not None
-        if not self.link_first:  # a window boot (9.7) keeps here the host's W request and
-            self.linkbuf = rtc[1:-4] if rtc[:1] == b"W" and keys else None  # its pad nonce
-        mac = self.sched = None
-        if keys:  # the journal's MAC keeps only its AES key (cmac.chain)
-            from cmac import chain
-            mac = chain(keys.journal)
-            if self.linkbuf:  # (no local name for kdf: it would stay until this returns)
-                self.sched = __import__("kdf").schedules(keys, self.link_first)
-        self.pad_id = keys.pad_id if keys else None
-        keys = None  # the key derivation's code is gone before the journal opens
-        _drop("kdf")
+        # the start (padinit.py: the link's buffer and keys in a link-first boot, the
+        # journal, the events, the retry index, the session's code in a normal boot) runs
+        # once and is dropped; in a link-first boot then, once the journal's audit is done
+        # and the audit's code dropped, the link's code, into the heap just collected
+        __import__("padinit").build(self, board)  # (no local name keeps it)
+        _drop("padinit")
         gc.collect()
-        self.journal = J.Journal(board.journal_dev, clock=board, defer=True,
-                                 mac=mac)
-        if len(rtc) >= 5:  # the events a full journal could only count, before the reset
-            self.journal.missed, self.journal.missed_boots = struct.unpack_from(
-                ">HH", rtc, len(rtc) - 4)
-        gc.collect()
-        if self.journal._aud is not None:  # the audit's code while the heap is whole: it
-            __import__("jaudit")  # stays until the audit is done (Journal.audit)
-        if not self.link_first:  # (a link-first boot loads the link's code in their place,
-            for m in _SESSION:  # once its audit is done and the audit's code dropped: first)
-                __import__(m)  # each into a heap just collected
-                gc.collect()
-        self.events = Events(board.ui, board.host if mac else None, self._link,
-                             board.card)
-        # board.skip_pending: the simulator's test switch that removes the durable write
-        # before the VERIFY, to prove the power-cut test catches that bug
-        kw = {"skip_pending_write": True} if board.skip_pending else {}
-        # RAM holds at most 8 cards with an open run; the others are found by a scan
-        # (its index is built by the journal's audit: _settle)
-        self.retry = R.Retry(self.journal, pad_limit=self.cfg["pad_limit"], max_cards=8, **kw)
-        gc.collect()
-        self.sam = None
-        self.in_session = False  # a card is being served: its RAM comes first
-        self.switch = False  # restart into a link-first boot as soon as no card is in
-        self.pin = bytearray(12)
-        self.trace = board.trace  # simulator test hook (None on a real pad)
+        self.room = None if self.link_first else bytearray(_ROOM)
         if self.link_first:  # the host is asking again: the journal's audit (a reclaim
             try:  # needs it done), its code dropped, then the link (link.first)
                 self._settle()
@@ -124,6 +76,7 @@ class Pad:
         """Restart: into the link-first boot (mode b"L") or the normal one, keeping in RTC
         memory (board.reset) the mode and the count of the events a full journal could
         only count (journal.missed)."""
+        import struct
         j = self.journal
         self.board.reset(mode + struct.pack(">HH", min(j.missed, 0xFFFF),
                                             min(j.missed_boots, 0xFFFF)))
@@ -133,10 +86,11 @@ class Pad:
         the journal's audit (TAMPER notes) and the retry index, n slots at a time while
         the pad idles (0: all of it, before a card is served). Done, or no room for it
         beside a sync just now (the next turn tries again)? Idle, the random bytes for
-        the next card are made first (cmac.rand: drbg.py loaded, used, dropped)."""
+        the next card are made first (cmac.rand: drbg.py loaded, used, dropped): 40, the
+        most a session draws (a PIN change: the challenge X and two PIN blocks)."""
         if n:
             try:
-                rand(b"", 24)
+                rand(b"", 40)
             except MemoryError:  # (a sync holds the RAM: the next turn)
                 pass
         try:
@@ -190,14 +144,21 @@ class Pad:
             self.trace("mem boot %d %d" % (gc.mem_alloc(), gc.mem_free()))
         if not self.link_first:  # power-up: the PSAM's GET CHALLENGE for the DRBG
             __import__("pwrup").run(self)  # (it drops itself; no local name keeps it)
+        import time
         card = self.board.card
+        armed = 0  # ticks_ms | 1 when the function key asked for a PIN change (0: not)
         while True:
             f = getattr(self.board, "faults", None)  # failing devices (the ESP32 board's)
             while f:
                 self.journal.event(J.DEVICE, data=f.pop(0))
-            self.show(M.IDLE)
+            self.show(_CHANGE_CARD if armed else M.IDLE)
             gc.collect()
-            self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
+            k = self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
+            if k == "#" and not self.link_first:  # the function key: CHANGE PIN (change.py)
+                armed = time.ticks_ms() | 1  # for the next card; Cancel or pin_timeout_s
+            elif k == "X" or time.ticks_diff(time.ticks_ms(), armed) > \
+                    self.cfg["pin_timeout_s"] * 1000:  # without a card ends it
+                armed = 0
             if self.link_first and self.events.link is None:  # the host is quiet: back
                 self._reset()
             try:
@@ -212,63 +173,79 @@ class Pad:
                 self._reset()
             self.switch = False  # the card first; the host asks again
             self.events.drop_link()  # the session's RAM first: the host re-runs its sync
+            self.room = None  # (the flow's code goes there)
             gc.collect()
             self.in_session = True
             try:
-                self.session()
+                self.session("change" if armed else "verify")
             except CardRemoved:
                 self.show(M.CARD_PULLED)
             finally:
                 self.in_session = False
+                armed = 0
+            gc.collect()
+            try:  # the room again, while the session's RAM is free
+                self.room = bytearray(_ROOM)
+            except MemoryError:  # (the next flow's code goes where it can)
+                pass
             while card.present():  # the result stays until the card is taken (the
                 self.events.wait_key(_IDLE_MS)  # card-detect switch wakes it at once)
             card.deactivate()
 
     # --- one card ---------------------------------------------------------------
-    def session(self):
-        import time
-        j = self.journal
-        if not j.fits(self.retry.worst_case("verify")):  # full: nothing is spent or asked of
-            j.event(J.FULL)  # the card; the host link is served as ever, a sync makes room
-            return self.show(M.LOG_FULL)
-        self.show(M.READING)
-        self._settle()  # (pad work, not the card's: before its session cap starts)
-        start = time.ticks_ms()  # the card was activated just now: its session cap runs
-        sam = self._psam()
-        if sam is None:
-            j.event(J.PIN_ERROR, data=bytes((_R_PSAM,)))
-            return self.show(M.PSAM_ERROR)
-        from card import Card
+    def session(self, name):
+        """One card, for the flow `name`: the common start (the journal's room, the PSAM,
+        the card's identity and the region check, nothing spent), then the flow itself,
+        run(pad, card, sam) of the module `name` (verify.py, change.py, ...), loaded for
+        this card into the heap just collected (the room: _ROOM) and dropped after."""
+        flow = __import__(name).run  # (no local name keeps the module: only its run)
         try:
-            t0 = self._t0(self.board.card)
-            t0.until = time.ticks_add(start, self.cfg["session_cap_s"] * 1000)
-            c = Card(t0)
-            c.identify()
-        except Refused:
-            j.event(J.CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
-            return self.show(M.NOT_SSC)
-        except CardRemoved:
-            raise
-        except Error as e:  # the card's fault, with its code (errors.py); nothing spent
-            j.event(J.PIN_ERROR, data=bytes((_R_CARD_IO, e.code)))
-            return self.show(M.CARD_ERROR)
-        try:
-            sam.check(c)
-        except Refused:
-            j.event(J.CARD_REFUSED, c.card_id, bytes((_R_REGION,)))
-            return self.show(M.OTHER_REGION)
-        try:
-            self.verify(c, sam)
-        except CardRemoved:
-            raise
-        except PsamError:
-            self.sam = None  # cold-reset it before the next card
-            self.board.psam.deactivate()
-            j.event(J.PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
-            self.show(M.PSAM_ERROR)
-        except Error as e:
-            j.event(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO, e.code)))
-            self.show(M.CARD_ERROR)
+            import time
+            j = self.journal
+            if not j.fits(self.retry.worst_case(name)):  # full: nothing is spent or asked of
+                j.event(J.FULL)  # the card; the host link is served as ever, a sync makes room
+                return self.show(M.LOG_FULL)
+            self.show(M.READING)
+            self._settle()  # (pad work, not the card's: before its session cap starts)
+            start = time.ticks_ms()  # the card was activated just now: its session cap runs
+            sam = self._psam()
+            if sam is None:
+                j.event(J.PIN_ERROR, data=bytes((_R_PSAM,)))
+                return self.show(M.PSAM_ERROR)
+            from card import Card
+            try:
+                t0 = self._t0(self.board.card)
+                t0.until = time.ticks_add(start, self.cfg["session_cap_s"] * 1000)
+                c = Card(t0)
+                c.identify()
+            except Refused:
+                j.event(J.CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
+                return self.show(M.NOT_SSC)
+            except CardRemoved:
+                raise
+            except Error as e:  # the card's fault, with its code (errors.py); nothing spent
+                j.event(J.PIN_ERROR, data=bytes((_R_CARD_IO, e.code)))
+                return self.show(M.CARD_ERROR)
+            try:
+                sam.check(c)
+            except Refused:
+                j.event(J.CARD_REFUSED, c.card_id, bytes((_R_REGION,)))
+                return self.show(M.OTHER_REGION)
+            try:
+                flow(self, c, sam)
+            except CardRemoved:
+                raise
+            except PsamError:
+                self.sam = None  # cold-reset it before the next card
+                self.board.psam.deactivate()
+                j.event(J.PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
+                self.show(M.PSAM_ERROR)
+            except Error as e:
+                j.event(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO, e.code)))
+                self.show(M.CARD_ERROR)
+        finally:
+            flow = None
+            _drop(name)
 
     def _resolve(self, c, sam):
         """The card's tries left: (tries, authentic).  Read authenticated (protocol.md 4)
@@ -299,83 +276,6 @@ class Pad:
         if pending or auth and now is not None and now >= lim:
             self.retry.resolve(cid, now, lim, auth)
         return now, auth
-
-    def verify(self, c, sam):
-        """The PIN verification flow for an identified card of this PSAM's region."""
-        import secure
-        j, cid = self.journal, c.card_id
-        self._state("pre", cid)
-        # is the card genuine?
-        try:
-            secure.authenticate(c, sam)
-        except SecurityError:
-            j.event(J.CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
-            return self.show(M.NOT_GENUINE)
-        # its tries left; settle what a power cut left open
-        try:
-            tries, auth = self._resolve(c, sam)
-        except SecurityError:
-            return self.show(M.CARD_ERROR)
-        self._state("post", cid)
-        # locked here or on the card: say so, spend nothing
-        if tries is None:
-            tries = self.cfg["card_limit"]
-        if tries == 0 or self.retry.state(cid)[2]:
-            if not self.retry.state(cid)[2]:
-                j.append(J.LOCK, cid, bytes((0, self.retry.state(cid)[0])))  # found locked
-            return self.show(M.LOCKED)
-        if not j.fits(self.retry.worst_case("verify")):  # (checked at insertion too)
-            j.event(J.FULL, cid)
-            return self.show(M.LOG_FULL)
-        # the PIN, as a PIN block
-        import pin_entry
-        import pinblock
-        wipe = pinblock.wipe
-        block = bytearray(c.block)  # before the entry: no allocation between PIN and wipe
-        c.t0.until = None  # PIN entry starts: the session cap is over, the command cap stays
-        # enter_pin wipes self.pin on Cancel, time-out, a pulled card, any exception
-        n = pin_entry.enter_pin(self, self.pin, self.cfg["pin_timeout_s"] * 1000)
-        if n == pin_entry.CANCELLED:
-            return self.show(M.CANCELLED)
-        if n == pin_entry.TIMED_OUT:
-            return self.show(M.TIMED_OUT)
-        try:  # from here on every path ends in the finally: self.pin and block wiped
-            self.show(M.CHECKING)
-            pinblock.build(self.pin, n, block)
-            wipe(self.pin)
-            # the pending attempt is durable before the VERIFY leaves the pad
-            self.retry.begin(cid, tries, auth)
-            sw = secure.verify(c, sam, block)
-        except secure.Plain as e:
-            sw = e.sw | 0x10000
-        except SecurityError:
-            sw = -1
-        finally:
-            wipe(self.pin)
-            wipe(block)
-        if sw >> 16:
-            # a plain word (6984 / 6988: "refused before spending") or a forged answer
-            # proves nothing: the attempt stays pending until the authenticated read
-            # settles it (else it counts as failed)
-            if sw < 0:
-                j.append(J.TAMPER, cid, bytes((_R_FORGED,)))
-            else:
-                self.retry.outcome(cid, sw & 0xFFFF)  # PIN_ERROR with the SW
-            try:
-                self._resolve(c, sam)
-            except (SecurityError, StatusError):
-                pass  # settled as failed
-            return self.show(M.CARD_ERROR)
-        # the outcome, authenticated by its MAC
-        what = self.retry.outcome(cid, sw, True)
-        self._state("out", cid)
-        if what == R.OK:
-            self.show(M.PIN_OK)
-        elif what == R.LOCKED:
-            self.show(M.LOCKED)
-        else:  # the tries left: the card's, or fewer where the pad's own limit is lower
-            f = self.retry.state(cid)[0]
-            self.show(M.PIN_WRONG, min(sw & 15, self.cfg["pad_limit"] - f))
 
 
 def crashed(pad, exc):

@@ -38,15 +38,12 @@ class Card:
         self.t0 = t0
 
     def identify(self):
-        """SELECT MF and DF01, READ BINARY EF05 with its exact length (Le 26: no 6C26
-        round trip; a card that answers 6Cxx all the same is followed by the T=0 layer)."""
+        """SELECT MF and DF01, READ BINARY EF05 with its exact length (Le 26)."""
         for apdu in (_SELECT_MF, _SELECT_DF01):
             _, sw = self.t0.transmit(apdu)
             if sw != 0x9000:
                 raise Refused("not a social security card (SELECT %04X)" % sw)
-        raw = xfer(self.t0, b"\x00\xb0\x85\x00\x26", "READ EF05")
-        if len(raw) != _ID_LEN:
-            raise ProtocolError("EF05: %d bytes" % len(raw))
+        raw = self.read(5, _ID_LEN)
         if raw[3:8] != _RID or raw[25] not in (1, 2):
             raise Refused("not a social security card (EF05)")
         self.card_id = raw[0:16]
@@ -55,6 +52,16 @@ class Card:
         self.suite = raw[25]
         self.kv = raw[26:30]
         self.block = 16 if raw[25] == 1 else 8
+
+    def read(self, sfi, n):
+        """READ BINARY of the EF `sfi` with its exact length n as Le (no 6Cxx round trip:
+        a card that answers 6Cxx all the same is followed by the T=0 layer): EF05 (38
+        bytes, identify), EF06 (18: the holder's ID number, read only by the flows that
+        compare it, never journaled or shown: protocol.md 1)."""
+        raw = xfer(self.t0, bytes((0, 0xB0, 0x80 | sfi, 0, n)), "READ BINARY")
+        if len(raw) != n:
+            raise ProtocolError("EF%02d: %d bytes" % (sfi, len(raw)))
+        return raw
 
     def tries_left(self):
         """VERIFY with no data: tries left, spending none (None: already verified)."""

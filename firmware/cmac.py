@@ -74,15 +74,16 @@ def chain(aes):
 # mixed in and wiped at the next refill) | 120: 1 once instantiated | 121: the count.
 # drbg.py is loaded only to refill (and drops itself); each refill reseeds from
 # os.urandom. The app's idle loop refills the pool (right after a gc.collect) when it
-# holds less than a card session takes (24 bytes: the INTERNAL AUTHENTICATE challenge and
-# the PIN block's fill), so that a session never loads drbg.py.
+# holds less than a card session takes at most (40 bytes: the INTERNAL AUTHENTICATE
+# challenge and two PIN blocks' fill, a PIN change), so that a session never loads
+# drbg.py.
 RAND = bytearray(122)
 
 
 def rand(b, k=0):
     """Fills b (at most 48 bytes: a bytearray or a memoryview of one) from the pool and
     returns it; refills first if fewer than len(b) + k bytes are left (k: bytes that
-    must stay for a later draw of the session). rand(b"", 24): the idle refill."""
+    must stay for a later draw of the session). rand(b"", 40): the idle refill."""
     p = RAND
     m = len(b)
     if p[121] < m + k:

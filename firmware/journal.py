@@ -14,7 +14,6 @@ import binascii
 import struct
 import sys
 import time
-from array import array
 from micropython import const
 
 from errors import Error
@@ -97,33 +96,12 @@ class Journal:
     """
 
     def __init__(self, bdev, clock=None, mac=None, defer=False):
-        n = bdev.ioctl(4, 0)
-        spb = bdev.ioctl(5, 0) // _SLOT
-        if n < 2 or spb < 4 or spb % 4 or n * spb >= 0x10000:
-            raise ValueError("journal partition: %d blocks of %d slots" % (n, spb))
-        self.bdev = bdev
-        self.clock = clock
-        self._mac = mac
-        self.keeper = None
-        self._spb = spb
-        self._buf = b = bytearray(_SLOT)  # the record being written; 44..59: the MAC chain
-        self._body = memoryview(b)[:60]  # what its CRC covers
-        self.problems = []  # what opening found
-        self.missed = 0  # events not journaled (event reserve used up) since this boot
-        self.missed_boots = 0  # of them, BOOT records
-        # the ring's arrays, as large as the partition, made once while the heap is whole:
-        # sector states, the ring's sectors oldest first, the seq of each one's first record
-        # (from a range: made at its size, no copy; the first seqs' low 16 bits: a ring
-        # spans fewer than 65,536 records, _sector() rebuilds them from _ref)
-        self._state = bytearray(n)
-        self._order = array("B" if n < 256 else "H", range(n))
-        self._first = array("H", range(n))
-        self._ref = 0  # the first seq of the newest ring sector, in full
-        self._aud = None  # the audit's state while it has records left to check (jaudit.py)
-        import jscan  # sets epoch, head, acked, boot_count, the ring and the write position
+        # jscan.start: the fields and the ring's arrays, then the scan, which sets epoch,
+        # head, acked, boot_count, the ring and the write position
+        import jscan
 
         try:
-            jscan.scan(self)
+            jscan.start(self, bdev, clock, mac)
         finally:
             sys.modules.pop("jscan")  # its code is needed again only at the next opening
             sys.modules.pop("jaudit", None)

@@ -14,6 +14,7 @@
 # on after the last good record.
 import binascii
 import struct
+from array import array
 from micropython import const
 
 from jaudit import found as found_
@@ -31,6 +32,34 @@ _KEEP = const(3)  # evidence of tampering: never erased, never reused
 _T_HEADER = const(5)  # TAMPER reasons (protocol.md 8.5)
 _T_FOREIGN = const(6)
 _T_MISSING = const(7)
+
+
+def start(j, bdev, clock, mac):
+    """Journal() (journal.py): the journal's fields and the ring's arrays, then the scan."""
+    n = bdev.ioctl(4, 0)
+    spb = bdev.ioctl(5, 0) // _SLOT
+    if n < 2 or spb < 4 or spb % 4 or n * spb >= 0x10000:
+        raise ValueError("journal partition: %d blocks of %d slots" % (n, spb))
+    j.bdev = bdev
+    j.clock = clock
+    j._mac = mac
+    j.keeper = None
+    j._spb = spb
+    j._buf = b = bytearray(_SLOT)  # the record being written; 44..59: the MAC chain
+    j._body = memoryview(b)[:60]  # what its CRC covers
+    j.problems = []  # what opening found
+    j.missed = 0  # events not journaled (event reserve used up) since this boot
+    j.missed_boots = 0  # of them, BOOT records
+    # the ring's arrays, as large as the partition, made once while the heap is whole:
+    # sector states, the ring's sectors oldest first, the seq of each one's first record
+    # (from a range: made at its size, no copy; the first seqs' low 16 bits: a ring
+    # spans fewer than 65,536 records, _sector() rebuilds them from _ref)
+    j._state = bytearray(n)
+    j._order = array("B" if n < 256 else "H", range(n))
+    j._first = array("H", range(n))
+    j._ref = 0  # the first seq of the newest ring sector, in full
+    j._aud = None  # the audit's state while it has records left to check (jaudit.py)
+    scan(j)
 
 
 def scan(j):

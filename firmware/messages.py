@@ -20,6 +20,10 @@ PIN_LENGTH = const(13)
 NOT_GENUINE = const(14)
 CHECKING = const(15)
 CARD_PULLED = const(16)
+# Lines 17-27 have no names here (a name costs RAM in every boot): the flows that show
+# them name them where they are used. 17-21: a new PIN refused, its reason r from
+# weakpin.reason (message weakpin.WEAK + r); 22: CHANGE PIN asked for, insert the card
+# (app.py); 23-27: change.py (old PIN, new PIN, again, PINs differ, PIN changed).
 
 _DIR = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 

@@ -13,13 +13,15 @@ TIMED_OUT = const(-2)
 _POLL_MS = const(250)
 
 
-def enter_pin(pad, buf, timeout_ms):
+def enter_pin(pad, buf, timeout_ms, prompt=M.ENTER_PIN, first=None):
     """Collect exactly PIN_LEN digits into buf: their number, else CANCELLED or TIMED_OUT
-    (buf wiped); raises CardRemoved (buf wiped)."""
+    (buf wiped); raises CardRemoved (buf wiped). prompt: the message asking for them (its
+    line 2 shows a star a digit); first: a message shown instead until the first key
+    (why the PIN is asked again: change.py)."""
     try:
         n = 0
         idle = 0
-        msg = M.ENTER_PIN
+        msg = first or prompt
         while True:
             pad.show(msg, "*" * n)
             k = pad.events.wait_key(_POLL_MS)
@@ -40,14 +42,14 @@ def enter_pin(pad, buf, timeout_ms):
                 if n < PIN_LEN:
                     buf[n] = ord(k) - 48
                     n += 1
-                    msg = M.ENTER_PIN
+                    msg = prompt
                 else:
                     pad.board.ui.beep(1)
             elif k == "C":
                 for i in range(n):
                     buf[i] = 0
                 n = 0
-                msg = M.ENTER_PIN
+                msg = prompt
             elif k == "X":
                 n = CANCELLED
                 break

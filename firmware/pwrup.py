@@ -18,9 +18,11 @@ def run(pad):
         if op == 1:
             sys.modules.pop("pin_entry", None)
             sys.modules.pop("pinblock", None)
+        pad.room = None  # (app.py's flows' room: the window's code goes there)
         gc.collect()
         __import__("window")  # then the flow's, the start's (it drops itself): the app's
-        flow = __import__("unlock" if op == 1 else "reset").run  # loop serves the card
+        flow = "unlock" if op == 1 else "reset"  # loop serves the card
+        __import__(flow)
         gc.collect()
         return __import__("winstart").run(pad, flow)
     try:

@@ -28,10 +28,11 @@ def authenticate(card, sam):
         raise SecurityError("card authentication failed")
 
 
-def _secured(card, sam, r, f, e):
-    """Sends the secured VERIFY `04 20 00 00 Lc e M`, M the MAC under SK_mac of the
-    challenge r (factors f) over `04 20 00 00 Lc e`; returns the status word inside its SM
-    answer once the PSAM has recomputed M' (protocol.md 4 and 6, steps 6-8).
+def _secured(card, sam, r, f, e, head=b"\x04\x20\x00\x00"):
+    """Sends the secured command `head Lc e M` (the VERIFY `04 20 00 00` by default), M
+    the MAC under SK_mac of the challenge r (factors f) over `head Lc e`; returns the
+    status word inside its SM answer once the PSAM has recomputed M' (protocol.md 4 and 6,
+    steps 6-8).
 
     Plain: the card answered a plain status word; SecurityError: the answer is forged."""
     sam.init(P.T_MAC, card.kv[2], f)
@@ -39,12 +40,12 @@ def _secured(card, sam, r, f, e):
     if card.block == 16:
         iv.extend(bytes(8))
     mac_in = bytearray(iv)
-    mac_in.extend(b"\x04\x20\x00\x00")
+    mac_in.extend(head)
     mac_in.append(len(e) + 4)
     mac_in.extend(e)
     m = sam.cipher(5, mac_in, 4)
     e.extend(m)
-    data, sw = card.command(b"\x04\x20\x00\x00", e)
+    data, sw = card.command(head, e)
     if sw != 0x9000:
         raise Plain(sw, "card refused")
     if len(data) != 10 or data[0:2] != b"\x99\x02" or data[4:6] != b"\x8e\x04":
@@ -78,3 +79,4 @@ def verify(card, sam, block):
     f = sam.factors(card, r)
     sam.init(P.T_PIN, card.kv[0], f)
     return _secured(card, sam, r, f, bytearray(sam.cipher(0, block, len(block))))
+

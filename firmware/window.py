@@ -15,18 +15,18 @@ import journal as J
 import messages as M
 from cmac import ct_eq, mac as _mac, rand
 from cryptolib import aes
-from errors import ProtocolError, SecurityError
+from errors import SecurityError
 
-# the window's screens (lang_*.txt lines 18-24; 25-32 are reset.py's): by number here, a
+# the window's screens (lang_*.txt, from line 29): by number here, a
 # name in messages.py would cost the normal boot's RAM (tests/fw/test_messages.py checks
 # that both languages have every line)
-_WIN_UNLOCK = const(17)
-_WIN_RESET = const(18)
-_NOT_AUTHORISED = const(19)
-_ID_MISMATCH = const(20)
-_UNLOCKED = const(21)
-_PIN_RESET = const(22)
-_LINK_LOST = const(23)
+_WIN_UNLOCK = const(28)
+_WIN_RESET = const(29)
+_NOT_AUTHORISED = const(30)
+_ID_MISMATCH = const(31)
+_UNLOCKED = const(32)
+_PIN_RESET = const(33)
+_LINK_LOST = const(34)
 _WINDOW = const(22)  # journal kind WINDOW (protocol.md 8.3)
 # the keys (kdf: app.py keeps them in pad.sched): W, U, C, V, w, the holder-ID hash's
 _KW = const(0)
@@ -50,7 +50,7 @@ _B = bytearray(100)  # a frame's payload: the pad's built here
 _M = bytearray(16)  # the MAC of the operation's last message: the next one chains to it
 _N = bytearray(16)  # the pad's nonce for the authorisation (wiped once one came)
 # op, the nonce's time (ticks_ms | 1; 0: none), the END's reason, the card's SW (the
-# host's verdict), the screen shown last, the prompt for M.ENTER_PIN (reset.py), the end
+# host's verdict), the screen shown last, (unused), the end
 # of the holder's time for the card, 1 a card came (2 END sent)
 _S = [0, 0, 0, 0, 0, 0, 0, 0]
 
@@ -130,7 +130,7 @@ def hook(pad, flow, ms):
     screen after a card, or past that time, the pad restarts into its normal boot."""
     _S[6] = time.ticks_add(time.ticks_ms(), ms)
     pad.show = lambda msg, arg="": _show(pad, msg, arg)
-    pad.verify = lambda c, sam: flow(pad, c, sam)  # what app.Pad.session calls
+    pad.session = lambda name: type(pad).session(pad, flow)  # (app.Pad.run calls it)
 
 
 def _show(pad, msg, arg):
@@ -146,8 +146,6 @@ def _show(pad, msg, arg):
         msg = _WIN_UNLOCK if _S[0] == 1 else _WIN_RESET
     elif msg == M.READING:
         _S[7] = _S[7] or 1  # a card: the next idle screen ends the operation
-    elif msg == M.ENTER_PIN and _S[5]:
-        msg = _S[5]  # reset.py's prompt where pin_entry asks for a PIN
     _S[4] = msg
     type(pad).show(pad, msg, arg)
     if _S[7] < 2 and (4 < msg < 17 and msg != M.PIN_LENGTH and msg != M.CHECKING
@@ -171,7 +169,6 @@ def authorise(pad, c, sam):
     tries flag for the intent), or None (refused or lost: the screen shown, AUTH_REFUSED
     journaled where the pad refused it)."""
     import secure
-    from card import xfer
     cid = c.card_id
     pad._state("pre", cid)
     try:
@@ -184,10 +181,8 @@ def authorise(pad, c, sam):
     except SecurityError:
         return pad.show(M.CARD_ERROR)
     pad._state("post", cid)
-    c.holder = xfer(c.t0, b"\x00\xb0\x86\x00\x12", "EF06")  # (reset.py: weak PINs)
-    e = xfer(c.t0, b"\x00\xb0\x85\x00\x26", "EF05")  # (card.py keeps only parts)
-    if len(c.holder) != 18 or len(e) != 38:
-        raise ProtocolError("EF05/06")
+    c.holder = c.read(6, 18)  # EF06 (reset.py: the weak-PIN rules)
+    e = c.read(5, 38)  # EF05 (card.py keeps only parts of it)
     b = _B
     b[2:40] = e
     b[40] = 0xFF if tries is None else tries

@@ -34,10 +34,11 @@ IDLE_ZH = "^请插入社保卡$"
 ENTER = "^Enter PIN$"
 RESULT = ("^(PIN OK|Wrong PIN|Card locked|Card of another region|Not a social security card|"
           "Card error|Security module error|Log full|Timed out|Cancelled|Card not genuine|"
-          "Card removed)$")
-# before the PIN: what insertion can end in
-AFTER_INSERT = ("^(Enter PIN|Card locked|Card of another region|Not a social security card|"
-                "Card error|Security module error|Log full|Card not genuine|Card removed)$")
+          "Card removed|PIN changed)$")
+# before the PIN: what insertion can end in (Enter old PIN: a PIN change, change.py)
+AFTER_INSERT = ("^(Enter PIN|Enter old PIN|Card locked|Card of another region|"
+                "Not a social security card|Card error|Security module error|Log full|"
+                "Card not genuine|Card removed)$")
 
 # journal kinds read from firmware/journal.py by name (protocol.md 8.3)
 KINDS = ("BOOT", "CUT", "TAMPER", "POWER_RECOVERY", "PENDING", "PIN_OK", "PIN_WRONG", "LOCK",

@@ -199,7 +199,7 @@ class ScanInVerify:
 @pytest.mark.parametrize("suite", ["SM4", "3DES"])
 def test_mid_verify_only_the_live_pin_block(make_pad, suite):
     """Between the CIPHER DATA of the PIN block and its MAC: the digits are gone, and the
-    block is held once (the live `block` of Pad.verify), no dropped copy of it."""
+    block is held once (the live `block` of verify.run), no dropped copy of it."""
     pad = make_pad(suite=suite)
     hook = pad.psam_slot.on_byte = ScanInVerify(pad, CARD_PIN)
     pad.insert()

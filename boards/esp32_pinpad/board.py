@@ -59,7 +59,7 @@ class Ui:
     def read_key(self):
         k = self.pollable.read_key()
         self._stuck_key()
-        return k if k is not None and k in "0123456789CXE" else None
+        return k if k is not None and k in "0123456789CXE#" else None
 
 
 class Board:

@@ -26,11 +26,11 @@ PSAM_OFF = None
 
 CLK_HZ = const(3571200)    # 3.5712 MHz: F 372 / D 1 gives 9600 baud
 
-# Keypad: 4 x 4 matrix (0-9, Clear, Cancel, Enter, 3 spare). Rows driven low one at a
+# Keypad: 4 x 4 matrix (0-9, Clear, Cancel, Enter, the function key #, 2 spare). Rows driven low one at a
 # time (open drain), columns read (input-only pins with external pull-ups).
 KEY_ROWS = (const(13), const(12), const(14), const(15))
 KEY_COLS = (const(36), const(39), const(34), const(35))
-KEYMAP = "123C456X789_*0#E"  # row by row; "_" "*" "#": the spare keys (not used)
+KEYMAP = "123C456X789_*0#E"  # row by row; "#": the function key (CHANGE PIN); "_" "*": spare
 
 # Display: "ssd1306" (128 x 64 on I2C0) or "st7789" (240 x 240 on SPI2, CS tied low,
 # reset tied to EN): the other board revision, on the same two pins and GPIO 23.

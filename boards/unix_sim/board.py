@@ -173,7 +173,7 @@ class Ui:
             raise OSError("ui closed")
         k = chr(key[0])  # one character: an interned string, never a sequence of digits
         key[0] = 0  # the buffer does not keep the last digit
-        return k if k in "0123456789CXE" else None
+        return k if k in "0123456789CXE#" else None
 
 
 class Host:

@@ -33,10 +33,10 @@ READY, CARD, CHALLENGE, ANSWER, END = 1, 2, 3, 4, 5
 SCREENS = {
     5: "card locked", 6: "card of another region", 7: "not a social security card",
     8: "card error", 9: "security module error", 10: "log full", 11: "timed out",
-    12: "cancelled", 14: "card not genuine", 16: "card pulled", 19: "not authorised",
-    20: "ID does not match card", 21: "unlocked", 22: "reset", 23: "window link lost",
+    12: "cancelled", 14: "card not genuine", 16: "card pulled", 30: "not authorised",
+    31: "ID does not match card", 32: "unlocked", 33: "reset", 34: "window link lost",
 }
-UNLOCKED, PIN_RESET = 21, 22
+UNLOCKED, PIN_RESET = 32, 33
 # why the pad refused an authorisation (the END's reason, AUTH_REFUSED data byte 6)
 AUTH_REASONS = {
     1: "the authorisation's MAC is wrong (forged, or another pad's key)",

@@ -212,7 +212,8 @@ class Harness:
                             % (locked2, card))
 
     def _check_after(self, screen):
-        st = self._states(("out",)) if screen in ("PIN OK", "Wrong PIN", "Card locked") else {}
+        st = (self._states(("out",)) if screen in ("PIN OK", "Wrong PIN", "Card locked",
+                                                   "PIN changed") else {})
         if "out" in st:
             f, p, locked = st["out"]
             card = self._card_fails()
@@ -268,10 +269,7 @@ class Harness:
         while self.cuts < cuts or self.checked < cuts // 3:
             cut = pts[i % len(pts)]
             i += 1
-            pin = self.sim.pin if self.rng.random() < 0.3 else "%06d" % self.rng.randrange(10**6)
-            if pin == self.sim.pin and self.rng.random() < 0.5:
-                pin = "111111"
-            self.round(cut, pin)
+            self.round(cut, self._pick_pin())
             self._refresh_card()
             if progress:
                 progress(self)
@@ -279,6 +277,13 @@ class Harness:
                 break
         self.round(None, "000000")  # a last boot and insertion check the last cut
         return self
+
+    def _pick_pin(self):
+        """The PIN of a round: the card's now and then, else a random (mostly wrong) one."""
+        pin = self.sim.pin if self.rng.random() < 0.3 else "%06d" % self.rng.randrange(10**6)
+        if pin == self.sim.pin and self.rng.random() < 0.5:
+            pin = "111111"
+        return pin
 
     def verify_answer_points(self):
         """Card-wire cut points inside the card's answer to the VERIFY: the card has
@@ -295,3 +300,69 @@ class Harness:
 
     def close(self):
         self.sim.close()
+
+
+class ChangeHarness(Harness):
+    """The same cuts during PIN changes at the pad (firmware/change.py): each round presses
+    the function key (#) at the idle screen, inserts the card and types an old PIN (the
+    card's own now and then, read from its state file, else a random one) and a new one
+    twice (from STRONG: the weak-PIN rules pass them for the simulated card's holder). The
+    checks are the VERIFY's: the invariant and the agreement of pad and card at the next
+    insertion, and after the outcome; the card's PIN is whatever it holds by then."""
+
+    STRONG = ("835027", "604183", "246813", "592817", "370945")
+
+    def _pick_pin(self):
+        from .vcard import card_state
+        pin = card_state(self.sim.card_path)["pin"]
+        return pin if self.rng.random() < 0.4 else "%06d" % self.rng.randrange(10**6)
+
+    def _play(self, pin, mark):
+        ui, sim = self.sim.ui, self.sim
+        got = self._wait("insert card", mark)
+        if got is None:
+            return "died at boot"
+        i, _ = got
+        self._check_boot()
+        try:
+            ui.press("#")
+        except (OSError, RuntimeError):  # the pad is already gone
+            return "died at boot"
+        got = self._wait("^Change PIN$", i + 1)
+        if got is None:
+            return "died at boot"
+        i, _ = got
+        sim.insert()
+        got = self._wait("Enter old PIN|locked|error|region|genuine|Log full|removed", i + 1)
+        if got is None:
+            return "died at insertion"
+        i, (l1, l2) = got
+        try:
+            self._check_insert()
+        except Violation as e:
+            raise Violation("%s, after the screen %r (round %d, cut %r)"
+                            % (e, (l1, l2), self.rounds, self.cut)) from None
+        if l1 != "Enter old PIN":
+            return "no PIN asked: " + l1
+        new = self.rng.choice(self.STRONG)
+        for keys, nxt in ((pin, "Enter new PIN"), (new, "New PIN again"),
+                          (new, "PIN changed|Wrong PIN|locked|error|removed")):
+            try:
+                ui.press(keys + "E")
+            except (OSError, RuntimeError):
+                return "died during the change"
+            got = self._wait(nxt, i + 1)
+            if got is None:
+                return "died during the change"
+            i, (l1, l2) = got
+        if not sim.alive():
+            return "died during the change"
+        self._check_after(l1)
+        return l1
+
+    def change_answer_points(self):
+        """Card-wire cut points inside the card's answer to the CHANGE PIN (the last card
+        bytes of an attempt): the card has counted the old PIN's check by then."""
+        ops, card, psam = self.calibrate()
+        return [("card", "tx", i) for i in range(card[1] - 15, card[1])]
+

@@ -8,8 +8,8 @@ import tty
 
 from .sim import Sim
 
-HELP = ("keys: 0-9 digits, c Clear, x Cancel, Enter; i insert / pull the card; "
-        "n a new card; q quit")
+HELP = ("keys: 0-9 digits, c Clear, x Cancel, Enter, # change PIN (then insert the card); "
+        "i insert / pull the card; n a new card; q quit")
 
 
 def sync_command(sim):
@@ -68,6 +68,8 @@ def run(args):
                     sim.ui.press("C")
                 elif ch in "xX":
                     sim.ui.press("X")
+                elif ch == "#":  # the function key: CHANGE PIN with the next card
+                    sim.ui.press("#")
                 elif ch in "\r\n":
                     sim.ui.press("E")
         finally:
