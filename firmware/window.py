@@ -5,6 +5,7 @@
 # code (link.py) is not loaded: the window's frames are read and written here (hex both
 # ways, CRC-32, each message MACed under K(d, its type) over its bytes and the MAC of the
 # message before it). Small on purpose: it shares the 64 KB heap with a card session.
+import gc
 import select
 import time
 from binascii import crc32, hexlify, unhexlify
@@ -46,6 +47,8 @@ _A_HOLDER = const(7)  # the card's holder ID does not hash to the authorisation'
 _A_CMD = const(8)  # the C message's MAC wrong
 _ABORT = const(16)  # the host ended the operation (its ERROR frame)
 
+_AES = const(320)  # a cryptolib.aes object (unix port, 64-bit)
+_R = [bytearray(_AES)]  # its room, kept while no MAC is computed (mac)
 _B = bytearray(100)  # a frame's payload: the pad's built here
 _M = bytearray(16)  # the MAC of the operation's last message: the next one chains to it
 _N = bytearray(16)  # the pad's nonce for the authorisation (wiped once one came)
@@ -56,8 +59,20 @@ _S = [0, 0, 0, 0, 0, 0, 0, 0]
 
 
 def mac(pad, k, data, more=b"", out=None):
-    # CMAC under the window's key k (its schedule made now, dropped after)
-    return _mac(aes(pad.sched[k], 1), data, more, out)
+    # CMAC under the window's key k: its AES schedule (320 bytes on the unix port) made
+    # now in the room the reserve _R leaves, and the reserve made again once it is gone
+    # (a card session breaks the heap into pieces: a schedule made anywhere may not fit)
+    _R[0] = None
+    gc.collect()
+    a = aes(pad.sched[k], 1)
+    out = _mac(a, data, more, out)
+    a = None
+    gc.collect()
+    try:
+        _R[0] = bytearray(_AES)
+    except MemoryError:
+        pass
+    return out
 
 
 def _send(pad, step, n, k=True):
