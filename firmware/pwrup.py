@@ -12,8 +12,9 @@ import cmac
 def run(pad):
     sys.modules.pop("pwrup", None)
     gc.collect()
-    if pad.linkbuf:  # a window boot (app.py: the host's W request, 9.7): the journal's
-        pad._settle()  # audit done (its code dropped), unlock takes no PIN; its code
+    if getattr(pad, "linkbuf", None):  # a window boot (padinit.py: the host's W request,
+        pad._settle()  # 9.7): the journal's audit done (its code dropped), unlock takes no
+        # PIN; its code
         op = pad.linkbuf[1]
         if op == 1:
             sys.modules.pop("pin_entry", None)

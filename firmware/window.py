@@ -1,10 +1,11 @@
 # Unlock and reset at the window (DESIGN section 7, docs/protocol.md 9.7): the window's
 # frames, the authorisation, the relay of the card command, and unlock itself (reset.py
-# adds the new PIN). Loaded by the window boot (app.py keeps the host's W request; pwrup.py
-# loads it and the flow, then winstart.py, which drops itself; hook()); the link's
+# adds the new PIN). Loaded by the window boot (padinit.py keeps the host's W request;
+# pwrup.py loads it and the flow, then winstart.py, which drops itself; hook()); the link's
 # code (link.py) is not loaded: the window's frames are read and written here (hex both
 # ways, CRC-32, each message MACed under K(d, its type) over its bytes and the MAC of the
-# message before it). Small on purpose: it shares the 64 KB heap with a card session.
+# message before it). Small on purpose: it shares the heap with a card session (it needs
+# more than 64 KB yet: tests/test_window.py WINDOW_HEAP, protocol.md 9.7).
 import gc
 import select
 import time
@@ -29,7 +30,7 @@ _UNLOCKED = const(32)
 _PIN_RESET = const(33)
 _LINK_LOST = const(34)
 _WINDOW = const(22)  # journal kind WINDOW (protocol.md 8.3)
-# the keys (kdf: app.py keeps them in pad.sched): W, U, C, V, w, the holder-ID hash's
+# the keys (kdf: padinit.py keeps them in pad.sched): W, U, C, V, w, the holder-ID hash's
 _KW = const(0)
 _KU = const(1)
 _KC = const(2)
@@ -52,9 +53,8 @@ _R = [bytearray(_AES)]  # its room, kept while no MAC is computed (mac)
 _B = bytearray(100)  # a frame's payload: the pad's built here
 _M = bytearray(16)  # the MAC of the operation's last message: the next one chains to it
 _N = bytearray(16)  # the pad's nonce for the authorisation (wiped once one came)
-# op, the nonce's time (ticks_ms | 1; 0: none), the END's reason, the card's SW (the
-# host's verdict), the screen shown last, (unused), the end
-# of the holder's time for the card, 1 a card came (2 END sent)
+# op, (unused), the END's reason, the card's SW (the host's verdict), the screen shown
+# last, (unused), the end of the holder's time for the card, 1 a card came (2 END sent)
 _S = [0, 0, 0, 0, 0, 0, 0, 0]
 
 
