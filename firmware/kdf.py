@@ -51,11 +51,19 @@ def configured(cfg):
         return None
 
 
-def schedules(keys):
+def schedules(keys, link=True):
     # The AES key schedules (cryptolib objects of 320 bytes each) of the link's message
     # keys, of h, p, a answers and of P, A requests (protocol.md 9.1), in that order. Made
     # once, first thing in a link-first boot (app.py): later, or per frame, they would
     # need 320-byte blocks that fragmentation can take away however much is free (a
     # full ring's audit, the link's code: the answer would fail with 0C).
     return tuple(cryptolib.aes(keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t))), 1)
-                 for t in b"hpaPA")
+                 for t in b"hpaPA") if link else _window(keys)
+
+
+def _window(keys):
+    # A window boot's keys (link False; protocol.md 9.7): the W, U, C and V requests', the
+    # w answers', then the holder-ID hash key; kept as keys (16 bytes each, not 320-byte
+    # schedules: window.py makes each schedule when it MACs, in a heap with room).
+    return tuple(keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t)))
+                 for t in b"WUCVw") + (keys.key(b"PAD-HOLDER"),)

@@ -24,6 +24,7 @@ _RECORDS = const(0x70)  # p
 _ACK = const(0x41)  # A
 _ACK_OK = const(0x61)  # a
 _ERROR = const(0x65)  # e
+_WINDOW = const(0x57)  # W: a window operation, checked by the pad's window boot (9.7)
 
 # error codes of ERROR frames (protocol.md 9.4)
 _E_FRAME = const(1)  # bad syntax: character, odd length, too long, cut, too short
@@ -85,13 +86,17 @@ def first(pad):
 def server(pad):
     # The pad's LinkServer (app.py: a link-first boot), with the key schedules it made.
     from app import VERSION
-    return LinkServer(pad.journal, pad.pad_id, {"version": VERSION}, buf=pad.linkbuf,
-                      sched=pad.sched)
+    s = LinkServer(pad.journal, pad.pad_id, {"version": VERSION}, buf=pad.linkbuf,
+                   sched=pad.sched)
+    s.win = pad._reset
+    return s
 
 
 class LinkServer:
     # Answers the host from the journal. info: {"version": str}. max_batch: records per
-    # PULL answer (at most 8).
+    # PULL answer (at most 8). win: the pad's restart (app.Pad._reset), into its window
+    # boot for a W request of 36 bytes (with this session's pad nonce; None: W unknown).
+    win = None
 
     def __init__(self, journal, keys, info=None, max_batch=_BATCH, buf=None, sched=None):
         # keys: the pad's kdf.Keys, or with sched only its pad id (a link-first boot keeps
@@ -192,6 +197,9 @@ class LinkServer:
             m, k = 27, _K_PULL
         elif t == _ACK:  # A epoch seq record_MAC pad_nonce MAC
             m, k = 41, _K_ACK
+        elif t == _WINDOW and n == 36 and self.win:  # W op wait(2) pad_nonce MAC: the
+            self.win(b"W" + bytes(p) + bytes(self._s[_NONCE:_VER]))  # window boot checks
+            # it (MAC, nonce) with its own keys, after this restart (app.Pad._reset)
         else:
             return self._err(_E_TYPE)
         if n != m + 16:

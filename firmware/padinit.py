@@ -35,21 +35,21 @@ def build(pad, board):
     pad.linkbuf = bytearray(_LINK_BUF) if rtc[:1] == b"L" else None
     keys = __import__("kdf").configured(pad.cfg)  # (no local name for kdf)
     pad.link_first = pad.linkbuf is not None and keys is not None
-    if not pad.link_first:
-        pad.linkbuf = None
+    if not pad.link_first:  # a window boot (protocol.md 9.7) keeps here the host's W
+        pad.linkbuf = rtc[1:-4] if rtc[:1] == b"W" and keys else None  # and its pad nonce
     mac = pad.sched = None
     if keys:  # the journal's MAC keeps only its AES key (cmac.chain)
         from cmac import chain
         mac = chain(keys.journal)
-        if pad.link_first:  # (no local name for kdf: it would stay until this returns)
-            pad.sched = __import__("kdf").schedules(keys)
+        if pad.linkbuf:  # the link's key schedules, or a window boot's keys (kdf.py)
+            pad.sched = __import__("kdf").schedules(keys, pad.link_first)
     pad.pad_id = keys.pad_id if keys else None
     keys = None  # the key derivation's code is gone before the journal opens
     _drop("kdf")
     gc.collect()
     j = pad.journal = J.Journal(board.journal_dev, clock=board, defer=True, mac=mac)
-    if len(rtc) == 5:  # the events a full journal could only count, before the reset
-        j.missed, j.missed_boots = struct.unpack_from(">HH", rtc, 1)
+    if len(rtc) >= 5:  # the events a full journal could only count, before the reset (the
+        j.missed, j.missed_boots = struct.unpack_from(">HH", rtc, len(rtc) - 4)  # last 4)
     gc.collect()
     if j._aud is not None:  # the audit's code while the heap is whole: it stays until
         __import__("jaudit")  # the audit is done (Journal.audit)

@@ -16,6 +16,20 @@ def run(pad):
     n = len(pad.room)  # (a normal boot holds it)
     pad.room = None
     gc.collect()
+    if getattr(pad, "linkbuf", None):  # a window boot (padinit.py: the host's W request,
+        pad._settle()  # 9.7): the journal's audit done (its code dropped), unlock takes no
+        # PIN; its code
+        op = pad.linkbuf[1]
+        if op == 1:
+            sys.modules.pop("pin_entry", None)
+            sys.modules.pop("pinblock", None)
+        pad.room = None  # (app.py's flows' room: the window's code goes there)
+        gc.collect()
+        __import__("window")  # then the flow's, the start's (it drops itself): the app's
+        flow = "unlock" if op == 1 else "reset"  # loop serves the card
+        __import__(flow)
+        gc.collect()
+        return __import__("winstart").run(pad, flow)
     try:
         sam = pad._psam()
         if sam is not None:

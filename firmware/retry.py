@@ -270,6 +270,6 @@ class Retry:
             return 5
         if op == "change":
             return 6
-        if op == "unlock" or op == "reset":
-            return 4
+        if op == "unlock" or op == "reset":  # (window.py: WINDOW and PENDING, the outcome
+            return 6  # or its settling, after an earlier attempt's settling)
         raise ValueError(op)

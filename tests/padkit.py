@@ -43,12 +43,12 @@ AFTER_INSERT = ("^(Enter PIN|Enter old PIN|Card locked|Card of another region|"
 # journal kinds read from firmware/journal.py by name (protocol.md 8.3)
 KINDS = ("BOOT", "CUT", "TAMPER", "POWER_RECOVERY", "PENDING", "PIN_OK", "PIN_WRONG", "LOCK",
          "NOT_DELIVERED", "PIN_ERROR", "CARD_REFUSED", "UNLOCK", "RESET", "CHANGE",
-         "AUTH_REFUSED", "SNAPSHOT", "CRASH", "FULL", "ACK")
+         "AUTH_REFUSED", "SNAPSHOT", "CRASH", "FULL", "ACK", "WINDOW")
 
 _DUMP = """
 import flash, journal
 from binascii import hexlify
-names = {}
+names = {22: "WINDOW"}  # (firmware/window.py: not named in journal.py, to save RAM)
 for n in %r:
     v = getattr(journal, n, None)
     if v is not None:

@@ -400,6 +400,9 @@ def test_sync_command_with_a_keystore(tmp_path, capsys):
 def test_kind_names_are_the_journals():
     from mp import run_code
     from padctl.store import KINDS
+    # (WINDOW, 22: named in firmware/window.py only, by a private const: a name in journal.py
+    # costs the normal boot's RAM, and only the window boot journals it)
+    KINDS = {k: n for k, n in KINDS.items() if k != 22}
     names = " ".join(KINDS.values())
     r = run_code("import journal\nfor n in '%s'.split():\n    print(n, getattr(journal, n))"
                  % names)

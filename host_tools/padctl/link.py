@@ -25,9 +25,13 @@ HELLO, HELLO_ANS = 0x48, 0x68
 PULL, RECORDS = 0x50, 0x70
 ACK, ACK_OK = 0x41, 0x61
 ERROR = 0x65
+# the window's unlock and reset (protocol.md 9.7): host to pad W start, U authorisation,
+# C command MAC, V verdict; pad to host w (its steps)
+WINDOW, AUTH, COMMAND, VERDICT, WIN_ANS = 0x57, 0x55, 0x43, 0x56, 0x77
 TO_PAD, TO_HOST = 1, 2
 LABEL_JOURNAL = b"PAD-JOURNAL"
 LABEL_LINK = b"PAD-LINK"
+LABEL_HOLDER = b"PAD-HOLDER"  # the key of the holder-ID hash (9.7)
 MAX_BATCH = 32  # records asked in one PULL (the pad sends what its buffer holds: 12)
 RECORD = 64
 
@@ -90,6 +94,14 @@ class Keys:
         if k not in self._cache:
             self._cache[k] = kdf(self._link, LABEL_LINK + bytes(k), self.pad_id)
         return self._cache[k]
+
+    def holder_hash(self, nonce, holder_id):
+        """The authorisation's keyed hash of the holder's ID number (protocol.md 9.7):
+        CMAC(K_H, pad nonce || the 18 ASCII characters), K_H the KDF's key of label
+        PAD-HOLDER: an eavesdropper cannot try ID numbers against it."""
+        if "holder" not in self._cache:
+            self._cache["holder"] = kdf(self._link, LABEL_HOLDER, self.pad_id)
+        return cmac(self._cache["holder"], nonce, holder_id)
 
     def journal_mac(self, prev, body):
         """The journal record MAC: CMAC(K_journal, body (bytes 0..43) || previous MAC)."""
@@ -391,6 +403,43 @@ class PadLink:
         if self.session is None:
             raise LinkError("no session: HELLO first")
         return self.session.nonce
+
+    # the window's messages (protocol.md 9.7): each MACed under K(d, its type) over its
+    # bytes || the MAC of the operation's message before it (W: nothing, the session's
+    # nonce is its field; U: nothing, the pad's nonce is its field)
+    def window_request(self, op, wait):
+        """W: start a window operation (op 1 unlock, 2 reset; wait: seconds the pad waits
+        for the holder's card), bound to this session's pad nonce."""
+        body = struct.pack(">BBH", WINDOW, op, max(1, min(int(wait), 0xFFFF))) + self._nonce()
+        return body + cmac(self.keys.message(TO_PAD, WINDOW), body)
+
+    def window_message(self, mtype, body, prev=b""):
+        """A host message of the window: type, body, MAC under K(01,type) || prev."""
+        body = bytes([mtype]) + bytes(body)
+        return body + cmac(self.keys.message(TO_PAD, mtype), body, prev)
+
+    def send(self, payload):
+        """Send one frame (no answer awaited)."""
+        self._send(payload)
+
+    def window_next(self, prev, timeout, again=False):
+        """The pad's next window message (w), its MAC checked || prev; PadRefused for an
+        ERROR frame; LinkError if none comes within timeout seconds. again: the frame
+        whose MAC did not check, checked once more with this prev."""
+        if again:
+            p = self._last
+        else:
+            saved, self.timeout = self.timeout, timeout
+            try:
+                p = self._last = self._frame()
+            finally:
+                self.timeout = saved
+        if p[0] == ERROR and len(p) >= 2:
+            raise PadRefused(p[1], p[2:].decode("ascii", "replace"))
+        if p[0] != WIN_ANS or len(p) < 18:
+            raise LinkError("window: a frame of type 0x%02x where w was due" % p[0])
+        self._check(p, TO_HOST, WIN_ANS, prev)
+        return p
 
     def pull_request(self, epoch, first, count):
         body = struct.pack(">BIIH", PULL, epoch, first, count) + self._nonce()

@@ -26,7 +26,7 @@ KINDS = {
     1: "BOOT", 2: "CUT", 3: "TAMPER", 4: "POWER_RECOVERY", 5: "PENDING", 6: "PIN_OK",
     7: "PIN_WRONG", 8: "LOCK", 9: "NOT_DELIVERED", 10: "PIN_ERROR", 11: "CARD_REFUSED",
     12: "UNLOCK", 13: "RESET", 14: "CHANGE", 15: "AUTH_REFUSED", 16: "SNAPSHOT",
-    17: "CRASH", 18: "FULL", 19: "ACK", 20: "PROVISION", 21: "DEVICE",
+    17: "CRASH", 18: "FULL", 19: "ACK", 20: "PROVISION", 21: "DEVICE", 22: "WINDOW",
 }
 KIND_CODES = {v: k for k, v in KINDS.items()}
 # the card state an event leaves behind (cards())

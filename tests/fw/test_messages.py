@@ -13,6 +13,19 @@ def test_every_message_in_both_languages():
             mptest.true(l1 and not l1.startswith("?"), "%s message %d missing" % (lang, i))
 
 
+def test_every_line_in_both_languages():
+    # the messages shown by number (window.py, reset.py: no name costs RAM) too
+    en, zh = M.table("en"), M.table("zh")
+    with open(en, encoding="utf-8") as f:
+        n = len(f.read().splitlines())
+    with open(zh, encoding="utf-8") as f:
+        mptest.eq(len(f.read().splitlines()), n)
+    for tab in (en, zh):
+        for i in range(n):
+            l1, l2 = M.lines(tab, i, 2)
+            mptest.true(l1 and not l1.startswith("?"), "%s line %d empty" % (tab, i))
+
+
 def test_argument_and_languages_differ():
     en, zh = M.table("en"), M.table("zh")
     mptest.eq(M.lines(en, M.PIN_WRONG, 2), ("Wrong PIN", "Tries left: 2"))

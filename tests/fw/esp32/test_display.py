@@ -34,7 +34,7 @@ def test_every_message_fits_both_panels_in_both_languages():
         cols, rows = panel.width // (8 * scale), panel.height // (16 * scale)
         for lang in ("en", "zh"):
             ms = messages(lang)
-            eq(len(ms), 28)
+            eq(len(ms), 35)
             for l1, l2 in ms:
                 out = D.layout(l1, l2, cols, rows)
                 true(out is not None, "%s %s: %r / %r does not fit %d x %d"
