@@ -421,11 +421,11 @@ def test_where_was_this_card_locked_and_who_unlocked_it(region, tmp_path, capsys
     (the check found by the authorisation's reference in the UNLOCK record), locked again
     at window 2, reset at window 3 by an agent (the window linked the check to the
     record). The pads' journals are made by the firmware and synced for real."""
-    ref = os.urandom(8)
+    ref = os.urandom(6)  # the authorisation's reference; the UNLOCK's data: ref, outcome 01
     a = CARD_A
     pads = [spec_pad(tmp_path, "p1", ["1 - -", "7 %s 02" % a, "7 %s 01" % a, "8 %s 00" % a,
                                       "6 %s 03" % CARD_B], T0),
-            spec_pad(tmp_path, "p2", ["12 %s %s" % (a, ref.hex()), "6 %s 03" % a,
+            spec_pad(tmp_path, "p2", ["12 %s %s01" % (a, ref.hex()), "6 %s 03" % a,
                                       "7 %s 02" % a, "7 %s 01" % a, "8 %s 00" % a], T0 + 10_000),
             spec_pad(tmp_path, "p3", ["13 %s 0102" % a, "6 %s 03" % a], T0 + 20_000)]
     stores = [tmp_path / ("w%d.db" % i) for i in (1, 2, 3)]

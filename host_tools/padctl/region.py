@@ -555,6 +555,11 @@ CHECK_FIELDS = ("check_window", "check_id", "clerk", "checked_at", "operation",
                 "holder_doc_type", "holder_masked", "agent_doc_type", "agent_masked", "linked")
 
 
+# the authorisation's reference: the first 6 bytes of an UNLOCK / RESET record's data
+# (protocol.md 8.3: the ref, then the flow's outcome byte)
+_REF = "substring(r.data from 1 for 6)"
+
+
 def card_story(conn, card):
     """Where a card was locked and who unlocked (or reset) it: its history across
     windows, each UNLOCK / RESET with the clerk's ID check that authorised it (linked by
@@ -567,14 +572,14 @@ def card_story(conn, card):
         " c.holder_doc_type, c.holder_masked, c.agent_doc_type, c.agent_masked, c.linked"
         " FROM records r LEFT JOIN LATERAL ("
         "  SELECT x.*, CASE WHEN x.pad_id = r.pad_id AND x.epoch = r.epoch AND x.seq = r.seq"
-        "   THEN 'record' WHEN x.ref = r.data THEN 'ref' ELSE 'nearest' END AS linked"
+        "   THEN 'record' WHEN x.ref = " + _REF + " THEN 'ref' ELSE 'nearest' END AS linked"
         "  FROM checks x WHERE x.card_id = r.card_id AND ("
-        "   (x.pad_id = r.pad_id AND x.epoch = r.epoch AND x.seq = r.seq) OR x.ref = r.data"
+        "   (x.pad_id = r.pad_id AND x.epoch = r.epoch AND x.seq = r.seq) OR x.ref = " + _REF +
         "   OR (x.seq IS NULL AND x.ref IS NULL AND x.window_id = r.window_id AND x.at <= r.at"
         "    AND (x.operation IS NULL OR lower(x.operation) ="
         "     CASE r.kind WHEN %(unlock)s THEN 'unlock' ELSE 'reset' END)))"
         "  ORDER BY (x.pad_id = r.pad_id AND x.epoch = r.epoch AND x.seq = r.seq) IS TRUE DESC,"
-        "   (x.ref = r.data) IS TRUE DESC, x.at DESC LIMIT 1) c ON true"
+        "   (x.ref = " + _REF + ") IS TRUE DESC, x.at DESC LIMIT 1) c ON true"
         " WHERE r.card_id = %(card)s AND r.kind IN (%(unlock)s, %(reset)s)",
         {"card": card, "unlock": KIND_CODES["UNLOCK"], "reset": KIND_CODES["RESET"]}).fetchall()
     checks = {(r[0], r[1], r[2]): (dict(zip(CHECK_FIELDS, r[3:])) if r[4] is not None else None)

@@ -59,7 +59,7 @@ CREATE TABLE quarantine (
 -- The clerks' ID checks at unlock and reset (issue 9): ID numbers only masked and as a
 -- keyed hash, never in clear. check_id: the check's id in its window. The journal
 -- record the check authorised is (pad_id, epoch, seq) when the window linked it, else
--- found by ref (the authorisation's reference, as the record's data carries it).
+-- found by ref (the authorisation's reference: the first 6 bytes of the record's data).
 CREATE TABLE checks (
     window_id text NOT NULL, check_id text NOT NULL, at double precision,
     clerk text, operation text, card_id text, pad_id text, epoch bigint, seq bigint,
