@@ -52,7 +52,10 @@ class Pad:
         __import__("padinit").build(self, board)  # (no local name keeps it)
         _drop("padinit")
         gc.collect()
-        self.room = None if self.link_first else bytearray(_ROOM)
+        try:  # (a full ring's boot may have no room for it: the flow's code goes where it
+            self.room = None if self.link_first else bytearray(_ROOM)  # can)
+        except MemoryError:
+            self.room = None
         if self.link_first:  # the host is asking again: the journal's audit (a reclaim
             try:  # needs it done), its code dropped, then the link (link.first)
                 self._settle()
@@ -142,8 +145,9 @@ class Pad:
             self.trace("boot %d %r" % (j.head, j.problems))
             gc.collect()
             self.trace("mem boot %d %d" % (gc.mem_alloc(), gc.mem_free()))
-        if not self.link_first:  # power-up: the PSAM's GET CHALLENGE for the DRBG
-            __import__("pwrup").run(self)  # (it drops itself; no local name keeps it)
+        if not self.link_first:  # power-up: the PSAM's GET CHALLENGE for the DRBG, or a
+            __import__("winboot" if self.linkbuf else "pwrup").run(self)  # window boot's
+            # start (each drops itself; no local name keeps it)
         import time
         card = self.board.card
         armed = 0  # ticks_ms | 1 when the function key asked for a PIN change (0: not)

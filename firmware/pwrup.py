@@ -13,23 +13,8 @@ import cmac
 
 def run(pad):
     sys.modules.pop("pwrup", None)
-    n = len(pad.room)  # (a normal boot holds it)
-    pad.room = None
+    pad.room = None  # (a normal boot holds it)
     gc.collect()
-    if getattr(pad, "linkbuf", None):  # a window boot (padinit.py: the host's W request,
-        pad._settle()  # 9.7): the journal's audit done (its code dropped), unlock takes no
-        # PIN; its code
-        op = pad.linkbuf[1]
-        if op == 1:
-            sys.modules.pop("pin_entry", None)
-            sys.modules.pop("pinblock", None)
-        pad.room = None  # (app.py's flows' room: the window's code goes there)
-        gc.collect()
-        __import__("window")  # then the flow's, the start's (it drops itself): the app's
-        flow = "unlock" if op == 1 else "reset"  # loop serves the card
-        __import__(flow)
-        gc.collect()
-        return __import__("winstart").run(pad, flow)
     try:
         sam = pad._psam()
         if sam is not None:
@@ -40,6 +25,6 @@ def run(pad):
     pad.board.psam.deactivate()
     gc.collect()
     try:
-        pad.room = bytearray(n)
+        pad.room = bytearray(1152)  # (app._ROOM)
     except MemoryError:  # (the first flow's code goes where it can)
         pass

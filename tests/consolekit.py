@@ -98,8 +98,8 @@ def _padsim():
     from padctl.mpy import HEAP
 
     class LinkedPad(PadSim):
-        """A PadSim whose firmware also has its host link (a pty at .port), at .heap."""
-        heap = HEAP
+        """A PadSim whose firmware also has its host link (a pty at .port), at its heap
+        (PadSim's heap: every start, the restarts too)."""
 
         def start(self, env=None, heap=HEAP, link=False):
             return PadSim.start(self, env, self.heap, link=True)
@@ -107,10 +107,7 @@ def _padsim():
 
 
 def LinkedPad(workdir, heap=None):
-    cls = _padsim()
-    if heap:
-        cls.heap = heap
-    return cls(workdir)
+    return _padsim()(workdir, heap=heap or __import__("padctl.mpy").mpy.HEAP)
 
 
 class World:
