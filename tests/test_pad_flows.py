@@ -76,9 +76,11 @@ def test_happy_path_english(pad):
 # app.py _ROOM) and when a card's session has read both ATRs and the flow's module is
 # loaded in the room (verify.py). Measured 56,832 and 57,888 at 64k at first; with the
 # flows in their own modules (issue 9: padinit.py, the room) 57,120 and 58,112-58,240
-# (test_powercut's control run passes at 63k, not at 62k).
+# (test_powercut's control run passes at 63k, not at 62k); with the window boot's start
+# (winboot.py, padinit's window keys, link W) 57,216 and 58,336-58,400: the figures move by
+# up to 64 bytes with the length of the pad's folder and ports (strings in the heap).
 BOOT_BUDGET = 57300
-SESSION_BUDGET = 58330
+SESSION_BUDGET = 58460
 
 
 def test_normal_boot_and_session_stay_within_their_heap_budgets(pad):
