@@ -421,6 +421,46 @@ def test_synced_unlock_and_reset_records_link_to_their_checks(rig):
     assert sorted(got) == sorted([(u.ref, 1, 4), (r.ref, 1, 6)])
 
 
+def test_a_cut_operation_shows_as_the_pads_settling_says(rig):
+    """A window operation cut after the pad's intent (protocol.md 9.7): the journal holds
+    WINDOW (ref, op, tries) and, at the card's next insertion, the POWER_RECOVERY that
+    settled the open attempt; 03 (the card did it) makes the check done and links it to
+    that record, 02 (not delivered) leaves it not done and unlinked. Without the
+    settling synced yet, it is not synced."""
+    sys.modules["padctl.winlink"].run = lambda *a, **k: (_ for _ in ()).throw(
+        ConnectionError("the pad's line went quiet"))  # the power cut, seen from the host
+    for op in ("unlock", "reset"):
+        with pytest.raises(ConnectionError):
+            W.window("p", rig.keys, rig.db, op, "c1", HOLDER, AGENT if op == "reset" else None,
+                     rig.pad, 1)
+    with W.Checks(rig.db) as ch:
+        refs = [x["ref"] for x in ch.list()]
+    c, other = rig.card, "11" * 16
+    u, r = (bytes.fromhex(x) for x in refs)
+    recs = [("BOOT", None, b"\0"),
+            ("WINDOW", c, u + b"\1\0"), ("PENDING", c, b"\0\3\1"),  # cut: unlock
+            ("BOOT", None, b"\0"),
+            ("POWER_RECOVERY", other, b"\2\3\0"),  # another card's: not this one's
+            ("POWER_RECOVERY", c, b"\3\3\0")]  # the card did it: done
+    with W.Checks(rig.db) as ch:  # nothing synced yet
+        assert [x["journaled"] for x in ch.list()] == ["not synced", "not synced"]
+    ingest(rig.db, rig.pad, recs + [
+        ("WINDOW", c, r + b"\2\3"), ("PENDING", c, b"\3\3\1"),  # cut: reset
+        ("BOOT", None, b"\0"),
+        ("POWER_RECOVERY", c, b"\2\3\0")])  # not delivered: not done
+    with W.Checks(rig.db) as ch:
+        rows = {x["ref"]: x for x in ch.list()}
+    assert rows[refs[0]]["journaled"] == "done after a power cut"
+    assert [x["kind"] for x in rows[refs[0]]["records"]] == ["WINDOW", "POWER_RECOVERY"]
+    assert rows[refs[0]]["records"][1]["seq"] == 6
+    assert rows[refs[1]]["journaled"] == "not done (power cut)"
+    db = sqlite3.connect(rig.db)
+    got = dict((ref, (e, s)) for ref, e, s in
+               db.execute("SELECT ref, epoch, seq FROM window_checks").fetchall())
+    db.close()
+    assert got == {refs[0]: (1, 6), refs[1]: (None, None)}
+
+
 def test_a_check_refused_at_the_pad_shows_its_auth_refused(rig):
     sys.modules["padctl.winlink"].run = lambda *a, **k: (_ for _ in ()).throw(
         rig.fake.WindowRefused("Not authorised: the authorisation expired"))

@@ -280,6 +280,14 @@ SHOWN = ("ref", "at", "clerk", "op", "region", "holder_type", "holder_masked", "
          "agent_masked", "pad_id", "card_id", "result")
 LINKED_KINDS = (12, 13)      # UNLOCK, RESET: the check's record
 NAMED_KINDS = (12, 13, 15, 22)  # + AUTH_REFUSED, WINDOW (intent): records naming the ref
+WINDOW_KIND, RECOVERY_KIND = 22, 4  # WINDOW (the intent), POWER_RECOVERY (its settling)
+# A window operation cut after its intent (protocol.md 9.7): WINDOW (ref) then, at the
+# card's next insertion, POWER_RECOVERY settles it: data byte 0 is 3 when the card did it
+# (its tries back at the maximum), else it was not done.
+_SETTLED = (
+    "SELECT r.data, r.epoch, r.seq, r.kind, r.at FROM records r WHERE r.pad_id = ?"
+    " AND r.card_id = ? AND r.kind = %d AND (r.epoch > ? OR r.epoch = ? AND r.seq > ?)"
+    " ORDER BY r.epoch, r.seq LIMIT 1" % RECOVERY_KIND)
 
 
 class Checks:
@@ -353,12 +361,42 @@ class Checks:
             " AND (c.card_id IS NULL OR c.card_id = r.card_id)"
             " WHERE c.seq IS NULL AND r.kind IN (%s)" % ",".join(map(str, LINKED_KINDS))
         ).fetchall() if self._unhex() else []
+        rows += self._settled_after_cuts()
         for ref, epoch, seq, pad, card in rows:
             ch = {"epoch": epoch, "seq": seq, "pad_id": pad}
             if card:
                 ch["card_id"] = card
             self._rewrite(ref, **ch)
         return len(rows)
+
+    def _settled(self, pad, card, epoch, seq):
+        """The POWER_RECOVERY that settled a WINDOW intent (pad, card, its epoch and seq):
+        the first after it for that card (a pad settles an open attempt before any other
+        starts), or None while it is not synced."""
+        return self.db.execute(_SETTLED, (pad, card, epoch, epoch, seq)).fetchone()
+
+    def _card_of(self, pad, epoch, seq):
+        row = self.db.execute("SELECT card_id FROM records WHERE pad_id=? AND epoch=? AND"
+                              " seq=?", (pad, epoch, seq)).fetchone()
+        return row and row[0]
+
+    def _settled_after_cuts(self):
+        """Unlinked checks whose operation was cut after the pad's WINDOW intent and which
+        the card's next insertion settled as done (POWER_RECOVERY 03): (ref, epoch, seq,
+        pad, card) of that POWER_RECOVERY, the check's record."""
+        if not self._unhex():
+            return []
+        out = []
+        for ref, pad, card, epoch, seq in self.db.execute(
+                "SELECT c.ref, r.pad_id, r.card_id, r.epoch, r.seq FROM window_checks c"
+                " JOIN records r ON substr(r.data, 1, 6) = unhex_ref(c.ref)"
+                " AND (c.pad_id IS NULL OR c.pad_id = r.pad_id)"
+                " AND (c.card_id IS NULL OR c.card_id = r.card_id)"
+                " WHERE c.seq IS NULL AND r.kind = %d" % WINDOW_KIND).fetchall():
+            got = self._settled(pad, card, epoch, seq)
+            if got and got[0][:1] == b"\x03":
+                out.append((ref, got[1], got[2], pad, card))
+        return out
 
     def _unhex(self):
         self.db.create_function("unhex_ref", 1, _unhex_ref, deterministic=True)
@@ -367,7 +405,9 @@ class Checks:
     def list(self, card=None, since=None, ref=None):
         """The checks, oldest first, as dicts: SHOWN, ``records`` (the synced records that
         carry the check's ref: pad, epoch, seq, kind, at) and ``journaled`` ('done' when
-        an UNLOCK / RESET record is synced, 'refused' when only the pad's AUTH_REFUSED,
+        an UNLOCK / RESET record is synced, 'refused' when only the pad's AUTH_REFUSED;
+        after a power cut, the pad's WINDOW intent and the POWER_RECOVERY that settled it:
+        'done after a power cut' when the card did it, 'not done (power cut)' when not;
         else 'not synced')."""
         from .store import KINDS, parse_when
         self.link()
@@ -393,6 +433,14 @@ class Checks:
             kinds = {r["kind"] for r in c["records"]}
             c["journaled"] = ("done" if kinds & {"UNLOCK", "RESET"} else
                               "refused" if "AUTH_REFUSED" in kinds else "not synced")
+            if c["journaled"] == "not synced":  # cut after the pad's intent?
+                for p, e, s, k, a in recs:
+                    got = k == WINDOW_KIND and self._settled(p, self._card_of(p, e, s), e, s)
+                    if got:
+                        c["records"].append({"pad": p, "epoch": got[1], "seq": got[2],
+                                             "kind": "POWER_RECOVERY", "at": got[4]})
+                        c["journaled"] = ("done after a power cut" if got[0][:1] == b"\x03"
+                                          else "not done (power cut)")
             out.append(c)
         return out
 
