@@ -202,13 +202,13 @@ class Pad:
         the card's identity and the region check, nothing spent), then the flow itself,
         run(pad, card, sam) of the module `name` (verify.py, change.py, ...), loaded for
         this card into the heap just collected (the room: _ROOM) and dropped after."""
+        j = self.journal
+        if not j.fits(self.retry.worst_case(name)):  # full: nothing is spent or asked of the
+            j.event(J.FULL)  # card, nor the flow's code loaded (a full ring's boot may have
+            return self.show(M.LOG_FULL)  # had no room for it); a sync makes room
         flow = __import__(name).run  # (no local name keeps the module: only its run)
         try:
             import time
-            j = self.journal
-            if not j.fits(self.retry.worst_case(name)):  # full: nothing is spent or asked of
-                j.event(J.FULL)  # the card; the host link is served as ever, a sync makes room
-                return self.show(M.LOG_FULL)
             self.show(M.READING)
             self._settle()  # (pad work, not the card's: before its session cap starts)
             start = time.ticks_ms()  # the card was activated just now: its session cap runs
