@@ -6,10 +6,27 @@ import sys
 
 from micropython import const
 
-import journal as J
 import messages as M
 from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError, StatusError
 from cmac import rand
+
+# journal kinds (journal.py; private here: a name costs RAM)
+_J_BOOT = const(1)
+_J_TAMPER = const(3)
+_J_PIN_ERROR = const(10)
+_J_CARD_REFUSED = const(11)
+_J_CRASH = const(17)
+_J_FULL = const(18)
+_J_DEVICE = const(21)
+# messages (messages.py: lines of lang_*.txt)
+_M_IDLE = const(0)
+_M_READING = const(1)
+_M_OTHER_REGION = const(6)
+_M_NOT_SSC = const(7)
+_M_CARD_ERROR = const(8)
+_M_PSAM_ERROR = const(9)
+_M_LOG_FULL = const(10)
+_M_CARD_PULLED = const(16)
 
 _IDLE_MS = const(300)
 _SLICE = const(252)  # slots the audit and the retry index read per turn of the idle loop
@@ -140,7 +157,7 @@ class Pad:
     # --- main loop --------------------------------------------------------------
     def run(self):
         j = self.journal
-        j.event(J.BOOT, data=bytes((len(j.problems),)))  # never refused: reserve, or counted
+        j.event(_J_BOOT, data=bytes((len(j.problems),)))  # never refused: reserve, or counted
         if self.trace:
             self.trace("boot %d %r" % (j.head, j.problems))
             gc.collect()
@@ -154,8 +171,8 @@ class Pad:
         while True:
             f = getattr(self.board, "faults", None)  # failing devices (the ESP32 board's)
             while f:
-                self.journal.event(J.DEVICE, data=f.pop(0))
-            self.show(_CHANGE_CARD if armed else M.IDLE)
+                self.journal.event(_J_DEVICE, data=f.pop(0))
+            self.show(_CHANGE_CARD if armed else _M_IDLE)
             gc.collect()
             k = self.events.wait_key(_IDLE_MS if self._settle(_SLICE) else 1)
             if k == "#" and not self.link_first:  # the function key: CHANGE PIN (change.py)
@@ -183,7 +200,7 @@ class Pad:
             try:
                 self.session("change" if armed else "verify")
             except CardRemoved:
-                self.show(M.CARD_PULLED)
+                self.show(_M_CARD_PULLED)
             finally:
                 self.in_session = False
                 armed = 0
@@ -204,18 +221,18 @@ class Pad:
         this card into the heap just collected (the room: _ROOM) and dropped after."""
         j = self.journal
         if not j.fits(self.retry.worst_case(name)):  # full: nothing is spent or asked of the
-            j.event(J.FULL)  # card, nor the flow's code loaded (a full ring's boot may have
-            return self.show(M.LOG_FULL)  # had no room for it); a sync makes room
+            j.event(_J_FULL)  # card, nor the flow's code loaded (a full ring's boot may have
+            return self.show(_M_LOG_FULL)  # had no room for it); a sync makes room
         flow = __import__(name).run  # (no local name keeps the module: only its run)
         try:
             import time
-            self.show(M.READING)
+            self.show(_M_READING)
             self._settle()  # (pad work, not the card's: before its session cap starts)
             start = time.ticks_ms()  # the card was activated just now: its session cap runs
             sam = self._psam()
             if sam is None:
-                j.event(J.PIN_ERROR, data=bytes((_R_PSAM,)))
-                return self.show(M.PSAM_ERROR)
+                j.event(_J_PIN_ERROR, data=bytes((_R_PSAM,)))
+                return self.show(_M_PSAM_ERROR)
             from card import Card
             try:
                 t0 = self._t0(self.board.card)
@@ -223,18 +240,18 @@ class Pad:
                 c = Card(t0)
                 c.identify()
             except Refused:
-                j.event(J.CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
-                return self.show(M.NOT_SSC)
+                j.event(_J_CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
+                return self.show(_M_NOT_SSC)
             except CardRemoved:
                 raise
             except Error as e:  # the card's fault, with its code (errors.py); nothing spent
-                j.event(J.PIN_ERROR, data=bytes((_R_CARD_IO, e.code)))
-                return self.show(M.CARD_ERROR)
+                j.event(_J_PIN_ERROR, data=bytes((_R_CARD_IO, e.code)))
+                return self.show(_M_CARD_ERROR)
             try:
                 sam.check(c)
             except Refused:
-                j.event(J.CARD_REFUSED, c.card_id, bytes((_R_REGION,)))
-                return self.show(M.OTHER_REGION)
+                j.event(_J_CARD_REFUSED, c.card_id, bytes((_R_REGION,)))
+                return self.show(_M_OTHER_REGION)
             try:
                 flow(self, c, sam)
             except CardRemoved:
@@ -242,11 +259,11 @@ class Pad:
             except PsamError:
                 self.sam = None  # cold-reset it before the next card
                 self.board.psam.deactivate()
-                j.event(J.PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
-                self.show(M.PSAM_ERROR)
+                j.event(_J_PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
+                self.show(_M_PSAM_ERROR)
             except Error as e:
-                j.event(J.PIN_ERROR, c.card_id, bytes((_R_CARD_IO, e.code)))
-                self.show(M.CARD_ERROR)
+                j.event(_J_PIN_ERROR, c.card_id, bytes((_R_CARD_IO, e.code)))
+                self.show(_M_CARD_ERROR)
         finally:
             flow = None
             _drop(name)
@@ -269,7 +286,7 @@ class Pad:
                 auth = False
                 now = c.tries_left()
         except SecurityError:
-            self.journal.append(J.TAMPER, cid, bytes((_R_FORGED,)))
+            self.journal.append(_J_TAMPER, cid, bytes((_R_FORGED,)))
             if pending:
                 self.retry.resolve(cid, None, lim)
             raise
@@ -285,6 +302,6 @@ class Pad:
 def crashed(pad, exc):
     """An uncaught exception: journal it (best effort) before the restart."""
     try:
-        pad.journal.event(J.CRASH, data=type(exc).__name__.encode()[:8])
+        pad.journal.event(_J_CRASH, data=type(exc).__name__.encode()[:8])
     except Exception:
         pass

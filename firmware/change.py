@@ -11,13 +11,27 @@ import sys
 
 from micropython import const
 
-import journal as J
-import messages as M
 import pin_entry as P
 import pinblock
 import retry as R
 import secure
 from errors import SecurityError, StatusError
+
+# journal kinds (journal.py; private here: a name costs RAM)
+_J_TAMPER = const(3)
+_J_LOCK = const(8)
+_J_CARD_REFUSED = const(11)
+_J_CHANGE = const(14)
+_J_FULL = const(18)
+# messages (messages.py: lines of lang_*.txt)
+_M_PIN_WRONG = const(4)
+_M_LOCKED = const(5)
+_M_CARD_ERROR = const(8)
+_M_LOG_FULL = const(10)
+_M_TIMED_OUT = const(11)
+_M_CANCELLED = const(12)
+_M_NOT_GENUINE = const(14)
+_M_CHECKING = const(15)
 
 _R_NOT_GENUINE = const(3)  # app.py's reasons (protocol.md section 6)
 _R_FORGED = const(6)
@@ -43,23 +57,23 @@ def run(pad, c, sam):
     try:
         secure.authenticate(c, sam)
     except SecurityError:
-        j.event(J.CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
-        return pad.show(M.NOT_GENUINE)
+        j.event(_J_CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
+        return pad.show(_M_NOT_GENUINE)
     try:
         tries, auth = pad._resolve(c, sam)
     except SecurityError:
-        return pad.show(M.CARD_ERROR)
+        return pad.show(_M_CARD_ERROR)
     pad._state("post", cid)
     if tries is None:
         tries = pad.cfg["card_limit"]
     f, _, lk = pad.retry.state(cid)
     if tries == 0 or lk:
         if not lk:
-            j.append(J.LOCK, cid, bytes((0, f)))  # found locked
-        return pad.show(M.LOCKED)
+            j.append(_J_LOCK, cid, bytes((0, f)))  # found locked
+        return pad.show(_M_LOCKED)
     if not j.fits(pad.retry.worst_case("change")):  # (checked at insertion too)
-        j.event(J.FULL, cid)
-        return pad.show(M.LOG_FULL)
+        j.event(_J_FULL, cid)
+        return pad.show(_M_LOG_FULL)
     hid = c.read(6, 18)  # EF06, for the weak-PIN rules: compared, never journaled or shown
     # the PINs, as PIN blocks: every buffer made before the entries (no allocation holds
     # a PIN's digits) and wiped on every way out (the finally)
@@ -72,7 +86,7 @@ def run(pad, c, sam):
         # the old PIN
         n = P.enter_pin(pad, pin, ms, _ENTER_OLD)
         if n < 0:
-            return pad.show(M.CANCELLED if n == P.CANCELLED else M.TIMED_OUT)
+            return pad.show(_M_CANCELLED if n == P.CANCELLED else _M_TIMED_OUT)
         pinblock.build(pin, n, old)
         wipe(pin)
         # the new PIN, twice; a weak one or a mismatch asks again, saying why
@@ -80,7 +94,7 @@ def run(pad, c, sam):
         while True:
             n = P.enter_pin(pad, pin, ms, _ENTER_NEW, why)
             if n < 0:
-                return pad.show(M.CANCELLED if n == P.CANCELLED else M.TIMED_OUT)
+                return pad.show(_M_CANCELLED if n == P.CANCELLED else _M_TIMED_OUT)
             why = weakpin.reason(pin, n, hid)
             if why:
                 why += weakpin.WEAK  # the rule's message
@@ -88,7 +102,7 @@ def run(pad, c, sam):
                 continue
             m = P.enter_pin(pad, again, ms, _NEW_AGAIN)
             if m < 0:
-                return pad.show(M.CANCELLED if m == P.CANCELLED else M.TIMED_OUT)
+                return pad.show(_M_CANCELLED if m == P.CANCELLED else _M_TIMED_OUT)
             m ^= n  # the lengths (both PIN_LEN), then every digit, compared
             for i in range(n):
                 m |= pin[i] ^ again[i]
@@ -98,7 +112,7 @@ def run(pad, c, sam):
             wipe(again)
             why = _PINS_DIFFER
         weakpin = None  # its room for the command
-        pad.show(M.CHECKING)
+        pad.show(_M_CHECKING)
         pinblock.build(pin, n, new)
         wipe(pin)
         wipe(again)
@@ -125,21 +139,21 @@ def run(pad, c, sam):
     if not sw >> 16:  # the outcome, authenticated by its MAC
         what = pad.retry.outcome(cid, sw, True)
     elif sw < 0:  # a forged answer, or a plain word: no evidence (as for the VERIFY)
-        j.append(J.TAMPER, cid, bytes((_R_FORGED,)))
+        j.append(_J_TAMPER, cid, bytes((_R_FORGED,)))
     else:
         pad.retry.outcome(cid, sw & 0xFFFF)  # PIN_ERROR with the SW
     if what == R.OK:  # the old PIN was right (PIN_OK ends the run) and the PIN is new
-        j.append(J.CHANGE, cid)
+        j.append(_J_CHANGE, cid)
     pad._state("out", cid)
     if what == R.OK:
         pad.show(_PIN_CHANGED)
     elif what == R.LOCKED:
-        pad.show(M.LOCKED)
+        pad.show(_M_LOCKED)
     elif what == R.WRONG:  # the tries left: the card's, or fewer under the pad's limit
-        pad.show(M.PIN_WRONG, min(sw & 15, pad.cfg["pad_limit"] - pad.retry.state(cid)[0]))
+        pad.show(_M_PIN_WRONG, min(sw & 15, pad.cfg["pad_limit"] - pad.retry.state(cid)[0]))
     else:  # nothing settled (the attempt stays pending): the authenticated read settles
         try:  # it now (else it counts as failed)
             pad._resolve(c, sam)
         except (SecurityError, StatusError):
             pass
-        pad.show(M.CARD_ERROR)
+        pad.show(_M_CARD_ERROR)

@@ -18,35 +18,37 @@ from micropython import const
 
 from errors import Error
 
-# Record kinds (protocol.md 8.3)
-BOOT = const(1)
-CUT = const(2)
-TAMPER = const(3)
-POWER_RECOVERY = const(4)
-PENDING = const(5)
-PIN_OK = const(6)
-PIN_WRONG = const(7)
-LOCK = const(8)
-NOT_DELIVERED = const(9)
-PIN_ERROR = const(10)
-CARD_REFUSED = const(11)
-UNLOCK = const(12)
-RESET = const(13)
-CHANGE = const(14)
-AUTH_REFUSED = const(15)
-SNAPSHOT = const(16)
-CRASH = const(17)
-FULL = const(18)
-ACK = const(19)
-PROVISION = const(20)  # written only by provisioning (boards/*/provision.py): seq 1
-DEVICE = const(21)  # a device of the board failed (board.faults, journaled by the app)
+# Record kinds (protocol.md 8.3): private names (a public name costs RAM in every boot);
+# the modules that journal a kind declare it as their own `_J_<NAME> = const(n)`, checked
+# by tests/test_names.py against padctl.store.KINDS.
+_BOOT = const(1)
+_CUT = const(2)
+_TAMPER = const(3)
+_POWER_RECOVERY = const(4)
+_PENDING = const(5)
+_PIN_OK = const(6)
+_PIN_WRONG = const(7)
+_LOCK = const(8)
+_NOT_DELIVERED = const(9)
+_PIN_ERROR = const(10)
+_CARD_REFUSED = const(11)
+_UNLOCK = const(12)
+_RESET = const(13)
+_CHANGE = const(14)
+_AUTH_REFUSED = const(15)
+_SNAPSHOT = const(16)
+_CRASH = const(17)
+_FULL = const(18)
+_ACK = const(19)
+_PROVISION = const(20)  # written only by provisioning (boards/*/provision.py): seq 1
+_DEVICE = const(21)  # a device of the board failed (board.faults, journaled by the app)
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)  # 'J'
-_SNAP_RESERVE = const(64)  # slots only SNAPSHOT, ACK and CUT may use: a reclaim always runs
-_RESERVE = const(96)  # the snapshot reserve + 32 kept back for events (BOOT, TAMPER, ...)
-_F_OUT = const(1)  # FULL data byte 0: the event reserve is used up, events are counted
-_F_MISSED = const(2)  # FULL data byte 0: events counted while full (count, boots)
+_SNAP_RESERVE = const(64)  # slots only _SNAPSHOT, _ACK and _CUT may use: a reclaim always runs
+_RESERVE = const(96)  # the snapshot reserve + 32 kept back for events (_BOOT, _TAMPER, ...)
+_F_OUT = const(1)  # _FULL data byte 0: the event reserve is used up, events are counted
+_F_MISSED = const(2)  # _FULL data byte 0: events counted while full (count, boots)
 _ERASE = const(6)
 _FREE = const(0)  # sector states (Journal._state): erased; in the ring; (jscan.py) kept
 _LIVE = const(1)
@@ -91,7 +93,7 @@ class Journal:
     set).  mac: None (MAC field all zeros), or mac(prev_mac, body44) -> 16 bytes.
     keeper: None, or the one object told of appends and reclaims (retry.Retry): keeper.
     _seen(raw) after each append; keeper._carry(start, end) before records start..end are
-    reclaimed (it appends the SNAPSHOT records that carry their state forward);
+    reclaimed (it appends the _SNAPSHOT records that carry their state forward);
     keeper._reclaimed() after a reclaim.  problems: what opening found (strings).
     """
 
@@ -110,7 +112,7 @@ class Journal:
 
     def audit(self, n=0):
         """Checks up to n more slots of the ring (0: all that are left) for damage and
-        journals what it finds (TAMPER), then returns whether slots are left to check.
+        journals what it finds (_TAMPER), then returns whether slots are left to check.
         Opening reads only the sector headers and the head sector (its time grows with the
         sectors, not the records); the rest is checked by this, a slice at a time while the
         pad idles, and in full before a card is served or a sector reclaimed (jaudit.py,
@@ -149,7 +151,7 @@ class Journal:
         """Appends one record; it is durable when this returns its seq."""
         if not 0 < kind < 256 or len(data) > 8 or card_id is not None and len(card_id) != 16:
             raise ValueError("bad record")
-        if not self.free(0 if kind == SNAPSHOT or kind == ACK or kind == CUT else _SNAP_RESERVE):
+        if not self.free(0 if kind == _SNAPSHOT or kind == _ACK or kind == _CUT else _SNAP_RESERVE):
             raise JournalFull("journal full: sync")
         b, st, o = self._buf, self._state, self._order  # (three at a time: no tuple built)
         m, seq = self._mac, self.head + 1
@@ -195,20 +197,20 @@ class Journal:
                 and binascii.crc32(body) == struct.unpack_from(">I", b, 60)[0])
 
     def event(self, kind, card_id=None, data=b""):
-        """Journals an event of the pad (BOOT, CRASH, FULL, TAMPER notes, refusals: what it
+        """Journals an event of the pad (_BOOT, _CRASH, _FULL, _TAMPER notes, refusals: what it
         needs in order to keep running) from the event reserve; never raises JournalFull.
-        When the reserve has one slot left a FULL record (data 01) takes it: from then on
+        When the reserve has one slot left a _FULL record (data 01) takes it: from then on
         events are counted in RAM (missed), and the first event once a sync has made room
-        is preceded by one FULL record (data 02, count (2), boots (2)).  Returns the seq,
+        is preceded by one _FULL record (data 02, count (2), boots (2)).  Returns the seq,
         or None when the event was only counted."""
         self._counted()
         left = self.free(_SNAP_RESERVE)
         if left > 1:
             return self.append(kind, card_id, data)
         if left == 1 and not self.missed:
-            self.append(FULL, None, bytes((_F_OUT,)))
+            self.append(_FULL, None, bytes((_F_OUT,)))
         self.missed += 1
-        if kind == BOOT:
+        if kind == _BOOT:
             self.missed_boots += 1
         return None
 
@@ -254,8 +256,8 @@ class Journal:
         return ack(self, seq)
 
     def _counted(self):
-        """Room again after events were only counted: one FULL record with the count."""
+        """Room again after events were only counted: one _FULL record with the count."""
         if self.missed and self.free(_SNAP_RESERVE) > 1:
-            self.append(FULL, None, struct.pack(">BHH", _F_MISSED, min(self.missed, 0xFFFF),
+            self.append(_FULL, None, struct.pack(">BHH", _F_MISSED, min(self.missed, 0xFFFF),
                                                 min(self.missed_boots, 0xFFFF)))
             self.missed = self.missed_boots = 0

@@ -51,19 +51,25 @@ def configured(cfg):
         return None
 
 
-def schedules(keys, link=True):
+def schedules(keys):
     # The AES key schedules (cryptolib objects of 320 bytes each) of the link's message
-    # keys, of h, p, a answers and of P, A requests (protocol.md 9.1), in that order. Made
-    # once, first thing in a link-first boot (app.py): later, or per frame, they would
-    # need 320-byte blocks that fragmentation can take away however much is free (a
-    # full ring's audit, the link's code: the answer would fail with 0C).
-    return tuple(cryptolib.aes(keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t))), 1)
-                 for t in b"hpaPA") if link else _window(keys)
+    # keys (link_keys), in that order (tests and tools; a link-first boot makes them in
+    # padinit.py, once the journal is open).
+    k = link_keys(keys, True)
+    return tuple(cryptolib.aes(bytes(k[i:i + 16]), 1) for i in range(0, len(k), 16))
 
 
-def _window(keys):
-    # A window boot's keys (link False; protocol.md 9.7): the W, U, C and V requests', the
-    # w answers', then the holder-ID hash key; kept as keys (16 bytes each, not 320-byte
-    # schedules: window.py makes each schedule when it MACs, in a heap with room).
-    return tuple(keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t)))
-                 for t in b"WUCVw") + (keys.key(b"PAD-HOLDER"),)
+def link_keys(keys, link):
+    # The message keys of a link-first boot (link True: the h, p, a answers' and the P, A
+    # requests', protocol.md 9.1), or of a window boot's (False, 9.7: the W, U, C and V
+    # requests', the w answers', then the holder-ID hash key), 16 bytes each in one
+    # buffer, made before any of them: the derivation's garbage (a 320-byte AES schedule a
+    # key) then lies above it in one piece, not between long-lived keys (a full ring's
+    # opening found no 368-byte piece in 14 KB free). Keys, not schedules: padinit.py
+    # makes the link's once the journal is open; window.py each when it MACs.
+    out = bytearray(80 if link else 96)
+    for i, t in enumerate(b"hpaPA" if link else b"WUCVw"):
+        out[i * 16:i * 16 + 16] = keys.key(b"PAD-LINK" + bytes((1 if t < 0x60 else 2, t)))
+    if not link:
+        out[80:] = keys.key(b"PAD-HOLDER")
+    return out

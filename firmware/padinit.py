@@ -23,9 +23,9 @@ _SESSION = ("secure", "pin_entry", "pinblock", "psam", "card", "iso7816.t0")
 def build(pad, board):
     """Long-lived allocations first, while the heap is whole: in a link-first boot (the
     one the pad restarted into for the host link: board.reset) the link's buffer, then its
-    key schedules (the key derivation's code is dropped after them, and in a normal boot
-    once the journal's key is made); the journal (its recovery code is dropped after
-    opening); then the journal audit's code; the events and the retry index; the
+    keys (the key derivation's code is dropped after them, and in a normal boot once the
+    journal's key is made); the journal (its recovery code is dropped after opening), and
+    in a link-first boot the link's key schedules; then the journal audit's code; the events and the retry index; the
     session's code (in a link-first boot the link's comes after, in app.py)."""
     from app import _drop
     pad.board = board
@@ -41,13 +41,18 @@ def build(pad, board):
     if keys:  # the journal's MAC keeps only its AES key (cmac.chain)
         from cmac import chain
         mac = chain(keys.journal)
-        if pad.linkbuf:  # the link's key schedules, or a window boot's keys (kdf.py)
-            pad.sched = __import__("kdf").schedules(keys, pad.link_first)
+        if pad.linkbuf:  # the link's keys, or a window boot's (kdf.link_keys)
+            pad.sched = __import__("kdf").link_keys(keys, pad.link_first)
     pad.pad_id = keys.pad_id if keys else None
     keys = None  # the key derivation's code is gone before the journal opens
     _drop("kdf")
     gc.collect()
     j = pad.journal = J.Journal(board.journal_dev, clock=board, defer=True, mac=mac)
+    if pad.link_first:  # the link's key schedules, into the opening code's hole: made
+        from cryptolib import aes  # once (per frame, 320-byte blocks that fragmentation
+        k = pad.sched  # can take away: 0C answers)
+        pad.sched = tuple(aes(bytes(k[i:i + 16]), 1) for i in range(0, 80, 16))
+        k = None
     if len(rtc) >= 5:  # the events a full journal could only count, before the reset (the
         j.missed, j.missed_boots = struct.unpack_from(">HH", rtc, len(rtc) - 4)  # last 4)
     gc.collect()

@@ -4,8 +4,11 @@
 # time-out are results, not exceptions (an exception class costs more RAM than this code).
 from micropython import const
 
-import messages as M
 from errors import CardRemoved
+
+# messages (messages.py: lines of lang_*.txt)
+_M_ENTER_PIN = const(2)
+_M_PIN_LENGTH = const(13)
 
 PIN_LEN = const(6)
 CANCELLED = const(-1)
@@ -13,7 +16,7 @@ TIMED_OUT = const(-2)
 _POLL_MS = const(250)
 
 
-def enter_pin(pad, buf, timeout_ms, prompt=M.ENTER_PIN, first=None):
+def enter_pin(pad, buf, timeout_ms, prompt=_M_ENTER_PIN, first=None):
     """Collect exactly PIN_LEN digits into buf: their number, else CANCELLED or TIMED_OUT
     (buf wiped); raises CardRemoved (buf wiped). prompt: the message asking for them (its
     line 2 shows a star a digit); first: a message shown instead until the first key
@@ -57,7 +60,7 @@ def enter_pin(pad, buf, timeout_ms, prompt=M.ENTER_PIN, first=None):
                 if n == PIN_LEN:
                     return n
                 pad.board.ui.beep(2)
-                msg = M.PIN_LENGTH
+                msg = _M_PIN_LENGTH
     except BaseException:
         for i in range(len(buf)):
             buf[i] = 0

@@ -8,11 +8,15 @@ import sys
 
 from micropython import const
 
-import messages as M
 import pin_entry as P
 import pinblock
 import weakpin
 import window
+
+# messages (messages.py: lines of lang_*.txt)
+_M_TIMED_OUT = const(11)
+_M_CANCELLED = const(12)
+_M_CHECKING = const(15)
 
 sys.modules.pop("weakpin")  # (only this module's name keeps it: dropped once the new PIN
 # passed it, as change.py does)
@@ -38,7 +42,7 @@ def run(pad, c, sam):
         while True:
             n = P.enter_pin(pad, pin, ms, _ENTER_NEW, why)
             if n < 0:
-                return pad.show(M.CANCELLED if n == P.CANCELLED else M.TIMED_OUT)
+                return pad.show(_M_CANCELLED if n == P.CANCELLED else _M_TIMED_OUT)
             why = weakpin.reason(pin, n, c.holder)
             if why:
                 why += weakpin.WEAK  # the rule's message, shown until the next key
@@ -46,7 +50,7 @@ def run(pad, c, sam):
                 continue
             m = P.enter_pin(pad, again, ms, _NEW_AGAIN)
             if m < 0:
-                return pad.show(M.CANCELLED if m == P.CANCELLED else M.TIMED_OUT)
+                return pad.show(_M_CANCELLED if m == P.CANCELLED else _M_TIMED_OUT)
             m ^= n  # the lengths, then every digit, compared
             for i in range(n):
                 m |= pin[i] ^ again[i]
@@ -56,7 +60,7 @@ def run(pad, c, sam):
             wipe(pin)
             why = _PINS_DIFFER
         weakpin = None  # its room for the command
-        pad.show(M.CHECKING)
+        pad.show(_M_CHECKING)
         pinblock.build(pin, n, block)
         wipe(pin)
         window.relay(pad, c, sam, a[0], a[1], b"\x84\x5e\x00\x00", block)

@@ -8,11 +8,16 @@ from micropython import const
 
 import journal as J
 
+# journal kinds (journal.py; private here: a name costs RAM)
+_J_BOOT = const(1)
+_J_ACK = const(19)
+_J_PROVISION = const(20)
+
 # BOOT data byte 1 of a boot into service mode (protocol.md 8.3)
 _SERVICE = const(1)
 # journal kinds a re-provisioning may drop unsynced: the pad's own boots (service mode's
 # too) and acknowledgements; every other record is an event the host must hold first
-_HOUSEKEEPING = (J.BOOT, J.ACK)
+_HOUSEKEEPING = (_J_BOOT, _J_ACK)
 
 
 class _Clock:
@@ -60,7 +65,7 @@ def entered():
     cfg = _config()
     if cfg:
         j = _journal(cfg)
-        j.event(J.BOOT, data=bytes((len(j.problems), _SERVICE)))
+        j.event(_J_BOOT, data=bytes((len(j.problems), _SERVICE)))
 
 
 def unsynced(j, held=0):
@@ -135,7 +140,7 @@ def provision(cfg, epoch=0, force=False, held=0):
     import service
     dev = service.journal_dev()
     J.Journal.format(dev, new)
-    J.Journal(dev, clock=_Clock(), mac=_mac(cfg)).append(J.PROVISION, None,
+    J.Journal(dev, clock=_Clock(), mac=_mac(cfg)).append(_J_PROVISION, None,
                                                            struct.pack(">I", before))
     print(json.dumps({"epoch": new, "before": before}))
     _drop()

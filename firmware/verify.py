@@ -3,13 +3,27 @@
 # its card and dropped after (one module per flow: verify, change, unlock, reset).
 from micropython import const
 
-import journal as J
-import messages as M
 import pin_entry
 import pinblock
 import retry as R
 import secure
 from errors import SecurityError, StatusError
+
+# journal kinds (journal.py; private here: a name costs RAM)
+_J_TAMPER = const(3)
+_J_LOCK = const(8)
+_J_CARD_REFUSED = const(11)
+_J_FULL = const(18)
+# messages (messages.py: lines of lang_*.txt)
+_M_PIN_OK = const(3)
+_M_PIN_WRONG = const(4)
+_M_LOCKED = const(5)
+_M_CARD_ERROR = const(8)
+_M_LOG_FULL = const(10)
+_M_TIMED_OUT = const(11)
+_M_CANCELLED = const(12)
+_M_NOT_GENUINE = const(14)
+_M_CHECKING = const(15)
 
 _R_NOT_GENUINE = const(3)  # app.py's reasons (protocol.md section 6)
 _R_FORGED = const(6)
@@ -24,13 +38,13 @@ def run(pad, c, sam):
     try:
         secure.authenticate(c, sam)
     except SecurityError:
-        j.event(J.CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
-        return pad.show(M.NOT_GENUINE)
+        j.event(_J_CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
+        return pad.show(_M_NOT_GENUINE)
     # its tries left; settle what a power cut left open
     try:
         tries, auth = pad._resolve(c, sam)
     except SecurityError:
-        return pad.show(M.CARD_ERROR)
+        return pad.show(_M_CARD_ERROR)
     pad._state("post", cid)
     # locked here or on the card: say so, spend nothing
     if tries is None:
@@ -38,11 +52,11 @@ def run(pad, c, sam):
     f, _, lk = pad.retry.state(cid)
     if tries == 0 or lk:
         if not lk:
-            j.append(J.LOCK, cid, bytes((0, f)))  # found locked
-        return pad.show(M.LOCKED)
+            j.append(_J_LOCK, cid, bytes((0, f)))  # found locked
+        return pad.show(_M_LOCKED)
     if not j.fits(pad.retry.worst_case("verify")):  # (checked at insertion too)
-        j.event(J.FULL, cid)
-        return pad.show(M.LOG_FULL)
+        j.event(_J_FULL, cid)
+        return pad.show(_M_LOG_FULL)
     # the PIN, as a PIN block
     wipe = pinblock.wipe
     block = bytearray(c.block)  # before the entry: no allocation between PIN and wipe
@@ -50,11 +64,11 @@ def run(pad, c, sam):
     # enter_pin wipes pad.pin on Cancel, time-out, a pulled card, any exception
     n = pin_entry.enter_pin(pad, pad.pin, pad.cfg["pin_timeout_s"] * 1000)
     if n == pin_entry.CANCELLED:
-        return pad.show(M.CANCELLED)
+        return pad.show(_M_CANCELLED)
     if n == pin_entry.TIMED_OUT:
-        return pad.show(M.TIMED_OUT)
+        return pad.show(_M_TIMED_OUT)
     try:  # from here on every path ends in the finally: pad.pin and block wiped
-        pad.show(M.CHECKING)
+        pad.show(_M_CHECKING)
         pinblock.build(pad.pin, n, block)
         wipe(pad.pin)
         # the pending attempt is durable before the VERIFY leaves the pad
@@ -72,21 +86,21 @@ def run(pad, c, sam):
         # proves nothing: the attempt stays pending until the authenticated read
         # settles it (else it counts as failed)
         if sw < 0:
-            j.append(J.TAMPER, cid, bytes((_R_FORGED,)))
+            j.append(_J_TAMPER, cid, bytes((_R_FORGED,)))
         else:
             pad.retry.outcome(cid, sw & 0xFFFF)  # PIN_ERROR with the SW
         try:
             pad._resolve(c, sam)
         except (SecurityError, StatusError):
             pass  # settled as failed
-        return pad.show(M.CARD_ERROR)
+        return pad.show(_M_CARD_ERROR)
     # the outcome, authenticated by its MAC
     what = pad.retry.outcome(cid, sw, True)
     pad._state("out", cid)
     if what == R.OK:
-        pad.show(M.PIN_OK)
+        pad.show(_M_PIN_OK)
     elif what == R.LOCKED:
-        pad.show(M.LOCKED)
+        pad.show(_M_LOCKED)
     else:  # the tries left: the card's, or fewer where the pad's own limit is lower
         f = pad.retry.state(cid)[0]
-        pad.show(M.PIN_WRONG, min(sw & 15, pad.cfg["pad_limit"] - f))
+        pad.show(_M_PIN_WRONG, min(sw & 15, pad.cfg["pad_limit"] - f))

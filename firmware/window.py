@@ -13,11 +13,24 @@ from binascii import crc32, hexlify, unhexlify
 
 from micropython import const
 
-import journal as J
-import messages as M
 from cmac import ct_eq, mac as _mac, rand
 from cryptolib import aes
 from errors import SecurityError
+
+# journal kinds (journal.py; private here: a name costs RAM)
+_J_PENDING = const(5)
+_J_CARD_REFUSED = const(11)
+_J_UNLOCK = const(12)
+_J_RESET = const(13)
+_J_AUTH_REFUSED = const(15)
+# messages (messages.py: lines of lang_*.txt)
+_M_IDLE = const(0)
+_M_READING = const(1)
+_M_CARD_ERROR = const(8)
+_M_TIMED_OUT = const(11)
+_M_PIN_LENGTH = const(13)
+_M_NOT_GENUINE = const(14)
+_M_CHECKING = const(15)
 
 # the window's screens (lang_*.txt, from line 29): by number here, a
 # name in messages.py would cost the normal boot's RAM (tests/fw/test_messages.py checks
@@ -64,7 +77,7 @@ def mac(pad, k, data, more=b"", out=None):
     # (a card session breaks the heap into pieces: a schedule made anywhere may not fit)
     _R[0] = None
     gc.collect()
-    a = aes(pad.sched[k], 1)
+    a = aes(bytes(pad.sched[k * 16:k * 16 + 16]), 1)
     out = _mac(a, data, more, out)
     a = None
     gc.collect()
@@ -150,20 +163,20 @@ def hook(pad, flow, ms):
 
 def _show(pad, msg, arg):
     # pad.show in a window boot (hook)
-    if msg == M.IDLE:
+    if msg == _M_IDLE:
         if _S[7] or time.ticks_diff(time.ticks_ms(), _S[6]) > 0:
             if not _S[7]:  # the holder's time is over
-                _S[4] = M.TIMED_OUT
-                type(pad).show(pad, M.TIMED_OUT, "")
+                _S[4] = _M_TIMED_OUT
+                type(pad).show(pad, _M_TIMED_OUT, "")
             if _S[7] < 2:
                 _end(pad)
             pad._reset()
         msg = _WIN_UNLOCK if _S[0] == 1 else _WIN_RESET
-    elif msg == M.READING:
+    elif msg == _M_READING:
         _S[7] = _S[7] or 1  # a card: the next idle screen ends the operation
     _S[4] = msg
     type(pad).show(pad, msg, arg)
-    if _S[7] < 2 and (4 < msg < 17 and msg != M.PIN_LENGTH and msg != M.CHECKING
+    if _S[7] < 2 and (4 < msg < 17 and msg != _M_PIN_LENGTH and msg != _M_CHECKING
                       or _NOT_AUTHORISED <= msg <= _LINK_LOST):
         _end(pad)  # a final screen: the operation is over
 
@@ -189,12 +202,12 @@ def authorise(pad, c, sam):
     try:
         secure.authenticate(c, sam)
     except SecurityError:
-        pad.journal.event(J.CARD_REFUSED, cid, b"\x03")  # app.py's reason: not genuine
-        return pad.show(M.NOT_GENUINE)
+        pad.journal.event(_J_CARD_REFUSED, cid, b"\x03")  # app.py's reason: not genuine
+        return pad.show(_M_NOT_GENUINE)
     try:
         tries, auth = pad._resolve(c, sam)
     except SecurityError:
-        return pad.show(M.CARD_ERROR)
+        return pad.show(_M_CARD_ERROR)
     pad._state("post", cid)
     c.holder = c.read(6, 18)  # EF06 (reset.py: the weak-PIN rules)
     e = c.read(5, 38)  # EF05 (card.py keeps only parts of it)
@@ -227,7 +240,7 @@ def authorise(pad, c, sam):
 
 def _refuse(pad, cid, ref, why):
     _S[2] = why
-    pad.journal.event(J.AUTH_REFUSED, cid, ref + bytes((why,)))
+    pad.journal.event(_J_AUTH_REFUSED, cid, ref + bytes((why,)))
     pad.show(_ID_MISMATCH if why == _A_HOLDER else _NOT_AUTHORISED)
 
 
@@ -244,7 +257,7 @@ def relay(pad, c, sam, ref, flag, head, block=None):
     (not done). Without a verdict the card is asked at once (its tries, authenticated:
     retry.resolve settles the intent)."""
     j, cid = pad.journal, c.card_id
-    kind = J.UNLOCK if head[1] == 0x24 else J.RESET
+    kind = _J_UNLOCK if head[1] == 0x24 else _J_RESET
     r = c.challenge()
     e = b""
     if block is not None:  # E_new (protocol.md 4): the PIN block under D(Kc_pin, R)
@@ -259,7 +272,7 @@ def relay(pad, c, sam, ref, flag, head, block=None):
     # before), then PENDING for the counter (retry.py: the card's next insertion settles it
     # with its tries, as an attempt a cut left open: POWER_RECOVERY says which)
     j.append(_WINDOW, cid, ref + bytes((kind, flag)))
-    j.append(J.PENDING, cid, bytes((flag & 15, pad.cfg["pad_limit"], flag >> 4)))
+    j.append(_J_PENDING, cid, bytes((flag & 15, pad.cfg["pad_limit"], flag >> 4)))
     data, sw = c.command(head, e + p[1:5])
     _B[2:4] = sw.to_bytes(2, "big")
     n = min(len(data), 10)
@@ -269,10 +282,10 @@ def relay(pad, c, sam, ref, flag, head, block=None):
         _S[3] = p[2] << 8 | p[3]
         if p[1] == 1 and _S[3] == 0x9000:
             j.append(kind, cid, ref + b"\x01")  # the card did it: the run ends here
-            return pad.show(_UNLOCKED if kind == J.UNLOCK else _PIN_RESET)
+            return pad.show(_UNLOCKED if kind == _J_UNLOCK else _PIN_RESET)
         j.append(_WINDOW, cid, ref + bytes((kind, 0xFE)))  # the card did not
     try:  # the card's own tries settle the intent now (app.Pad._resolve, retry.resolve)
         pad._resolve(c, sam)
     except Exception:
         pass  # (left open: settled at its next insertion)
-    pad.show(M.CARD_ERROR if p and p[0] else _lost())
+    pad.show(_M_CARD_ERROR if p and p[0] else _lost())

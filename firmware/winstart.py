@@ -5,9 +5,12 @@ import sys
 
 from micropython import const
 
-import journal as J
 import window as W
 from cmac import ct_eq
+
+# journal kinds (journal.py; private here: a name costs RAM)
+_J_TAMPER = const(3)
+_J_AUTH_REFUSED = const(15)
 
 _KW = const(0)  # window.py's keys: W
 
@@ -24,11 +27,11 @@ def run(pad, flow):
         ev._poll.unregister(ev.host.pollable)  # (events.py would answer them busy)
         ev.host = None
     if not ct_eq(W.mac(pad, _KW, w[:20]), w[20:36]):
-        pad.journal.event(J.TAMPER, None, b"\x4c\x57\x05")  # as the link's (9.4)
+        pad.journal.event(_J_TAMPER, None, b"\x4c\x57\x05")  # as the link's (9.4)
         W._send(pad, 5, 2, False)  # ERROR 05: MAC wrong
         return pad._reset()
     if not ct_eq(w[4:20], w[36:52]) or op - 1 & ~1:  # not the session's nonce: replayed
-        pad.journal.event(J.AUTH_REFUSED, None, b"\x4c\x57\x06")
+        pad.journal.event(_J_AUTH_REFUSED, None, b"\x4c\x57\x06")
         W._send(pad, 6, 2, False)  # ERROR 06: stale
         return pad._reset()
     W._S[0] = op

@@ -40,19 +40,18 @@ AFTER_INSERT = ("^(Enter PIN|Enter old PIN|Card locked|Card of another region|"
                 "Not a social security card|Card error|Security module error|Log full|"
                 "Card not genuine|Card removed)$")
 
-# journal kinds read from firmware/journal.py by name (protocol.md 8.3)
-KINDS = ("BOOT", "CUT", "TAMPER", "POWER_RECOVERY", "PENDING", "PIN_OK", "PIN_WRONG", "LOCK",
-         "NOT_DELIVERED", "PIN_ERROR", "CARD_REFUSED", "UNLOCK", "RESET", "CHANGE",
-         "AUTH_REFUSED", "SNAPSHOT", "CRASH", "FULL", "ACK", "WINDOW")
+
+def _kind_names():
+    """The journal's kinds by code (protocol.md 8.3): the host's table, padctl.store.KINDS
+    (tests/test_names.py holds the firmware's private consts to it)."""
+    from padctl.store import KINDS
+    return dict(KINDS)
+
 
 _DUMP = """
 import flash, journal
 from binascii import hexlify
-names = {22: "WINDOW"}  # (firmware/window.py: not named in journal.py, to save RAM)
-for n in %r:
-    v = getattr(journal, n, None)
-    if v is not None:
-        names[v] = n
+names = %r  # (padctl.store.KINDS: journal.py names its kinds by private consts, RAM)
 j = journal.Journal(flash.partitions(%r)[1])
 for r in j.iter_from(0):
     print("REC", names.get(r.kind, r.kind), hexlify(r.card_id).decode(), hexlify(r.data).decode())
@@ -164,7 +163,7 @@ class PadSim(Sim):
         the firmware's own journal.py from a copy of the flash image (the pad may run on)."""
         copy = self.dir / "flash-copy.img"
         shutil.copyfile(self.flash, copy)
-        r = run_code(_DUMP % (KINDS, str(copy)), heap=_READER_HEAP, tests=False)
+        r = run_code(_DUMP % (_kind_names(), str(copy)), heap=_READER_HEAP, tests=False)
         if r.returncode != 0 or "END" not in r.stdout:
             raise AssertionError("journal reader failed: %s %s" % (r.stdout, r.stderr))
         return [tuple(line.split(" ")[1:4]) for line in r.stdout.splitlines()

@@ -138,7 +138,7 @@ except KeyboardInterrupt:
 BOOTS = """
 import journal as J
 j = J.Journal(service.journal_dev())
-print("BOOTS", [r.data.hex() for r in j.iter_from(1) if r.kind == J.BOOT])
+print("BOOTS", [r.data.hex() for r in j.iter_from(1) if r.kind == 1])  # BOOT
 """
 
 

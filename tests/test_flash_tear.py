@@ -42,7 +42,7 @@ for i in range(%d):
         with open("/flash/state.txt", "w") as f:
             f.write("state %%d" %% i)
         print("state", i)
-    seq = j.append(J.PIN_OK, b"\\x11\\x01\\x05\\xd1\\x56\\x00\\x00\\x05" + bytes(7) + bytes((i,)))
+    seq = j.append(6, b"\\x11\\x01\\x05\\xd1\\x56\\x00\\x00\\x05" + bytes(7) + bytes((i,)))
     print("durable", seq, i)
     if i == %d:
         j.ack(j.head)

@@ -397,19 +397,6 @@ def test_sync_command_with_a_keystore(tmp_path, capsys):
         pad.stop()
 
 
-def test_kind_names_are_the_journals():
-    from mp import run_code
-    from padctl.store import KINDS
-    # (WINDOW, 22: named in firmware/window.py only, by a private const: a name in journal.py
-    # costs the normal boot's RAM, and only the window boot journals it)
-    KINDS = {k: n for k, n in KINDS.items() if k != 22}
-    names = " ".join(KINDS.values())
-    r = run_code("import journal\nfor n in '%s'.split():\n    print(n, getattr(journal, n))"
-                 % names)
-    assert r.returncode == 0, r.stderr
-    assert {int(v): n for n, v in (line.split() for line in r.stdout.splitlines())} == KINDS
-
-
 def test_pin_error_and_card_refused_data_in_words():
     from padctl.store import reason
     # reason 04 (card I/O) and the card fault's code (docs/protocol.md 4a, 6)

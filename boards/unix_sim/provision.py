@@ -46,8 +46,8 @@ def provision(path, cfg, epoch=0):
     if cfg.get("link_key"):
         from kdf import Keys
         mac = Keys(unhexlify(cfg["link_key"]), unhexlify(cfg["pad_id"])).journal_mac
-    journal.Journal(jdev, clock=_Clock(), mac=mac).append(journal.PROVISION, None,
-                                                          struct.pack(">I", before))
+    journal.Journal(jdev, clock=_Clock(), mac=mac).append(  # PROVISION (20: journal.py)
+        20, None, struct.pack(">I", before))
     os.umount(flash.MOUNT_POINT)
     return epoch
 

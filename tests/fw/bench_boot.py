@@ -9,6 +9,7 @@ import time
 
 import jfix
 import journal as J
+import jnames  # noqa: F401 (the kinds' and messages' names)
 import retry as R
 
 

@@ -14,6 +14,7 @@ from binascii import unhexlify
 import config
 import flash
 import journal as J
+import jnames  # noqa: F401 (the kinds' and messages' names)
 from kdf import Keys
 
 _CARDS = 40  # distinct cards in the generated history

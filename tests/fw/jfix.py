@@ -56,6 +56,7 @@ class Traced:
 def filled(blocks, n):
     """A new journal of `blocks` sectors holding n PIN_OK records of cards 1..n: (path, it)."""
     import journal as J
+    import jnames  # noqa: F401 (the kinds' names)
     p = image(blocks)
     J.Journal.format(dev(p), 1)
     j = J.Journal(dev(p))

@@ -11,6 +11,7 @@ from mptest import eq, true
 import jfix
 from jfix import slot
 import journal as J
+import jnames  # noqa: F401 (the kinds' and messages' names)
 import retry as R
 
 T_CRC, T_SEQ, T_EPOCH, T_HOLE, T_HEADER, T_FOREIGN, T_MISSING = 1, 2, 3, 4, 5, 6, 7

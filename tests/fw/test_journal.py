@@ -6,6 +6,7 @@ import mptest
 from mptest import eq, true, raises
 import jfix
 import journal as J
+import jnames  # noqa: F401 (the kinds' and messages' names)
 from errors import Error
 
 A = jfix.card(1)

@@ -11,6 +11,7 @@ import mptest
 from mptest import eq, true
 import jfix
 import journal as J
+import jnames  # noqa: F401 (the kinds' and messages' names)
 import flash
 
 A = jfix.card(1)

@@ -7,6 +7,7 @@ from mptest import eq, true, raises
 import jfix
 from jfix import slot
 import journal as J
+import jnames  # noqa: F401 (the kinds' and messages' names)
 
 A = jfix.card(1)
 

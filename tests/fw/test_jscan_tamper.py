@@ -8,6 +8,7 @@ from mptest import eq, true
 import jfix
 from jfix import slot
 import journal as J
+import jnames  # noqa: F401 (the kinds' and messages' names)
 
 A = jfix.card(1)
 # TAMPER reasons, data byte 4 (protocol.md 8.5)

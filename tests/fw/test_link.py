@@ -7,6 +7,7 @@ import struct
 import drive_link as P
 from drive_link import PAD, error_code, make, one
 import journal
+import jnames  # noqa: F401 (the kinds' and messages' names)
 import mptest as t
 from packed import unpack
 

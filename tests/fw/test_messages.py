@@ -1,5 +1,6 @@
 # The pad's texts: every message exists in both languages, with its argument slot.
 import messages as M
+import jnames  # noqa: F401 (the kinds' and messages' names)
 import mptest
 
 IDS = [v for k, v in M.__dict__.items() if k.isupper() and type(v) is int]

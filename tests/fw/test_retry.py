@@ -1,6 +1,7 @@
 # firmware/retry.py: the per-card retry counter derived from the journal (DESIGN 5).
 import retry as R  # first: the biggest compile, while the heap is emptiest
 import journal as J
+import jnames  # noqa: F401 (the kinds' and messages' names)
 import mptest
 from mptest import eq, true, raises
 import jfix

@@ -10,6 +10,7 @@ import display as D
 from ssd1306 import Ssd1306
 from st7789 import St7789
 import messages as M
+import jnames  # noqa: F401 (the kinds' and messages' names)
 from machine import I2C, SPI, Pin, world
 from world import Ssd1306Panel, St7789Panel
 
