@@ -126,8 +126,9 @@ def test_make_flash_sync_and_reflash(emu, tmp_path):
     # re-provisioning with an unsynced event: refused, nothing changed
     e.stop()
     e = emu(d=e.dir)
+    # (10: PIN_ERROR, journal.py's private kind)
     r = mpremote(e.link, "exec", "import svcmode, journal\nsvcmode._journal(svcmode._config())"
-                 ".append(journal.PIN_ERROR, None, b'\\x05')")
+                 ".append(10, None, b'\\x05')")
     assert r.returncode == 0, r.stderr
     r = flash(e, "--reprovision", "--db", db)
     assert r.returncode == 1 and "1 unsynced journal records" in r.stderr, r.stderr
@@ -240,8 +241,9 @@ def test_reprovision_sync_first(emu, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     e.reset(service=True)
     time.sleep(0.5)
+    # (10: PIN_ERROR, journal.py's private kind)
     r = mpremote(e.link, "exec", "import svcmode, journal\nsvcmode._journal(svcmode._config())"
-                 ".append(journal.PIN_ERROR, None, b'\\x05')")
+                 ".append(10, None, b'\\x05')")
     assert r.returncode == 0, r.stderr
     db = tmp_path / "ev.db"
     p = subprocess.Popen([str(BIN / "padctl"), "flash", "--port", str(e.link), "--keystore",
