@@ -69,14 +69,24 @@ def tries_left(card, sam):
     return tries(_secured(card, sam, r, sam.factors(card, r), bytearray()))
 
 
-def verify(card, sam, block):
+def prepare(card, sam):
+    """The VERIFY's first steps, taken while the holder types (verify.py): the card's
+    challenge R and the PSAM's PIN session key of it (INIT under Kc_pin); (R, factors)
+    for verify. Nothing goes to the card between them and the VERIFY: R stays the card's
+    current challenge."""
+    r = card.challenge()
+    f = sam.factors(card, r)
+    sam.init(P.T_PIN, card.kv[0], f)
+    return r, f
+
+
+def verify(card, sam, block, rf=None):
     """One secure VERIFY of the plaintext PIN block; returns the card's authenticated SW.
+    rf: prepare()'s (R, factors), taken before the PIN was typed (None: taken now).
 
     Plain: a plain status word (6984 / 6988: the card says it refused before spending;
     nothing proves it); SecurityError: its answer is forged; other errors: the exchange
     broke (the caller resolves the pending attempt)."""
-    r = card.challenge()
-    f = sam.factors(card, r)
-    sam.init(P.T_PIN, card.kv[0], f)
+    r, f = rf or prepare(card, sam)
     return _secured(card, sam, r, f, bytearray(sam.cipher(0, block, len(block))))
 

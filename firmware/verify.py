@@ -57,6 +57,10 @@ def run(pad, c, sam):
     if not j.fits(pad.retry.worst_case("verify")):  # (checked at insertion too)
         j.event(_J_FULL, cid)
         return pad.show(_M_LOG_FULL)
+    # the card's challenge and the PSAM's PIN key of it, before the PIN is typed: after
+    # Enter only the PIN block's encipherment, the MAC and the VERIFY remain (a card error
+    # here spends nothing: no PENDING yet)
+    rf = secure.prepare(c, sam)
     # the PIN, as a PIN block
     wipe = pinblock.wipe
     block = bytearray(c.block)  # before the entry: no allocation between PIN and wipe
@@ -73,7 +77,7 @@ def run(pad, c, sam):
         wipe(pad.pin)
         # the pending attempt is durable before the VERIFY leaves the pad
         pad.retry.begin(cid, tries, auth)
-        sw = secure.verify(c, sam, block)
+        sw = secure.verify(c, sam, block, rf)
     except secure.Plain as e:
         sw = e.sw | 0x10000
     except SecurityError:

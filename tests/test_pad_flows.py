@@ -81,8 +81,10 @@ def test_happy_path_english(pad):
 # kinds and the message numbers as private consts (a public module name costs RAM:
 # tests/test_names.py) 55,904-55,968 and 56,832-57,024. The figures move by up to 192 bytes
 # with the length of the pad's folder and ports (strings in the heap) and the random ids.
+# The VERIFY's challenge and PIN key taken before the PIN entry (secure.prepare): the
+# session's figure 57,120-57,184.
 BOOT_BUDGET = 56100
-SESSION_BUDGET = 57150
+SESSION_BUDGET = 57300
 
 
 def test_normal_boot_and_session_stay_within_their_heap_budgets(pad):
@@ -268,7 +270,8 @@ class PullInVerify:
             return False
         if direction == "rx":
             self.window = (self.window + bytes((byte,)))[-5:]
-            if self.window[:4] == b"\x04\x20\x00\x00" and self.window[4] > 4:
+            if len(self.window) == 5 and self.window[:4] == b"\x04\x20\x00\x00" and \
+                    self.window[4] > 4:  # (a hook set just before: fewer bytes so far)
                 self.sent = 0
             return False
         if self.sent is None:
