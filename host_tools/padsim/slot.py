@@ -360,8 +360,7 @@ class SlotServer:
                 hdr = self._recv(conn, 5)
             else:
                 hdr = first + self._recv(conn, 4)
-                del self.transcript[-2:]  # one piece, as the header came
-                self.transcript.append(("rx", hdr))
+                self._record(conn, ("rx", hdr), 2)  # one piece, as the header came
             while True:
                 self._tpdu(conn, proc, hdr)
                 hdr = self._recv(conn, 5)
@@ -387,8 +386,7 @@ class SlotServer:
             if pps0 & bit:
                 req += self._recv(conn, 1)
         req += self._recv(conn, 1)  # PCK
-        del self.transcript[-len(req):]
-        self.transcript.append(("rx", bytes(req)))
+        self._record(conn, ("rx", bytes(req)), len(req))
         self.pps_requests.append(bytes(req))
         x = 0
         for b in req:
@@ -439,6 +437,19 @@ class SlotServer:
             self.timeline.append((now, direction, gap * etu))
 
     # --- bytes --------------------------------------------------------------------------
+    def _record(self, conn, entry, replace=0):
+        """Append to the transcript of conn's activation (replacing its last `replace`
+        entries): nothing once a newer activation began. A thread still finishing a
+        connection the pad closed (a failed PPS, then the cold reset) must not write into
+        the next activation's transcript (seen under load: test_pps_flows[garble] found
+        the first activation's PPS request in the second's)."""
+        with self._lock:
+            if conn is not self._conn:
+                raise _Cut()
+            if replace:
+                del self.transcript[-replace:]
+            self.transcript.append(entry)
+
     def _live(self, conn):
         if conn is not self._conn:
             raise _Cut()
@@ -460,7 +471,7 @@ class SlotServer:
                     raise _Cut()
             buf.extend(got)
             self._tick("rx", len(got))
-        self.transcript.append(("rx", bytes(buf)))
+        self._record(conn, ("rx", bytes(buf)))
         return bytes(buf)
 
     def _send(self, conn, data):
@@ -508,7 +519,7 @@ class SlotServer:
             except OSError:
                 raise _Cut() from None
             self._tick("tx", len(out))
-            self.transcript.append(("tx", bytes(out)))
+            self._record(conn, ("tx", bytes(out)))
 
     def _nulls(self, conn):
         if self.nulls and self.rng.random() < self.nulls:
