@@ -386,8 +386,8 @@ class SlotServer:
             if pps0 & bit:
                 req += self._recv(conn, 1)
         req += self._recv(conn, 1)  # PCK
+        self.pps_requests.append(bytes(req))  # (every activation's: the pad sent it)
         self._record(conn, ("rx", bytes(req)), len(req))
-        self.pps_requests.append(bytes(req))
         x = 0
         for b in req:
             x ^= b
