@@ -12,7 +12,7 @@ from micropython import const
 from journal import JournalFull, Record
 
 _SLOT = const(64)
-_ACK = const(19)  # record kind, as in journal.py
+_J_ACK = const(19)  # record kind, as in journal.py
 _ERASE = const(6)
 _FREE = const(0)  # sector state, as in journal.py
 
@@ -32,7 +32,7 @@ def ack(j, seq):
     kp = j.keeper
     done = 0
     try:  # (the ring arrays move in place: a reclaim allocates nothing)
-        j.append(_ACK, None, struct.pack(">I", j.acked))  # the mark, durable before the erase
+        j.append(_J_ACK, None, struct.pack(">I", j.acked))  # the mark, durable before the erase
         while j._nr > 1 and j._sector(1)[1] - 1 <= j.acked:
             s, first = j._sector(0)
             if kp:

@@ -13,8 +13,8 @@ from micropython import const
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)
-_CUT = const(2)  # record kinds, as in journal.py
-_TAMPER = const(3)
+_J_CUT = const(2)  # record kinds, as in journal.py
+_J_TAMPER = const(3)
 _T_CRC = const(1)  # TAMPER reasons (protocol.md 8.5)
 _T_SEQ = const(2)
 _T_EPOCH = const(3)
@@ -73,7 +73,7 @@ def step(j, n):
         kind = b[1]
         ep, sq = struct.unpack_from(">II", b, 4)
         if bad:  # bad slots, then a good one: tamper, unless it is the CUT naming them
-            if not (kind == _CUT and b[3] == 8 and struct.unpack_from(">IHBB", b, 36)[1:]
+            if not (kind == _J_CUT and b[3] == 8 and struct.unpack_from(">IHBB", b, 36)[1:]
                     == (at // spb, at % spb, min(bad, 255))):
                 found(fnd, _T_CRC, expected, at // spb, at % spb)
                 allow += bad
@@ -87,7 +87,7 @@ def step(j, n):
         allow = 0
         expected = sq + 1
         top = max(top, sq)
-        if kind == _TAMPER and b[3] == 8 and len(seen) < 32:  # one of ours
+        if kind == _J_TAMPER and b[3] == 8 and len(seen) < 32:  # one of ours
             seen.append(bytes(b[40:44]))
         if kp:
             kp._seen(b, kp._idx)
@@ -118,8 +118,8 @@ def _report(j, fnd, seen):
             pr.append("tamper, journaled before: " + what)
         elif n < 8:  # at most 8 TAMPER records per opening, the rest at the next one
             pr.append("tamper found: " + what)
-            if j.event(_TAMPER, None, e) is None:
-                pr.append("journal full: kind %d counted, not journaled" % _TAMPER)
+            if j.event(_J_TAMPER, None, e) is None:
+                pr.append("journal full: kind %d counted, not journaled" % _J_TAMPER)
             n += 1
         else:
             pr.append("tamper, to journal at the next opening: " + what)

@@ -7,7 +7,7 @@ from micropython import const
 
 _SLOT = const(64)
 _CARD = const(32)  # in the link's scratch (link.py)
-_CUT = const(2)  # record kind, as in journal.py
+_J_CUT = const(2)  # record kind, as in journal.py
 _ERASED = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"  # an erased slot
 
 
@@ -37,7 +37,7 @@ def copy_from(j, seq, buf, o, end):
                 run += 1
                 continue
             q = struct.unpack_from(">I", b, 8)[0]
-            if run and q >= seq and not (b[1] == _CUT and struct.unpack_from(">HB", b, 40)
+            if run and q >= seq and not (b[1] == _J_CUT and struct.unpack_from(">HB", b, 40)
                                          == (j._sector(rk)[0], rslot)):
                 for i in range(run):  # the damaged slots, then this record again
                     x = rslot - 1 + i

@@ -23,8 +23,8 @@ from journal import JournalFull
 
 _SLOT = const(64)
 _RMAGIC = const(0x4A)
-_CUT = const(2)  # record kinds, as in journal.py
-_ACK = const(19)
+_J_CUT = const(2)  # record kinds, as in journal.py
+_J_ACK = const(19)
 _FREE = const(0)  # sector states, as in journal.py; after the scan every sector is one of
 _LIVE = const(1)  # free, live (in the ring) or kept
 _DIRTY = const(2)  # (while scanning) a damaged or erased header over something: looked at
@@ -82,7 +82,7 @@ def scan(j):
         j.problems.append("torn record cut: seq %d (sector %d slot %d, %d slot(s))"
                           % (j.head + 1, at // spb, at % spb, bad))
         try:  # a CUT may use the snapshot reserve
-            j.append(_CUT, None, struct.pack(">IHBB", j.head + 1, at // spb, at % spb,
+            j.append(_J_CUT, None, struct.pack(">IHBB", j.head + 1, at // spb, at % spb,
                                              min(bad, 255)))
         except JournalFull:  # not one slot left: the torn slots stay, reported
             j.problems.append("journal full: the cut is not journaled")
@@ -203,7 +203,7 @@ def _sector(j, b, k):
         if ep != j.epoch:
             continue
         j.head = max(j.head, sq)
-        if b[1] == _ACK:
+        if b[1] == _J_ACK:
             j.acked = max(j.acked, struct.unpack_from(">I", b, 36)[0])
         boot = bt
         j._buf[44:60] = b[44:60]  # the MAC chain goes on from the last good record

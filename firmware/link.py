@@ -42,8 +42,8 @@ _E_INTERNAL = const(12)  # the pad failed answering
 
 # journal record kinds the link writes (journal.TAMPER, journal.AUTH_REFUSED: protocol.md
 # 8.3; tests/fw/test_link.py checks the records against the journal's names)
-_TAMPER = const(3)
-_AUTH_REFUSED = const(15)
+_J_TAMPER = const(3)
+_J_AUTH_REFUSED = const(15)
 _NOTES = const(8)  # link events journaled per boot: a flood cannot fill the journal
 
 _MAX_LINE = const(256)  # hex digits of one host frame (payload and CRC)
@@ -226,9 +226,9 @@ class LinkServer:
         # P, A: the MAC, this session's nonce, the epoch, in this order
         # (the MAC due is written where the answer goes: no tag is allocated)
         if not ct_eq(mac(self._key(k), p[:m], b"", b[_P:_P + 16]), p[m:]):
-            return self._err(_E_MAC, _TAMPER)
+            return self._err(_E_MAC, _J_TAMPER)
         if not self._ses or not ct_eq(p[m - 16:m], s[_NONCE:_VER]):
-            return self._err(_E_REPLAY, _AUTH_REFUSED)
+            return self._err(_E_REPLAY, _J_AUTH_REFUSED)
         epoch, seq = struct.unpack_from(">II", b, 1)
         if epoch != j.epoch:
             return self._err(_E_EPOCH)
@@ -269,7 +269,7 @@ class LinkServer:
         if r is None:
             return self._err(_E_GONE)
         if not ct_eq(r.mac, p[9:25]):
-            return self._err(_E_MISMATCH, _TAMPER)
+            return self._err(_E_MISMATCH, _J_TAMPER)
         j.ack(seq)  # (no RAM for its audit: nothing changed, the frame can be answered again)
         struct.pack_into(">BIIII", b, _P, _ACK_OK, j.epoch, seq, j.acked, j.free())
         return self._out(17, self._key(_K_ACK_OK), p[m:])

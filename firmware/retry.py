@@ -30,16 +30,16 @@ _R_SUCCEEDED = const(3)  # back to the maximum: succeeded (or unblocked elsewher
 _R_UNKNOWN = const(4)  # the card cannot report: counted as a failure
 
 # the journal's record kinds this module reads or writes (journal.py)
-_POWER_RECOVERY = const(4)
-_PENDING = const(5)
-_PIN_OK = const(6)
-_PIN_WRONG = const(7)
-_LOCK = const(8)
-_NOT_DELIVERED = const(9)
-_PIN_ERROR = const(10)
-_UNLOCK = const(12)
-_RESET = const(13)
-_SNAPSHOT = const(16)
+_J_POWER_RECOVERY = const(4)
+_J_PENDING = const(5)
+_J_PIN_OK = const(6)
+_J_PIN_WRONG = const(7)
+_J_LOCK = const(8)
+_J_NOT_DELIVERED = const(9)
+_J_PIN_ERROR = const(10)
+_J_UNLOCK = const(12)
+_J_RESET = const(13)
+_J_SNAPSHOT = const(16)
 
 _KINDS = const(0x133F0)  # bit k set: kind k bears on the counter (4-9, 12, 13, 16)
 _NONE = const(31)  # packed "no pending attempt"
@@ -89,19 +89,19 @@ class Retry:
             v = _NONE << 5 | (raw[10] << 8 | raw[11]) << 12
         f, p, lk, pa = v & 31, v >> 5 & 31, v >> 10 & 1, v >> 11 & 1
         since = v >> 12
-        if k == _PENDING:
+        if k == _J_PENDING:
             p, pa = raw[36] & 15, raw[38] & 1
-        elif k == _PIN_WRONG:
+        elif k == _J_PIN_WRONG:
             f, p = raw[37], _NONE
-        elif k == _LOCK:
+        elif k == _J_LOCK:
             lk = 1
-        elif k == _NOT_DELIVERED:
+        elif k == _J_NOT_DELIVERED:
             p = _NONE
-        elif k == _POWER_RECOVERY:
+        elif k == _J_POWER_RECOVERY:
             f, p = raw[38], _NONE
             if raw[36] == _R_SUCCEEDED:
                 lk = 0
-        elif k == _SNAPSHOT:
+        elif k == _J_SNAPSHOT:
             f, p, lk, pa = raw[36], min(raw[37], _NONE), raw[39] & 1, raw[39] >> 2 & 1
             since = raw[10] << 8 | raw[11]
         else:  # PIN_OK, UNLOCK, RESET: the run is over
@@ -136,7 +136,7 @@ class Retry:
                 cards[c] = v
         for c, v in cards.items():  # the appends change values in idx, never cards
             p = v >> 5 & 31
-            self.j.append(_SNAPSHOT, c, bytes((v & 31, 0xFF if p == _NONE else p,
+            self.j.append(_J_SNAPSHOT, c, bytes((v & 31, 0xFF if p == _NONE else p,
                                                0 if p == _NONE else self.pad_limit,
                                                v >> 10 & 1 | v >> 9 & 4)))
 
@@ -192,7 +192,7 @@ class Retry:
             self._idx[bytes(card_id)] = (f | tries_left << 5 | a << 11
                                          | (self.j.head + 1 & 0xFFFF) << 12)
             return None
-        return self.j.append(_PENDING, card_id, bytes((tries_left, self.pad_limit, a)))
+        return self.j.append(_J_PENDING, card_id, bytes((tries_left, self.pad_limit, a)))
 
     def outcome(self, card_id, sw, authentic=False):
         """Journals the card's answer to the pending VERIFY (sw None: no answer).  Only an
@@ -204,19 +204,19 @@ class Retry:
         if p is None:
             raise Error("no pending")
         if authentic and sw == 0x9000:
-            self.j.append(_PIN_OK, card_id)
+            self.j.append(_J_PIN_OK, card_id)
             return OK
         if authentic and (sw == 0x6984 or sw == 0x6988):  # refused before spending
-            self.j.append(_NOT_DELIVERED, card_id, sw.to_bytes(2, "big"))
+            self.j.append(_J_NOT_DELIVERED, card_id, sw.to_bytes(2, "big"))
             return NOT_DELIVERED
         tries = (16 if sw is None else 0 if sw == 0x6983
                  else sw & 15 if sw & 0xFFF0 == 0x63C0 else 16)  # 16: none
         if tries >= (16 if authentic else p):  # no evidence: a plain word may only raise
-            self.j.append(_PIN_ERROR, card_id,
+            self.j.append(_J_PIN_ERROR, card_id,
                           b"" if sw is None else (sw & 0xFFFF).to_bytes(2, "big"))
             return ERROR
         run = f + max(1, p - tries)  # a drop of more than one: failures elsewhere too
-        self.j.append(_PIN_WRONG, card_id, bytes((tries, min(run, 255))))
+        self.j.append(_J_PIN_WRONG, card_id, bytes((tries, min(run, 255))))
         return LOCKED if self._lock(card_id, tries, run) else WRONG
 
     def resolve(self, card_id, tries_left_now, max_tries, authentic=False):
@@ -232,7 +232,7 @@ class Retry:
         now = tries_left_now
         if p is None:
             if authentic and now is not None and now >= max_tries and (f or lk):
-                self.j.append(_SNAPSHOT, card_id, b"\0\xff\0\2")  # flags bit 1: run ended
+                self.j.append(_J_SNAPSHOT, card_id, b"\0\xff\0\2")  # flags bit 1: run ended
             elif now == 0 and not lk:  # blocked, the LOCK lost to a cut: journal it now
                 self._lock(card_id, 0, f)
             return None
@@ -248,7 +248,7 @@ class Retry:
             out, run = _R_SUCCEEDED, max(0, max_tries - now)
         else:  # a plain figure, or the PENDING's was: the attempt counts as a failure
             out, run = _R_UNKNOWN, f + 1
-        self.j.append(_POWER_RECOVERY, card_id,
+        self.j.append(_J_POWER_RECOVERY, card_id,
                       bytes((out, 0xFF if now is None else now, min(run, 255))))
         if out != _R_NOT_DELIVERED:
             self._lock(card_id, now, run)
@@ -259,7 +259,7 @@ class Retry:
         failures) reached the card's limit or the pad's."""
         if now != 0 and run < self.pad_limit:
             return False
-        self.j.append(_LOCK, card_id, bytes((LOCK_CARD if now == 0 else _LOCK_PAD,
+        self.j.append(_J_LOCK, card_id, bytes((LOCK_CARD if now == 0 else _LOCK_PAD,
                                              min(run, 255))))
         return True
 

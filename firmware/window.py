@@ -42,7 +42,7 @@ _ID_MISMATCH = const(31)
 _UNLOCKED = const(32)
 _PIN_RESET = const(33)
 _LINK_LOST = const(34)
-_WINDOW = const(22)  # journal kind WINDOW (protocol.md 8.3)
+_J_WINDOW = const(22)  # journal kind WINDOW (protocol.md 8.3)
 # the keys (kdf: padinit.py keeps them in pad.sched): W, U, C, V, w, the holder-ID hash's
 _KW = const(0)
 _KU = const(1)
@@ -271,7 +271,7 @@ def relay(pad, c, sam, ref, flag, head, block=None):
     # the intent, durable before the command: WINDOW for the record (ref, op, the tries
     # before), then PENDING for the counter (retry.py: the card's next insertion settles it
     # with its tries, as an attempt a cut left open: POWER_RECOVERY says which)
-    j.append(_WINDOW, cid, ref + bytes((kind, flag)))
+    j.append(_J_WINDOW, cid, ref + bytes((kind, flag)))
     j.append(_J_PENDING, cid, bytes((flag & 15, pad.cfg["pad_limit"], flag >> 4)))
     data, sw = c.command(head, e + p[1:5])
     _B[2:4] = sw.to_bytes(2, "big")
@@ -283,7 +283,7 @@ def relay(pad, c, sam, ref, flag, head, block=None):
         if p[1] == 1 and _S[3] == 0x9000:
             j.append(kind, cid, ref + b"\x01")  # the card did it: the run ends here
             return pad.show(_UNLOCKED if kind == _J_UNLOCK else _PIN_RESET)
-        j.append(_WINDOW, cid, ref + bytes((kind, 0xFE)))  # the card did not
+        j.append(_J_WINDOW, cid, ref + bytes((kind, 0xFE)))  # the card did not
     try:  # the card's own tries settle the intent now (app.Pad._resolve, retry.resolve)
         pad._resolve(c, sam)
     except Exception:
