@@ -7,7 +7,7 @@ import sys
 from micropython import const
 
 import messages as M
-from errors import CardRemoved, Error, NoCard, PsamError, Refused, SecurityError, StatusError
+from errors import CardRemoved, Error, NoCard, SecurityError, StatusError
 from cmac import rand
 
 # journal kinds (journal.py; private here: a name costs RAM)
@@ -38,6 +38,8 @@ _R_NOT_GENUINE = const(3)
 _R_CARD_IO = const(4)
 _R_PSAM = const(5)
 _R_FORGED = const(6)
+_E_REFUSED = const(9)  # errors.py: not a card this pad may serve; the PSAM's fault
+_E_PSAM = const(10)
 _CHANGE_CARD = const(22)  # message: CHANGE PIN asked for, insert the card (messages.py)
 # The flows' room: a block held between cards and freed for the flow's module (verify.py,
 # change.py, ...) as a card comes, so that its code finds one piece large enough (its
@@ -61,6 +63,8 @@ def _drop(name):
 
 
 class Pad:
+    cbuf = 256  # the card's answers (t0.py's buffer); a window boot's are shorter (window.py)
+
     def __init__(self, board):
         # the start (padinit.py: the link's buffer and keys in a link-first boot, the
         # journal, the events, the retry index, the session's code in a normal boot) runs
@@ -235,33 +239,33 @@ class Pad:
                 return self.show(_M_PSAM_ERROR)
             from card import Card
             try:
-                t0 = self._t0(self.board.card)
+                t0 = self._t0(self.board.card, self.cbuf)
                 t0.until = time.ticks_add(start, self.cfg["session_cap_s"] * 1000)
                 c = Card(t0)
                 c.identify()
-            except Refused:
-                j.event(_J_CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
-                return self.show(_M_NOT_SSC)
             except CardRemoved:
                 raise
             except Error as e:  # the card's fault, with its code (errors.py); nothing spent
+                if e.code == _E_REFUSED:  # not a social security card
+                    j.event(_J_CARD_REFUSED, data=bytes((_R_NOT_SSC,)))
+                    return self.show(_M_NOT_SSC)
                 j.event(_J_PIN_ERROR, data=bytes((_R_CARD_IO, e.code)))
                 return self.show(_M_CARD_ERROR)
             try:
-                sam.check(c)
-            except Refused:
+                sam.check(c)  # (no I/O: refused, code 9, is all it raises)
+            except Error:
                 j.event(_J_CARD_REFUSED, c.card_id, bytes((_R_REGION,)))
                 return self.show(_M_OTHER_REGION)
             try:
                 flow(self, c, sam)
             except CardRemoved:
                 raise
-            except PsamError:
-                self.sam = None  # cold-reset it before the next card
-                self.board.psam.deactivate()
-                j.event(_J_PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
-                self.show(_M_PSAM_ERROR)
             except Error as e:
+                if e.code == _E_PSAM:
+                    self.sam = None  # cold-reset it before the next card
+                    self.board.psam.deactivate()
+                    j.event(_J_PIN_ERROR, c.card_id, bytes((_R_PSAM,)))
+                    return self.show(_M_PSAM_ERROR)
                 j.event(_J_PIN_ERROR, c.card_id, bytes((_R_CARD_IO, e.code)))
                 self.show(_M_CARD_ERROR)
         finally:

@@ -2,11 +2,12 @@
 # Takes the T=0 transport below it; returns facts, raises errors.
 from micropython import const
 
-from errors import ProtocolError, Refused, StatusError
+from errors import ProtocolError, StatusError, fault
 
 _SELECT_MF = b"\x00\xa4\x04\x00\x0fsx1.sh.\xc9\xe7\xbb\xe1\xb1\xa3\xd5\xcf"  # sx1.sh.社会保障
 _SELECT_DF01 = b"\x00\xa4\x04\x00\x06\xd1\x56\x00\x00\x05\x90"
 _RID = b"\xd1\x56\x00\x00\x05"
+_REFUSED = const(9)  # errors.py: not a card this pad may serve
 _ID_LEN = const(38)
 
 
@@ -42,10 +43,10 @@ class Card:
         for apdu in (_SELECT_MF, _SELECT_DF01):
             _, sw = self.t0.transmit(apdu)
             if sw != 0x9000:
-                raise Refused("not a social security card (SELECT %04X)" % sw)
+                raise fault(_REFUSED, "not a social security card (SELECT %04X)" % sw)
         raw = self.read(5, _ID_LEN)
         if raw[3:8] != _RID or raw[25] not in (1, 2):
-            raise Refused("not a social security card (EF05)")
+            raise fault(_REFUSED, "not a social security card (EF05)")
         self.card_id = raw[0:16]
         self.region = raw[0:3]
         self.serial = raw[8:16]

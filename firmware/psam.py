@@ -2,8 +2,10 @@
 from micropython import const
 
 from card import xfer
-from errors import Error, PsamError, Refused
+from errors import Error, fault
 
+_PSAM = const(10)  # errors.py: the PSAM's fault, a card not this pad's
+_REFUSED = const(9)
 T_PIN = const(0x01)
 T_IA = const(0x02)
 T_MAC = const(0x04)
@@ -17,27 +19,28 @@ class Psam:
         self.terminal = self._x(b"\x00\xb0\x96\x00\x06", 6)
         info = self._x(b"\x00\xb0\x97\x00\x08", 8)
         if not 1 <= info[3] <= 3:
-            raise PsamError("PSAM issuer info")
+            raise fault(_PSAM, "PSAM issuer info")
         self.info = info  # region (3 BCD), level, suite, key versions PIN, IA, MAC
 
     def _x(self, apdu, n=None):
-        """One PSAM command: its data (n bytes if given). Any failure is a PsamError, so
-        the flows tell a PSAM fault from a card fault."""
+        """One PSAM command: its data (n bytes if given). Any failure is the PSAM's fault
+        (code 10), so the flows tell a PSAM fault from a card fault."""
         try:
             out = xfer(self.t0, apdu, "PSAM %02X%02X" % (apdu[0], apdu[1]))
         except Error as e:
-            raise PsamError(str(e))
+            raise fault(_PSAM, str(e))
         if n is not None and len(out) != n:
-            raise PsamError("PSAM answer: %d bytes" % len(out))
+            raise fault(_PSAM, "PSAM answer: %d bytes" % len(out))
         return out
 
     def check(self, card):
-        """Refused unless this PSAM serves the card's region, suite and key versions:
-        checked before anything is spent (a wrong key would burn the card's tries)."""
+        """Refused (code 9) unless this PSAM serves the card's region, suite and key
+        versions: checked before anything is spent (a wrong key would burn the card's
+        tries)."""
         i = self.info
         lvl = i[3]
         if card.suite != i[4] or card.region[:lvl] != i[:lvl] or card.kv[:3] != i[5:8]:
-            raise Refused("card of another region %02X%02X%02X" % tuple(card.region))
+            raise fault(_REFUSED, "card of another region %02X%02X%02X" % tuple(card.region))
 
     def factors(self, card, session=None):
         """8-byte factors below the PSAM's level: region levels (the code at that level

@@ -176,7 +176,7 @@ class Retry:
     def begin(self, card_id, tries_left, authentic=False):
         """Journals PENDING with the tries the card just reported (authentic: read through
         the PSAM-checked MAC, protocol.md 4), before the VERIFY goes out; returns its seq.
-        Refused (Error) while an attempt is pending (resolve() it) or the PIN is locked,
+        an Error while an attempt is pending (resolve() it) or the PIN is locked,
         JournalFull without room for the attempt's records."""
         if not 0 <= tries_left <= 15:
             raise ValueError("tries left")

@@ -1,11 +1,12 @@
 # Unlock and reset at the window (DESIGN section 7, docs/protocol.md 9.7): the window's
-# frames, the authorisation, the relay of the card command, and unlock itself (reset.py
-# adds the new PIN). Loaded by the window boot (padinit.py keeps the host's W request;
-# pwrup.py loads it and the flow, then winstart.py, which drops itself; hook()); the link's
-# code (link.py) is not loaded: the window's frames are read and written here (hex both
-# ways, CRC-32, each message MACed under K(d, its type) over its bytes and the MAC of the
-# message before it). Small on purpose: it shares the heap with a card session (it needs
-# more than 64 KB yet: tests/test_window.py WINDOW_HEAP, protocol.md 9.7).
+# frames, their MACs and the screens, for the whole operation (the authorisation is
+# winauth.py's, the card command winrelay.py's: each loaded for its phase only). Loaded by
+# the window boot (padinit.py keeps the host's W request; winboot.py loads it, winauth.py
+# and the flow, then winstart.py, which drops itself; hook()); the link's code (link.py)
+# is not loaded: the window's frames are read and written here (hex both ways, CRC-32,
+# each message MACed under K(d, its type) over its bytes and the MAC of the message
+# before it). Small on purpose: it shares the heap with a card session (protocol.md 9.7's
+# Memory; tests/test_window.py WINDOW_HEAP).
 import gc
 import select
 import time
@@ -13,9 +14,8 @@ from binascii import crc32, hexlify, unhexlify
 
 from micropython import const
 
-from cmac import ct_eq, mac as _mac, rand
+from cmac import ct_eq, mac as _mac
 from cryptolib import aes
-from errors import SecurityError
 
 # journal kinds (journal.py; private here: a name costs RAM)
 _J_PENDING = const(5)
@@ -65,7 +65,7 @@ _AES = const(320)  # a cryptolib.aes object (unix port, 64-bit)
 _R = [bytearray(_AES)]  # its room, kept while no MAC is computed (mac)
 _B = bytearray(100)  # a frame's payload: the pad's built here
 _M = bytearray(16)  # the MAC of the operation's last message: the next one chains to it
-_N = bytearray(16)  # the pad's nonce for the authorisation (wiped once one came)
+_L = bytearray(176)  # a host frame's hex digits as they come (the longest, U's: 168)
 # op, (unused), the END's reason, the card's SW (the host's verdict), the screen shown
 # last, (unused), the end of the holder's time for the card, 1 a card came (2 END sent)
 _S = [0, 0, 0, 0, 0, 0, 0, 0]
@@ -99,7 +99,11 @@ def _send(pad, step, n, k=True):
         b[n:n + 16] = _M
         n += 16
     b[n:n + 4] = crc32(b[:n]).to_bytes(4, "big")
-    pad.board.host.write(b"#" + hexlify(b[:n + 4]) + b"\n")
+    w = pad.board.host.write  # (in pieces: no piece of the heap larger than 64 bytes)
+    w(b"#")
+    for i in range(0, n + 4, 32):
+        w(hexlify(b[i:min(i + 32, n + 4)]))
+    w(b"\n")
 
 
 def _ask(pad, step, n, t, k):
@@ -115,7 +119,7 @@ def _ask(pad, step, n, t, k):
     p.register(h.pollable, select.POLLIN)
     end = time.ticks_add(time.ticks_ms(), pad.cfg.get("window_link_s", 20) * 1000)
     size = (0, 80, 21, 20)[k]  # U, C, V
-    line = None
+    i = -1  # the hex digits of the frame in _L so far (-1: none begun)
     while True:
         left = time.ticks_diff(end, time.ticks_ms())
         if left <= 0 or not p.poll(left):
@@ -123,16 +127,17 @@ def _ask(pad, step, n, t, k):
         c = h.read(1)
         if not c:
             return None
-        if c == b"#":
-            line = bytearray()
-        elif line is None:
+        c = c[0]
+        if c == 0x23:  # "#"
+            i = 0
+        elif i < 0:
             pass
-        elif c == b"\n" or c == b"\r":
+        elif c == 0x0A or c == 0x0D:
             try:
-                f = unhexlify(line)
+                f = unhexlify(memoryview(_L)[:i])
             except ValueError:
                 f = b""
-            line = None
+            i = -1
             if len(f) < 5 or crc32(f[:-4]) != int.from_bytes(f[-4:], "big"):
                 continue
             if f[0] == 0x65:
@@ -146,8 +151,11 @@ def _ask(pad, step, n, t, k):
                     return f
                 _M[:] = m
                 return f
-        elif len(line) < 200:
-            line += c
+        elif i < len(_L):
+            _L[i] = c
+            i += 1
+        else:  # longer than any frame the pad takes: not one
+            i = -1
 
 
 def hook(pad, flow, ms):
@@ -159,6 +167,7 @@ def hook(pad, flow, ms):
     _S[6] = time.ticks_add(time.ticks_ms(), ms)
     pad.show = lambda msg, arg="": _show(pad, msg, arg)
     pad.session = lambda name: type(pad).session(pad, flow)  # (app.Pad.run calls it)
+    pad.cbuf = 64  # the card's longest answer here: EF05's 38 bytes (t0.py's buffer)
 
 
 def _show(pad, msg, arg):
@@ -191,53 +200,6 @@ def _end(pad):
     _send(pad, 5, 6)
 
 
-def authorise(pad, c, sam):
-    """The card genuine, its tries left (what a power cut left open settled), its holder ID
-    read; CARD to the host with a fresh nonce; the authorisation U checked: (its ref, the
-    tries flag for the intent), or None (refused or lost: the screen shown, AUTH_REFUSED
-    journaled where the pad refused it)."""
-    import secure
-    cid = c.card_id
-    pad._state("pre", cid)
-    try:
-        secure.authenticate(c, sam)
-    except SecurityError:
-        pad.journal.event(_J_CARD_REFUSED, cid, b"\x03")  # app.py's reason: not genuine
-        return pad.show(_M_NOT_GENUINE)
-    try:
-        tries, auth = pad._resolve(c, sam)
-    except SecurityError:
-        return pad.show(_M_CARD_ERROR)
-    pad._state("post", cid)
-    c.holder = c.read(6, 18)  # EF06 (reset.py: the weak-PIN rules)
-    e = c.read(5, 38)  # EF05 (card.py keeps only parts of it)
-    b = _B
-    b[2:40] = e
-    b[40] = 0xFF if tries is None else tries
-    b[41] = 1 if auth else 0
-    b[42:58] = rand(_N)
-    t = time.ticks_ms()
-    # CARD; U: op pad card nonce holder_hash ref MAC
-    p = _ask(pad, 2, 58, 0x55, _KU)
-    if p is None:
-        return pad.show(_lost())
-    why = (_A_MAC if not p[0]
-           else _A_STALE if not ct_eq(p[26:42], _N)
-           else _A_EXPIRED if time.ticks_diff(time.ticks_ms(), t) >
-           pad.cfg.get("window_auth_s", 300) * 1000
-           else _A_PAD if p[2:10] != pad.pad_id
-           else _A_CARD if p[10:26] != cid
-           else _A_OP if p[1] != _S[0]
-           else _A_HOLDER if not ct_eq(mac(pad, _KH, _N, c.holder), p[42:58])
-           else 0)
-    for i in range(16):  # one-time: no authorisation is taken for this nonce again
-        _N[i] = 0
-    ref = bytes(p[58:64])  # (as the host sent it, also when refused)
-    if why:
-        return _refuse(pad, cid, ref, why)
-    return ref, (tries or 0) | (16 if auth else 0)
-
-
 def _refuse(pad, cid, ref, why):
     _S[2] = why
     pad.journal.event(_J_AUTH_REFUSED, cid, ref + bytes((why,)))
@@ -247,45 +209,3 @@ def _refuse(pad, cid, ref, why):
 def _lost():
     # the screen when no host message came: the host ended it, or the link is lost
     return _NOT_AUTHORISED if _S[2] == _ABORT else _LINK_LOST
-
-
-def relay(pad, c, sam, ref, flag, head, block=None):
-    """The card's challenge to the host (with, for RELOAD, the new PIN block `block`
-    enciphered by the PSAM under SK_pin of that challenge); the host's command MAC (C);
-    the WINDOW intent, durable; the command to the card; its answer to the host; the
-    host's authenticated verdict (V): UNLOCK / RESET journaled (ref, 01), or WINDOW FE
-    (not done). Without a verdict the card is asked at once (its tries, authenticated:
-    retry.resolve settles the intent)."""
-    j, cid = pad.journal, c.card_id
-    kind = _J_UNLOCK if head[1] == 0x24 else _J_RESET
-    r = c.challenge()
-    e = b""
-    if block is not None:  # E_new (protocol.md 4): the PIN block under D(Kc_pin, R)
-        sam.init(1, c.kv[0], sam.factors(c, r))  # (psam.T_PIN)
-        e = sam.cipher(0, block, len(block))
-    _B[2:10] = r
-    _B[10:10 + len(e)] = e
-    p = _ask(pad, 3, 10 + len(e), 0x43, _KC)  # CHALLENGE; C: M(4) MAC
-    if not p or not p[0]:
-        return pad.show(_lost()) if p is None else _refuse(pad, cid, ref, _A_CMD)
-    # the intent, durable before the command: WINDOW for the record (ref, op, the tries
-    # before), then PENDING for the counter (retry.py: the card's next insertion settles it
-    # with its tries, as an attempt a cut left open: POWER_RECOVERY says which)
-    j.append(_J_WINDOW, cid, ref + bytes((kind, flag)))
-    j.append(_J_PENDING, cid, bytes((flag & 15, pad.cfg["pad_limit"], flag >> 4)))
-    data, sw = c.command(head, e + p[1:5])
-    _B[2:4] = sw.to_bytes(2, "big")
-    n = min(len(data), 10)
-    _B[4:4 + n] = data[:n]
-    p = _ask(pad, 4, 4 + n, 0x56, _KV)  # ANSWER; V: done(1) SW(2) MAC
-    if p and p[0]:
-        _S[3] = p[2] << 8 | p[3]
-        if p[1] == 1 and _S[3] == 0x9000:
-            j.append(kind, cid, ref + b"\x01")  # the card did it: the run ends here
-            return pad.show(_UNLOCKED if kind == _J_UNLOCK else _PIN_RESET)
-        j.append(_J_WINDOW, cid, ref + bytes((kind, 0xFE)))  # the card did not
-    try:  # the card's own tries settle the intent now (app.Pad._resolve, retry.resolve)
-        pad._resolve(c, sam)
-    except Exception:
-        pass  # (left open: settled at its next insertion)
-    pad.show(_M_CARD_ERROR if p and p[0] else _lost())

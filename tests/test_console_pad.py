@@ -14,7 +14,7 @@ from consolekit import CLERK, HOLDER_ID, AGENT_ID, World
 from test_console_browser import ARGS, CHROMIUM, run_form, shot, sign_in  # noqa: F401
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
-# the heap the window flows run at in tests/test_window.py (issue 9: 80k while they do not
+# the heap the window flows run at in tests/test_window.py (issue 9: 66k while they do not
 # fit 64k; follow that file)
 try:
     from test_window import WINDOW_HEAP

@@ -19,6 +19,23 @@ def test_demo_story_passes_and_ends_with_the_lock_event():
     assert "no PIN asked, nothing spent" in out
     listing = out.split("padctl events --kind LOCK")[-1]
     assert " LOCK " in listing and "110105d156000005" in listing  # the LOCK with its card
+    # the window (issue 9): the holder's unlock, an agent's reset with a weak PIN refused,
+    # then a PIN change at the pad; the final sync links each to its ID check
+    window = out.split("padctl events --kind LOCK")[-1]
+    for screen in ("Card unlocked", "PIN too weak", "Digits in a row", "PIN reset",
+                   "PIN changed"):
+        assert screen in window, screen
+    assert window.index("Card unlocked") < window.index("PIN reset") < window.index(
+        "PIN changed")
+    checks = out.split("padctl window checks")[-1].split("padctl cards")[0]
+    assert "unlocked  done  WINDOW" in checks and ", UNLOCK " in checks, checks
+    assert "reset  done  WINDOW" in checks and ", RESET " in checks, checks
+    assert "********" in checks and "110105198" not in checks  # ID numbers masked
+    events = out.split("padctl events --card")[-1].split("padctl window checks")[0]
+    for kind in (" UNLOCK ", " RESET ", " CHANGE "):
+        assert kind in events, kind
+    cards = out.split("padctl cards --card")[-1]
+    assert " ok " in cards and "locked" not in cards, cards
 
 
 def test_demo_fails_when_a_screen_is_missing(monkeypatch, tmp_path):
@@ -51,6 +68,10 @@ def test_demo_in_chinese(tmp_path):
     out = "\n".join(said)
     for screen in ("密码正确", "还可尝试2次", "还可尝试1次", "卡已锁定"):
         assert screen in out, screen
+    lines = (Path(__file__).parents[1] / "firmware" / "lang_zh.txt").read_text(
+        encoding="utf-8").splitlines()
+    for i in (32, 33, 27):  # card unlocked, PIN reset, PIN changed: the window story in Chinese
+        assert lines[i].split("\t")[0] in out, lines[i]
     assert "Tries left" not in out and "110105d156000005" in out.split("LOCK")[-2] + \
         out.split("LOCK")[-1]
 

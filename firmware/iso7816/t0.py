@@ -23,6 +23,8 @@ class T0:
     source (tests set a simulated one)."""
 
     until = None  # a class attribute: set on the card's transport only (RAM)
+    max_nulls = 1000  # class attributes too: an instance's own only where a test sets
+    max_get_response = 16  # one (each instance attribute grows its dict: RAM)
 
     def __init__(self, slot, wwt_ms, cap_ms=30000, size=_MAX):
         wwt_ms = int(wwt_ms)
@@ -31,8 +33,6 @@ class T0:
         self.slot = slot
         self.wwt_ms = wwt_ms
         self.busy_ms = min(30 * wwt_ms, cap_ms)
-        self.max_nulls = 1000
-        self.max_get_response = 16
         self.clock = time.ticks_ms
         self._buf = memoryview(bytearray(size))  # the answer's data, all rounds (size:
         # a PSAM's answers are short, and its transport lives beside the card's)

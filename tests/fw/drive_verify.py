@@ -32,6 +32,13 @@ from iso7816.t0 import T0
 from psam import Psam
 
 
+
+def _name(e):
+    """The error's class, or for the faults errors.py raises as coded Errors (fault()) the
+    name the tests know them by."""
+    n = type(e).__name__
+    return {9: "Refused", 10: "PsamError"}.get(e.code, n) if n == "Error" else n
+
 def _hex(b):
     return binascii.hexlify(b).decode() if b else "-"
 
@@ -146,13 +153,13 @@ def main(argv):
             secure.authenticate(card, sam)
             print("auth ok")
         except Error as e:
-            print("err %s %s" % (type(e).__name__, e))
+            print("err %s %s" % (_name(e), e))
             return
         for step in ops:
             try:
                 op(card, sam, step)
             except Error as e:
-                print("err %s %s" % (type(e).__name__, e))
+                print("err %s %s" % (_name(e), e))
     except Exception as e:  # not a firmware error: a defect
         print("crash %s %s (%s)" % (type(e).__name__, e, step))
     finally:
