@@ -36,4 +36,3 @@ def run(pad):
     except MemoryError:
         pass
     return __import__("winstart").run(pad, flow)
-

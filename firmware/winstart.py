@@ -1,4 +1,4 @@
-# The start of a window boot (protocol.md 9.7; pwrup.py loads it after window.py, and it
+# The start of a window boot (protocol.md 9.7; winboot.py loads it after window.py, and it
 # drops itself): the host's W request checked, READY, the window's hooks in the pad. Its
 # own module so that its code is gone by the time the card's session needs the room.
 import sys

@@ -29,7 +29,8 @@ def jnames():
 def test_the_journals_kinds_are_the_hosts():
     text = (ROOT / "firmware" / "journal.py").read_text()
     block = text[text.index("# Record kinds"):text.index("_SLOT = const(")]
-    # (WINDOW, 22: declared by window.py only; no other module journals it)
+    # (WINDOW, 22: not in journal.py's block; window.py and winrelay.py journal it and
+    # declare it, held to the host's table by the test of every private copy)
     hosts = {k: n for k, n in KINDS.items() if k != 22}
     assert {v: n for n, v in consts(block, "")} == hosts
     assert {v: n for n, v in jnames()["KINDS"].items()} == hosts

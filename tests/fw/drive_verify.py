@@ -32,12 +32,12 @@ from iso7816.t0 import T0
 from psam import Psam
 
 
-
 def _name(e):
     """The error's class, or for the faults errors.py raises as coded Errors (fault()) the
     name the tests know them by."""
     n = type(e).__name__
     return {9: "Refused", 10: "PsamError"}.get(e.code, n) if n == "Error" else n
+
 
 def _hex(b):
     return binascii.hexlify(b).decode() if b else "-"
