@@ -140,8 +140,8 @@ CLERK = "wang.li"
 AGENT_DOC = "ID:110105198502153218"  # test material: an agent of region 110105
 WEAK, NEW_PIN = "123456", "271828"
 # the heap the window's flows need on the unix port (tests/test_window.py WINDOW_HEAP):
-# 64 KB is the goal (issue 9); they pass there in the window suite but not yet under its
-# power cuts
+# 64 KB is the goal (issue 9); the unlock passes there, the reset and the power cuts not
+# always
 WINDOW_HEAP = __import__("os").getenv("PAD_WINDOW_HEAP", "66k")
 CHANGED_PIN = "314159"  # the PIN change at the pad after the reset: NEW_PIN -> this
 # the window's and the change's screens: line of firmware/lang_<lang>.txt (its first text)
