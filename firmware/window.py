@@ -50,15 +50,9 @@ _KC = const(2)
 _KV = const(3)
 _KA = const(4)
 _KH = const(5)
-# why the pad refused an authorisation (AUTH_REFUSED data byte 6, the END's reason)
-_A_MAC = const(1)  # U's MAC wrong: forged, or another pad's key
-_A_STALE = const(2)  # not this operation's nonce: replayed
-_A_EXPIRED = const(3)  # later than window_auth_s after the nonce
-_A_PAD = const(4)
-_A_CARD = const(5)
-_A_OP = const(6)
+# why the pad refused an authorisation (AUTH_REFUSED data byte 6, the END's reason): the
+# reasons are winauth.py's (1-7) and winrelay.py's (8); _refuse tells this one apart
 _A_HOLDER = const(7)  # the card's holder ID does not hash to the authorisation's
-_A_CMD = const(8)  # the C message's MAC wrong
 _ABORT = const(16)  # the host ended the operation (its ERROR frame)
 
 _AES = const(320)  # a cryptolib.aes object (unix port, 64-bit)
