@@ -218,16 +218,20 @@ class Pad:
             card.deactivate()
 
     # --- one card ---------------------------------------------------------------
-    def session(self, name):
+    def session(self, name, window=False):
         """One card, for the flow `name`: the common start (the journal's room, the PSAM,
         the card's identity and the region check, nothing spent), then the flow itself,
         run(pad, card, sam) of the module `name` (verify.py, change.py, ...), loaded for
-        this card into the heap just collected (the room: _ROOM) and dropped after."""
+        this card into the heap just collected (the room: _ROOM) and dropped after. A
+        window boot's (window.hook): the authorisation (winauth.py), then the flow,
+        run(pad, card, sam, auth) of unlock.py or reset.py, each loaded for its phase
+        once the card is identified (into the room its ATR's parser left: neither is in
+        the heap beside that parser's code, nor beside the other)."""
         j = self.journal
         if not j.fits(self.retry.worst_case(name)):  # full: nothing is spent or asked of the
             j.event(_J_FULL)  # card, nor the flow's code loaded (a full ring's boot may have
             return self.show(_M_LOG_FULL)  # had no room for it); a sync makes room
-        flow = __import__(name).run  # (no local name keeps the module: only its run)
+        flow = None if window else __import__(name).run  # (no local name keeps the module)
         try:
             import time
             self.show(_M_READING)
@@ -257,6 +261,15 @@ class Pad:
                 j.event(_J_CARD_REFUSED, c.card_id, bytes((_R_REGION,)))
                 return self.show(_M_OTHER_REGION)
             try:
+                if window:
+                    gc.collect()
+                    a = __import__("winauth").authorise(self, c, sam)
+                    _drop("winauth")  # its code out before the flow's, and the card's
+                    _drop("secure")  # authentication's (a window boot ends with this card)
+                    if not a:
+                        return
+                    gc.collect()
+                    return __import__(name).run(self, c, sam, a)
                 flow(self, c, sam)
             except CardRemoved:
                 raise

@@ -2,9 +2,9 @@
 # authorisation the holder types a new PIN twice at the pad (a mismatch or a weak PIN asks
 # again, the reason on the screen: weakpin.py); the PSAM enciphers its PIN block (random
 # fill) under the card's PIN session key and the window's key service MACs RELOAD PIN: the
-# host never sees the PIN. Loaded by the window boot (winboot.py); app.Pad.session runs it
-# for the card (window.hook): the authorisation (winauth.py, dropped), the new PIN (the PIN
-# entry's code loaded for it, dropped), the command (winrelay.py), each in its turn.
+# host never sees the PIN. app.Pad.session loads it for the card in a window boot
+# (window.hook) once the authorisation (winauth.py) is done and dropped; then the new PIN
+# (the PIN entry's code loaded for it, dropped), the command (winrelay.py), each in its turn.
 import gc
 import sys
 
@@ -20,17 +20,20 @@ _M_CHECKING = const(15)
 _ENTER_NEW = const(24)
 _NEW_AGAIN = const(25)
 _PINS_DIFFER = const(26)
+_ROOM = const(448)  # winrelay.relay's bytecode: 423 bytes on this port
 
 
-def run(pad, c, sam):
-    a = __import__("winauth").authorise(pad, c, sam)  # (no name here keeps it)
-    sys.modules.pop("winauth")  # its code out, the new PIN's in (winboot.py)
-    if not a:
-        return
+def run(pad, c, sam, a):
+    # a: winauth.authorise's (the authorisation's ref, the tries flag for the intent)
     block = bytearray(c.block)
+    try:
+        room = bytearray(_ROOM)  # winrelay.py's piece, held through the PIN entry (whose
+    except MemoryError:  # code and buffers leave the heap in smaller pieces)
+        room = None
     try:
         gc.collect()
         if _new_pin(pad, c, block):  # the PIN entry's code out, the command's in
+            room = None
             gc.collect()
             __import__("winrelay").relay(pad, c, sam, a[0], a[1], b"\x84\x5e\x00\x00", block)
     finally:

@@ -1,8 +1,10 @@
 # The window's authorisation (DESIGN section 7, docs/protocol.md 9.7): the card genuine,
 # its holder ID read, CARD to the host with the pad's fresh nonce, the host's U checked.
-# Loaded by the window boot with window.py (winboot.py); the flow drops it once the card
-# is authorised (reset.py: the new PIN's code goes into its room), so that its code and the
-# PIN entry's are never in the heap together with a card session's.
+# app.Pad.session loads it in a window boot once the card is identified (into the room the
+# ATR's parser left) and drops it once the card is authorised, with secure.py (the flow's
+# code goes into their room), so that neither the parser's code nor the flow's is ever in
+# the heap beside it.
+import gc
 import time
 
 from micropython import const
@@ -29,9 +31,10 @@ _A_OP = const(6)
 _A_HOLDER = const(7)  # the card's holder ID does not hash to the authorisation's
 
 _N = bytearray(16)  # the pad's nonce for the authorisation (wiped once one came)
-# room held beside this module's code (loaded while the heap is whole) and freed with it:
-# the piece the next phase's code needs (winrelay.relay's bytecode: 423 bytes on this port)
-_ROOM = bytearray(448)
+# room held once the tries are read (the scan's garbage gone) and freed with this module: the
+# piece the next phase's code needs (winrelay.relay's bytecode: 423 bytes on this port)
+_ROOM_N = const(448)
+_ROOM = None
 
 
 def authorise(pad, c, sam):
@@ -39,6 +42,7 @@ def authorise(pad, c, sam):
     read; CARD to the host with a fresh nonce; the authorisation U checked: (its ref, the
     tries flag for the intent), or None (refused or lost: the screen shown, AUTH_REFUSED
     journaled where the pad refused it)."""
+    global _ROOM
     cid = c.card_id
     pad._state("pre", cid)
     try:
@@ -51,6 +55,11 @@ def authorise(pad, c, sam):
     except SecurityError:
         return pad.show(_M_CARD_ERROR)
     pad._state("post", cid)
+    gc.collect()
+    try:
+        _ROOM = bytearray(_ROOM_N)
+    except MemoryError:  # (winrelay.py's code goes where it can)
+        pass
     c.holder = c.read(6, 18)  # EF06 (reset.py: the weak-PIN rules)
     e = c.read(5, 38)  # EF05 (card.py keeps only parts of it)
     b = W._B

@@ -1,10 +1,10 @@
 # A window boot's start (app.run loads it in place of pwrup.py when padinit.py kept the
 # host's W request, protocol.md 9.7; it drops itself): the journal's audit done (its code
 # dropped), the PIN entry's code and the flows' room freed, the PSAM's ATR and the random
-# pool's refill, window.py, winauth.py and the flow's module (unlock.py, reset.py), the
-# card's room, then winstart.py, which checks the request and drops itself (the phases:
-# protocol.md 9.7's Memory). Its own module so that a
-# normal boot's power-up (pwrup.py) does not carry this code.
+# pool's refill, window.py, the card's room, then winstart.py, which checks the request and
+# drops itself. The authorisation's code and the flow's come with the card, once it is
+# identified (app.Pad.session; the phases: protocol.md 9.7's Memory). Its own module so
+# that a normal boot's power-up (pwrup.py) does not carry this code.
 import gc
 import sys
 
@@ -27,10 +27,8 @@ def run(pad):
     __import__("cmac").rand(b"", 40)  # the session's random bytes (drbg.py's code), too:
     gc.collect()  # the idle loop's refill may find no room beside the window's code
     __import__("window")
-    __import__("winauth")
-    flow = "unlock" if op == 1 else "reset"
-    __import__(flow)
-    gc.collect()
+    flow = "unlock" if op == 1 else "reset"  # (loaded once the card is identified, into
+    gc.collect()  # the room its ATR parser leaves: app.Pad.session, late)
     try:  # the card's room (app.Pad.run frees it as the card comes: its ATR parser's code)
         pad.room = bytearray(_ROOM)
     except MemoryError:

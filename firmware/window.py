@@ -160,7 +160,8 @@ def hook(pad, flow, ms):
     screen after a card, or past that time, the pad restarts into its normal boot."""
     _S[6] = time.ticks_add(time.ticks_ms(), ms)
     pad.show = lambda msg, arg="": _show(pad, msg, arg)
-    pad.session = lambda name: type(pad).session(pad, flow)  # (app.Pad.run calls it)
+    pad.session = lambda name: type(pad).session(pad, flow, True)  # (app.Pad.run
+    # calls it: the authorisation, then the flow)
     pad.cbuf = 64  # the card's longest answer here: EF05's 38 bytes (t0.py's buffer)
 
 

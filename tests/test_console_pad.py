@@ -14,12 +14,8 @@ from consolekit import CLERK, HOLDER_ID, AGENT_ID, World
 from test_console_browser import ARGS, CHROMIUM, run_form, shot, sign_in  # noqa: F401
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
-# the heap the window flows run at in tests/test_window.py (issue 9: 66k while they do not
-# fit 64k; follow that file)
-try:
-    from test_window import WINDOW_HEAP
-except ImportError:
-    WINDOW_HEAP = "80k"
+# the heap the window flows run at in tests/test_window.py (64k)
+from test_window import WINDOW_HEAP
 
 pytestmark = [
     pytest.mark.skipif(not (FIRMWARE / "unlock.py").exists(),

@@ -139,24 +139,10 @@ def sync_and_show(sim, say):
 CLERK = "wang.li"
 AGENT_DOC = "ID:110105198502153218"  # test material: an agent of region 110105
 WEAK, NEW_PIN = "123456", "271828"
-# the heap the window's flows need on the unix port (tests/test_window.py WINDOW_HEAP):
-# 64 KB is the goal (issue 9); the unlock passes there, the reset and the power cuts not
-# always
-WINDOW_HEAP = __import__("os").getenv("PAD_WINDOW_HEAP", "66k")
 CHANGED_PIN = "314159"  # the PIN change at the pad after the reset: NEW_PIN -> this
 # the window's and the change's screens: line of firmware/lang_<lang>.txt (its first text)
 WINDOW_LINES = {"unlock": 28, "reset": 29, "new": 24, "again": 25, "unlocked": 32,
                 "done reset": 33, "weak": 17, "change": 22, "old": 23, "changed": 27}
-
-
-def _kib(heap):
-    """A -X heapsize value ("64k", "1m", "65536") in KiB."""
-    import re
-    m = re.fullmatch(r"(\d+)([km]?)", str(heap).strip().lower())
-    if not m:
-        raise DemoFailed("heap size %r: a number of bytes, or with k or m" % (heap,))
-    n = int(m.group(1))
-    return n * 1024 if m.group(2) == "m" else n if m.group(2) == "k" else n // 1024
 
 
 def window_screens(lang="en"):
@@ -336,11 +322,6 @@ def run(lang="en", heap="64k", workdir=None, say=print):
                 sync_and_show(sim, say)
                 if window_available():  # (an installed padctl without the window's driver:
                     db = sim.dir / "host.db"  # the story ends at the sync)
-                    if _kib(heap) < _kib(WINDOW_HEAP):  # power-cycled with the window's heap
-                        say("\n(the pad restarts with a %s heap: the window's flows do not "
-                            "fit %s on this 64-bit port yet, issue 9)" % (WINDOW_HEAP, heap))
-                        sim.stop()
-                        sim.start(heap=WINDOW_HEAP, link=True)
                     window_story(sim, say, db, TIMEOUT * 4, lang)
                     change_story(sim, say, lang)
                     final_sync(sim, say, db)
