@@ -80,10 +80,10 @@ bench: setup postgres
 soak: setup
 	PAD_SOAK_CUTS=$(N) $(PYTEST) -q -x tests/test_powercut.py -k invariant -s
 
-# every cut point of one transaction of each kind, in order (padsim.powercut_all);
-# .ci/run calls it after `make test`
+# every cut point of one transaction of each kind, in order (padsim.powercut_all), and
+# every card-wire byte of the window's unlock and reset; .ci/run calls it after `make test`
 soak-all: setup
-	$(PYTEST) -q tests/test_powercut_all.py -m soak_all -s
+	$(PYTEST) -q tests/test_powercut_all.py tests/test_window_powercut.py -m soak_all -s
 
 clean:
 	rm -rf $(VENV) build *.egg-info host_tools/*.egg-info

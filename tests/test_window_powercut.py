@@ -5,7 +5,10 @@ from the card's challenge on (the UNBLOCK / RELOAD itself, its answer). After ea
 pad boots again and the card is inserted for a PIN: the card is either unlocked / reset or
 not, and the pad's record agrees once that insertion has reconciled the WINDOW intent (the
 journal says which: UNLOCK / RESET with the ref, 01 the host's verdict or 02 reconciled;
-else no unlock, or WINDOW FE / FF closing the intent). Keys: TEST MATERIAL."""
+else no unlock, or WINDOW FE / FF closing the intent). `make test` cuts the card wire at
+every 4th byte (from a random offset), `make soak-all` (.ci/run) at every byte. Keys:
+TEST MATERIAL."""
+import random
 import threading
 import time
 
@@ -161,23 +164,40 @@ class _Cut(Exception):
     pass
 
 
-@pytest.mark.parametrize("op", [1, 2], ids=["unlock", "reset"])
-def test_power_cuts_at_every_step_of_the_window(tmp_path, op):
+# make test cuts at every step of the host's exchange and at every STRIDE-th byte of the
+# card wire (from a random offset, printed); make soak-all (.ci/run) at every byte
+STRIDE = 4
+
+
+def _run(tmp_path, op, stride):
     h = Cuts(tmp_path / "pad", op)
     try:
         h.lock()
         mark = h.play()  # calibration: an uncut operation
         assert h.check() and mark
         (rx0, tx0), (rx1, tx1) = mark["chal"], mark["end"]
+        off = random.randrange(stride)
         points = [(s, None) for s in STEPS]
-        points += [(None, ("card", "rx", i)) for i in range(rx0, rx1)]
-        points += [(None, ("card", "tx", i)) for i in range(tx0, tx1)]
+        points += [(None, ("card", "rx", i)) for i in range(rx0 + off, rx1, stride)]
+        points += [(None, ("card", "tx", i)) for i in range(tx0 + off, tx1, stride)]
         for step, cut in points:
             h.lock()
             h.play(step, cut)
             h.check()
-        print("window power cuts (%s): %d rounds, %d cuts, outcomes %r"
-              % ("unlock" if op == 1 else "reset", h.rounds, h.cuts, h.outcomes))
+        print("window power cuts (%s): %d rounds, %d cuts (card bytes: every %d from +%d), "
+              "outcomes %r" % ("unlock" if op == 1 else "reset", h.rounds, h.cuts, stride,
+                               off, h.outcomes))
         assert h.outcomes["done"] and h.outcomes["not"]
     finally:
         h.pad.close()
+
+
+@pytest.mark.parametrize("op", [1, 2], ids=["unlock", "reset"])
+def test_power_cuts_at_every_step_of_the_window(tmp_path, op):
+    _run(tmp_path, op, STRIDE)
+
+
+@pytest.mark.soak_all
+@pytest.mark.parametrize("op", [1, 2], ids=["unlock", "reset"])
+def test_power_cuts_at_every_byte_of_the_window(tmp_path, op):
+    _run(tmp_path, op, 1)
