@@ -263,9 +263,11 @@ class Pad:
             try:
                 if window:
                     gc.collect()
-                    a = __import__("winauth").authorise(self, c, sam)
-                    _drop("winauth")  # its code out before the flow's, and the card's
-                    _drop("secure")  # authentication's (a window boot ends with this card)
+                    try:
+                        a = __import__("winauth").authorise(self, c, sam)
+                    finally:  # its code out before the flow's, and the card's
+                        _drop("winauth")  # authentication's (a window boot ends with this
+                        _drop("secure")  # card; a settlement after a lost verdict loads it)
                     if not a:
                         return
                     gc.collect()

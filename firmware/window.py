@@ -1,8 +1,9 @@
 # Unlock and reset at the window (DESIGN section 7, docs/protocol.md 9.7): the window's
 # frames, their MACs and the screens, for the whole operation (the authorisation is
 # winauth.py's, the card command winrelay.py's: each loaded for its phase only). Loaded by
-# the window boot (padinit.py keeps the host's W request; winboot.py loads it, winauth.py
-# and the flow, then winstart.py, which drops itself; hook()); the link's code (link.py)
+# the window boot (padinit.py keeps the host's W request; winboot.py loads it, then
+# winstart.py, which drops itself; hook(); the authorisation's code and the flow's come
+# with the card: app.Pad.session); the link's code (link.py)
 # is not loaded: the window's frames are read and written here (hex both ways, CRC-32,
 # each message MACed under K(d, its type) over its bytes and the MAC of the message
 # before it). Small on purpose: it shares the heap with a card session (protocol.md 9.7's
@@ -155,8 +156,8 @@ def _ask(pad, step, n, t, k):
 def hook(pad, flow, ms):
     """The window boot runs in the app's own loop (app.Pad.run), with these in the pad:
     show (the prompt where the idle screen was, the screen remembered: END names it) and
-    the session's flow (flow(pad, card, sam): unlock.run, reset.run; END to the host once
-    it is over); ms: the holder's time for the card (the host's wait). Back at the idle
+    the session's flow (app.Pad.session, window: winauth.authorise, then flow's
+    run(pad, card, sam, auth), unlock.py or reset.py; END to the host once it is over); ms: the holder's time for the card (the host's wait). Back at the idle
     screen after a card, or past that time, the pad restarts into its normal boot."""
     _S[6] = time.ticks_add(time.ticks_ms(), ms)
     pad.show = lambda msg, arg="": _show(pad, msg, arg)

@@ -276,14 +276,20 @@ def test_a_window_link_cut_before_the_authorisation_spends_nothing(tmp_path):
         pad.close()
 
 
-def test_a_window_link_cut_after_the_unblock_is_settled_with_the_card(tmp_path):
+@pytest.mark.parametrize("op", [1, 2], ids=["unlock", "reset"])
+def test_a_window_link_cut_after_the_command_is_settled_with_the_card(tmp_path, op):
     """The host goes away after the card's answer (no verdict): the pad asks the card
-    itself (authenticated tries), which settles the intent."""
+    itself (authenticated tries: the card's authentication's code loaded again beside the
+    command's, at 64k), which settles the intent."""
     pad = WindowPad(tmp_path / "pad", config={"window_link_s": 2})
     try:
         pad.lock()
-        w = steps(pad)
+        w = steps(pad, op)
         w.authorise()
+        if op == 2:  # the holder's new PIN, twice
+            for want in ("^Enter new PIN$", "^New PIN again$"):
+                pad.expect(want, 20)
+                pad.press("271828E")
         w.wait_challenge(30)
         w.command()
         w.wait_answer()
@@ -295,8 +301,10 @@ def test_a_window_link_cut_after_the_unblock_is_settled_with_the_card(tmp_path):
         # the intent (WINDOW, PENDING) settled by the card's authenticated tries: back at
         # its maximum, succeeded (POWER_RECOVERY 03, no failures left)
         assert [k for k, _ in recs[-3:]] == ["WINDOW", "PENDING", "POWER_RECOVERY"], recs
-        assert recs[-3][1] == REF.hex() + "0c10" and recs[-1][1] == "030300", recs
-        assert pad.attempt(pad.pin)[0] == "PIN OK"
+        assert recs[-3][1] == REF.hex() + ("0c10" if op == 1 else "0d10"), recs
+        assert recs[-1][1] == "030300", recs
+        assert pad.attempt(pad.pin if op == 1 else "271828")[0] == "PIN OK"
+        pad.assert_no_crash()
     finally:
         pad.close()
 
@@ -347,7 +355,9 @@ def test_the_window_on_a_nearly_full_ring_then_on_a_full_one(tmp_path):
     it, 9,500 records of 40 cards' history: a card locked there is unlocked at the window
     (the window boot audits the whole ring first), and its right PIN verifies. Then the
     ring filled up (the event reserve used too): the window boot still starts, refuses
-    the card with "Log full" without asking it anything, and the host is told why."""
+    the card with "Log full" before any of the window's authorisation is loaded, without
+    asking the card anything, and the host is told why. (The retry index's scan for more
+    open cards than it holds: test_window_powercut's rounds, a fresh card each.)"""
     pad = WindowPad(tmp_path / "pad", boot=False)
     try:
         assert fill_journal(pad, 9500) >= 9500
@@ -372,7 +382,6 @@ def test_the_window_on_a_nearly_full_ring_then_on_a_full_one(tmp_path):
         assert t.seen == ["Log full"], t.seen
         assert not pad.vcard.log, "a full pad talked to the card: %r" % pad.vcard.log
         pad.pull()
-        assert pad.card_tries() == 3
         pad.assert_no_crash()
     finally:
         pad.close()
