@@ -72,6 +72,7 @@ def build(pad, board):
     pad.trace = board.trace  # simulator test hook (None on a real pad)
     gc.collect()
     if not pad.link_first:  # (a link-first boot loads the link's code instead: app.py)
-        for m in _SESSION:
-            __import__(m)  # each into a heap just collected
-            gc.collect()
+        for m in _SESSION:  # each into a heap just collected (a window boot's PIN entry
+            if not (pad.linkbuf and m[:3] == "pin"):  # comes later: reset.py's)
+                __import__(m)
+                gc.collect()

@@ -1,8 +1,8 @@
 # A window boot's start (app.run loads it in place of pwrup.py when padinit.py kept the
 # host's W request, protocol.md 9.7; it drops itself): the journal's audit done (its code
-# dropped), the PIN entry's code and the flows' room freed, the PSAM's ATR and the random
-# pool's refill, window.py, the card's room, then winstart.py, which checks the request and
-# drops itself. The authorisation's code and the flow's come with the card, once it is
+# dropped), the flows' room freed (padinit.py loaded no PIN entry's code), the PSAM's ATR
+# and the random pool's refill, window.py, the card's room, then winstart.py, which checks
+# the request and drops itself. The authorisation's code and the flow's come with the card, once it is
 # identified (app.Pad.session; the phases: protocol.md 9.7's Memory). Its own module so
 # that a normal boot's power-up (pwrup.py) does not carry this code.
 import gc
@@ -17,8 +17,6 @@ def run(pad):
     sys.modules.pop("winboot", None)
     pad._settle()
     op = pad.linkbuf[1]
-    sys.modules.pop("pin_entry", None)  # (reset.py loads them once the card is authorised)
-    sys.modules.pop("pinblock", None)
     pad.room = None
     pad.show = pad.session = pad.cbuf = None  # window.hook's, later: the pad's dict grown now
     gc.collect()

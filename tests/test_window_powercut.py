@@ -74,6 +74,7 @@ class Cuts:
             if name == step:
                 if pause:
                     time.sleep(pause)
+                self.fired = True
                 p.kill()
                 raise _Cut()
         try:
@@ -99,8 +100,8 @@ class Cuts:
             w.wait_end()
             mark["end"] = (p.card_slot.rx, p.card_slot.tx)
             at("end")
-        except Exception:  # (a cut: the line closes under the driver)
-            if not (step or self.fired):
+        except Exception:  # (a cut: the line closes under the driver; anything before the
+            if not self.fired:  # cut, e.g. the pad crashing, is a failure)
                 raise
         finally:
             try:
@@ -108,7 +109,8 @@ class Cuts:
             except Exception:
                 pass
         t.stop()
-        if step or self.fired:
+        if step or card_cut:
+            assert self.fired, "the operation ended before its cut point %r" % ((step, card_cut),)
             self.cuts += 1
             p.kill()
         return mark
@@ -154,6 +156,9 @@ class Cuts:
             assert not ends and set(settled) <= {"02"}, after
             assert not intent or settled or any(
                 k == "WINDOW" and d[14:] == "fe" for k, d in after), after
+        log = p.log()  # the cuts are SIGKILLs: a traceback is the pad's own failure
+        assert "Traceback" not in log, log[-1500:]
+        assert "CRASH" not in p.kinds()
         self.outcomes["done" if done else "not"] += 1
         p.press("X")
         p.pull(idle=False)
