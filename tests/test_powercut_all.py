@@ -3,7 +3,8 @@ right PIN, a wrong PIN, the locking PIN, a sync whose ACKs reclaim a sector) cut
 flash operation (before it, torn, half, after it) and every byte each way on the card and
 PSAM wires, in order, each from the same state, each followed by the Harness's checks
 (padsim.powercut_all). The full run is marked `soak_all`: `make soak-all` runs it and
-.ci/run calls that after `make test`; `make test` leaves it out (about 2-3 minutes)."""
+.ci/run calls that after `make test`; `make test` leaves it out (about 7 minutes), and its
+control (the planted missing write) goes with it."""
 import time
 
 import pytest
@@ -36,6 +37,7 @@ def test_every_cut_point_keeps_the_rules(tmp_path):
     assert covered == listed
 
 
+@pytest.mark.soak_all  # (with the run it controls; test_powercut's random cuts have theirs)
 def test_the_exhaustive_run_catches_a_missing_write_before_the_verify(tmp_path):
     """The control: with the PENDING record before the VERIFY removed (the planted bug),
     the card-wire cuts of one wrong PIN, every one in order, break the invariant."""

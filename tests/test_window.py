@@ -24,7 +24,7 @@ from padsim.bench_sync import fill_journal
 # left, and go after their phase (app.Pad.session). PAD_WINDOW_HEAP: another heap.
 WINDOW_HEAP = os.getenv("PAD_WINDOW_HEAP", "64k")
 # the window boot's heap in use at the first card command ("mem pre", winauth.py loaded,
-# the flow's code not yet), clean runs: unlock 59,616, reset 59,680 (with the flow and
+# the flow's code not yet), clean runs: unlock 59,520, reset 59,552 (with the flow and
 # winauth.py loaded at boot: 60,512 and 61,216; before the phases 60,512-60,640 and 63,072)
 UNLOCK_BUDGET = 59900
 RESET_BUDGET = 59900
