@@ -2,11 +2,12 @@
 # Takes the T=0 transport below it; returns facts, raises errors.
 from micropython import const
 
-from errors import ProtocolError, StatusError, fault
+from errors import StatusError, fault
 
 _SELECT_MF = b"\x00\xa4\x04\x00\x0fsx1.sh.\xc9\xe7\xbb\xe1\xb1\xa3\xd5\xcf"  # sx1.sh.社会保障
 _SELECT_DF01 = b"\x00\xa4\x04\x00\x06\xd1\x56\x00\x00\x05\x90"
 _RID = b"\xd1\x56\x00\x00\x05"
+_BAD_ANSWER = const(6)  # errors.py: a malformed answer
 _REFUSED = const(9)  # errors.py: not a card this pad may serve
 _ID_LEN = const(38)
 
@@ -61,7 +62,7 @@ class Card:
         compare it, never journaled or shown: protocol.md 1)."""
         raw = xfer(self.t0, bytes((0, 0xB0, 0x80 | sfi, 0, n)), "READ BINARY")
         if len(raw) != n:
-            raise ProtocolError("EF%02d: %d bytes" % (sfi, len(raw)))
+            raise fault(_BAD_ANSWER, "EF%02d: %d bytes" % (sfi, len(raw)))
         return raw
 
     def tries_left(self):
@@ -71,7 +72,7 @@ class Card:
     def challenge(self):
         r = xfer(self.t0, b"\x00\x84\x00\x00\x08", "GET CHALLENGE")
         if len(r) != 8:
-            raise ProtocolError("challenge: %d bytes" % len(r))
+            raise fault(_BAD_ANSWER, "challenge: %d bytes" % len(r))
         return r
 
     def command(self, head, body, le=True):

@@ -1,8 +1,7 @@
 # One base error and a subclass per failure the flows catch by class; flows just raise them.
 # code: which card fault an error is, journaled by the app after its card-I/O reason
-# (docs/protocol.md sections 4a and 6). A class default below; atr.py sets the ATR
-# faults' own (2 bad TCK, 3 no T=0, 4 inverse convention, 5 malformed ATR) on the
-# instance. Plain ints, no names: this module is resident, and a name costs RAM.
+# (docs/protocol.md sections 4a and 6): a class default below, or fault()'s. Plain ints,
+# no names: this module is resident, and a name costs RAM.
 
 
 class Error(Exception):
@@ -28,12 +27,6 @@ class Timeout(Error):
     code = 1  # a silent card, or a wait cap hit
 
 
-class ProtocolError(Error):
-    """A malformed ATR, procedure byte, status word or answer."""
-
-    code = 6  # a malformed answer (or a malformed ATR: atr.py sets 5)
-
-
 class StatusError(Error):
     """The card or PSAM answered a status word the caller did not accept."""
 
@@ -48,15 +41,18 @@ class SecurityError(Error):
     """A MAC, a cryptogram or an authentication did not check out."""
 
 
-# Two faults are Errors with a code of their own, not classes (a class costs about 290
-# bytes of RAM on the 64-bit unix port, measured): code 9, refused: the card is not one
-# this pad may serve (wrong region, keys, application); code 10, the PSAM: absent, silent
-# or answered wrongly (the pad cannot work until it is back). The app tells them apart by
-# the code before it journals a card fault's (protocol.md 4a); raised by fault().
+# Some faults are Errors with a code of their own, not classes (a class costs about 290
+# bytes of RAM on the 64-bit unix port, measured): 2-6, a protocol fault: a malformed ATR
+# (2 bad TCK, 3 no T=0, 4 inverse convention, 5 anything else: atr.py) or a malformed
+# answer (6: procedure byte, length, 61xx rounds; t0.py, card.py, secure.py); code 9,
+# refused: the card is not one this pad may serve (wrong region, keys, application); code
+# 10, the PSAM: absent, silent or answered wrongly (the pad cannot work until it is back).
+# Nothing catches a protocol fault by itself; the app tells 9 and 10 apart by the code
+# before it journals a card fault's (protocol.md 4a); raised by fault().
 
 
 def fault(code, msg):
-    """An Error with this code (9 refused, 10 the PSAM)."""
+    """An Error with this code (2-6 a protocol fault, 9 refused, 10 the PSAM)."""
     e = Error(msg)
     e.code = code
     return e

@@ -3,7 +3,7 @@
 import psam as P
 from card import tries
 from cmac import ct_eq as ct_equal, rand  # (resident: the journal's MAC needs cmac from boot)
-from errors import ProtocolError, SecurityError, StatusError
+from errors import SecurityError, StatusError, fault
 
 
 class Plain(StatusError):
@@ -49,7 +49,7 @@ def _secured(card, sam, r, f, e, head=b"\x04\x20\x00\x00"):
     if sw != 0x9000:
         raise Plain(sw, "card refused")
     if len(data) != 10 or data[0:2] != b"\x99\x02" or data[4:6] != b"\x8e\x04":
-        raise ProtocolError("secure answer malformed")
+        raise fault(6, "secure answer malformed")
     mac_in = iv
     mac_in.extend(m)
     mac_in.extend(data[0:4])

@@ -28,7 +28,7 @@ import time
 from machine import PWM, UART, Pin
 from micropython import const
 
-from errors import CardRemoved, NoCard, ProtocolError, Timeout
+from errors import CardRemoved, NoCard, Timeout, fault
 
 _ATR_MS = const(60)  # first ATR byte: 40,000 clocks (11 ms at 3.57 MHz), with margin
 _VCC_MS = const(2)  # CMDVCCN low to RSTIN high: the chip's activation and 400 clocks
@@ -143,7 +143,7 @@ class UartSlot:
             except Timeout:
                 raise Timeout("%s: no echo on I/O" % self.name)
             if b != buf[i]:
-                raise ProtocolError("%s: I/O echo %02X for %02X" % (self.name, b, buf[i]))
+                raise fault(6, "%s: I/O echo %02X for %02X" % (self.name, b, buf[i]))
             if gt:
                 time.sleep_us(gt)  # the extra guard time before the next character
 

@@ -6,7 +6,7 @@
 from micropython import const
 import time
 
-from errors import ProtocolError, Timeout
+from errors import Timeout, fault
 
 _MAX = const(33)  # TS and at most 32 more characters
 _IWT_MS = const(1001)  # 9600 etu (initial waiting time) at Fi 372, 3.57 MHz, rounded up
@@ -21,10 +21,8 @@ _BAD_ATR = const(5)
 
 
 def _bad(msg, code):
-    """A ProtocolError carrying the fault's code."""
-    e = ProtocolError(msg)
-    e.code = code
-    return e
+    """The protocol fault (errors.fault) with this code."""
+    return fault(code, msg)
 
 
 class Atr:
@@ -40,9 +38,9 @@ class Atr:
 
 def read(slot, need_t0=True, clock=None):
     """The Atr of a freshly activated card. Each character must come within 9600 etu
-    and the whole ATR within 20160 etu (else Timeout); a malformed ATR is a
-    ProtocolError, and so, with need_t0, is a card whose protocol after reset is not
-    T=0 (the pad selects no other protocol)."""
+    and the whole ATR within 20160 etu (else Timeout); a malformed ATR is a protocol
+    fault (errors.fault, its code above), and so, with need_t0, is a card whose
+    protocol after reset is not T=0 (the pad selects no other protocol)."""
     clock = clock or time.ticks_ms
     start = clock()
     raw = bytearray()

@@ -6,7 +6,7 @@ import sys
 
 from micropython import const
 
-from errors import CardRemoved, Error, NoCard, ProtocolError
+from errors import CardRemoved, Error, NoCard, fault
 
 _IWT_MS = const(1001)  # 9600 etu (initial waiting time) at Fi 372, 3.57 MHz, rounded up:
 # each character of the PPS response (atr.py's for the ATR)
@@ -23,7 +23,7 @@ def select(slot, a):
     rate). Any other answer (PPSS, PPS0 or PPS1 not echoed, a bad PCK), no answer, or an
     error on the line: the card is deactivated and activated again (cold reset), False:
     the caller reads its new ATR and uses it at the default rate without PPS. Specific
-    mode at a rate the slot cannot make: refused (ProtocolError, code 3)."""
+    mode at a rate the slot cannot make: refused (a protocol fault, code 3)."""
     import iso7816
     sys.modules.pop("iso7816.pps", None)  # (this module: dropped, as app drops atr; a
     if hasattr(iso7816, "pps"):  # submodule is also an attribute of its package)
@@ -33,9 +33,7 @@ def select(slot, a):
     if a.specific is not None:  # the card speaks at TA1's rate already
         if r is None or r(f, d):
             return True
-        e = ProtocolError("specific mode, F/D %d/%d: not on this slot" % (f, d))
-        e.code = _NO_T0
-        raise e
+        raise fault(_NO_T0, "specific mode, F/D %d/%d: not on this slot" % (f, d))
     if r is not None and not r(f, d, True):  # a rate this slot cannot make: the default
         return True
     try:

@@ -8,10 +8,11 @@
 from micropython import const
 import time
 
-from errors import ProtocolError, Timeout
+from errors import Timeout, fault
 
 _NULL = const(0x60)
 _MAX = const(256)  # data bytes of one answer, GET RESPONSE rounds included
+_BAD_ANSWER = const(6)  # errors.py: a malformed answer (a protocol fault)
 
 
 class T0:
@@ -41,7 +42,7 @@ class T0:
 
     def transmit(self, apdu):
         """Send one short APDU (case 4 as case 3, then GET RESPONSE); returns (data, sw)
-        with the data of every 61xx round. Timeout, CardRemoved or ProtocolError from
+        with the data of every 61xx round. Timeout, CardRemoved or a protocol fault (code 6) from
         the card; ValueError for a malformed APDU, before anything is sent."""
         n = len(apdu)
         nc = ne = 0  # bytes to send (Lc), to receive (Le, 256 for 00)
@@ -69,7 +70,7 @@ class T0:
         wrong_le = ne  # 6Cxx: non-zero re-sends the header with P3 = xx, <0 did already
         while True:  # one command: header, procedure bytes, data, SW1 SW2
             if got + ne > len(self._buf):
-                raise ProtocolError("answer longer than %d bytes" % len(self._buf))
+                raise fault(_BAD_ANSWER, "answer longer than %d bytes" % len(self._buf))
             slot.write(hdr)
             ins = hdr[1]
             todo = nc or ne
@@ -101,8 +102,8 @@ class T0:
                                       % self.max_nulls)
                 elif b == ins or b == ins ^ 0xFF:  # ACK: all the rest; ~ACK: one byte
                     if done == todo:
-                        raise ProtocolError("card asked for byte %d of %d (INS %02X)"
-                                            % (done + 1, todo, ins))
+                        raise fault(_BAD_ANSWER, "card asked for byte %d of %d (INS %02X)"
+                                    % (done + 1, todo, ins))
                     step = todo - done if b == ins else 1
                     if not nc:
                         want = step
@@ -119,11 +120,11 @@ class T0:
                 elif 0x61 <= b <= 0x6F or 0x90 <= b <= 0x9F:
                     sw = b
                 else:
-                    raise ProtocolError("procedure byte %02X after INS %02X" % (b, ins))
+                    raise fault(_BAD_ANSWER, "procedure byte %02X after INS %02X" % (b, ins))
             xx = sw & 0xFF
             if sw >> 8 == 0x6C and wrong_le:  # case 2 or GET RESPONSE: P3 = xx, once
                 if wrong_le < 0:
-                    raise ProtocolError("Le asked twice (%04X)" % sw)
+                    raise fault(_BAD_ANSWER, "Le asked twice (%04X)" % sw)
                 wrong_le = -1
                 got -= done  # this command's data are void (nc is 0 here)
                 hdr[4] = xx
@@ -132,8 +133,8 @@ class T0:
             if sw >> 8 != 0x61:
                 return bytes(buf[:got]), sw
             if rounds >= self.max_get_response:
-                raise ProtocolError("data left (%04X) after %d GET RESPONSE"
-                                    % (sw, rounds))
+                raise fault(_BAD_ANSWER, "data left (%04X) after %d GET RESPONSE"
+                            % (sw, rounds))
             rounds += 1
             hdr[0] = apdu[0]  # GET RESPONSE with the command's CLA
             hdr[1] = 0xC0

@@ -14,6 +14,7 @@ from errors import Error
 from fakeslot import D, FakeSlot, R, X
 from iso7816 import atr
 from iso7816.t0 import T0
+from mptest import kind
 
 
 def _hex(b):
@@ -47,7 +48,7 @@ def run_atr(need_t0, steps):
         return "ok hist=%s prot=%s wi=%d fi=%d di=%d t=%d" % (
             _hex(a.historical), ",".join(str(t) for t in a.protocols), a.wi, a.fi, a.di, s.now)
     except Error as e:
-        return "err %s t=%d %s" % (type(e).__name__, s.now, e)
+        return "err %s t=%d %s" % (kind(e), s.now, e)
 
 
 def run_t0(wwt, busy, max_gr, cmd, steps):
@@ -60,7 +61,7 @@ def run_t0(wwt, busy, max_gr, cmd, steps):
         data, sw = t.transmit(cmd)
         return "ok data=%s sw=%04x wrote=%s t=%d" % (_hex(data), sw, _hex(s.log), s.now)
     except Error as e:
-        return "err %s t=%d %s" % (type(e).__name__, s.now, e)
+        return "err %s t=%d %s" % (kind(e), s.now, e)
 
 
 def run(line):
@@ -84,7 +85,7 @@ def main(path):
             try:
                 r = run(line)
             except Exception as e:  # anything else is a defect the test reports
-                r = "crash %s %s" % (type(e).__name__, e)
+                r = "crash %s %s" % (kind(e), e)
             print(r)
 
 

@@ -29,14 +29,14 @@ from card import Card
 from errors import Error
 from iso7816 import atr
 from iso7816.t0 import T0
+from mptest import kind
 from psam import Psam
 
 
 def _name(e):
     """The error's class, or for the faults errors.py raises as coded Errors (fault()) the
-    name the tests know them by."""
-    n = type(e).__name__
-    return {9: "Refused", 10: "PsamError"}.get(e.code, n) if n == "Error" else n
+    name the tests know them by (mptest.kind)."""
+    return kind(e)
 
 
 def _hex(b):

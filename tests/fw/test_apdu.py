@@ -4,7 +4,7 @@
 import mptest
 from mptest import eq, raises, true
 
-from errors import ProtocolError
+from mptest import ProtocolError
 from fakeslot import FakeSlot, R, W
 from iso7816.t0 import T0
 

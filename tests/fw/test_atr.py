@@ -4,7 +4,8 @@
 import mptest
 from mptest import eq, raises, true
 
-from errors import CardRemoved, ProtocolError, Timeout
+from errors import CardRemoved, Timeout
+from mptest import ProtocolError
 from fakeslot import D, FakeSlot, R, X
 from iso7816 import atr
 

@@ -5,7 +5,8 @@
 import mptest
 from mptest import eq, raises, true
 
-from errors import CardRemoved, ProtocolError
+from errors import CardRemoved
+from mptest import ProtocolError
 from fakeslot import D, FakeSlot, R, W, X
 from iso7816 import atr
 

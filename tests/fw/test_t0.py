@@ -3,7 +3,7 @@
 import mptest
 from mptest import eq, raises, true
 
-from errors import ProtocolError
+from mptest import ProtocolError
 from fakeslot import WWT, FakeSlot, R, W, h, t0_for  # noqa: F401
 from iso7816.t0 import T0
 

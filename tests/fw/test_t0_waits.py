@@ -6,7 +6,8 @@ import gc
 import mptest
 from mptest import eq, raises, true
 
-from errors import CardRemoved, ProtocolError, Timeout
+from errors import CardRemoved, Timeout
+from mptest import ProtocolError
 from fakeslot import WWT, D, FakeSlot, R, W, X, h, t0_for  # noqa: F401
 from iso7816.t0 import T0
 

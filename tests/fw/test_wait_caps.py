@@ -5,7 +5,8 @@
 import mptest
 from mptest import eq, raises, true
 
-from errors import CardRemoved, Error, ProtocolError, StatusError, Timeout
+from errors import CardRemoved, Error, StatusError, Timeout
+from mptest import ProtocolError
 from fakeslot import WWT, D, FakeSlot, R, W, X, h, t0_for  # noqa: F401
 from iso7816 import atr
 from iso7816.t0 import T0
