@@ -83,7 +83,7 @@ def test_happy_path_english(pad):
 # with the length of the pad's folder and ports (strings in the heap) and the random ids.
 # The VERIFY's challenge and PIN key taken before the PIN entry (secure.prepare): the
 # session's figure 57,120-57,184. ProtocolError a coded fault (errors.fault), one class
-# fewer: 55,552 at boot, 56,512 at the first card command ("mem pre").
+# fewer: 55,552 at boot (was 55,904-55,968), 56,512 at the first card command ("mem pre").
 BOOT_BUDGET = 56100
 SESSION_BUDGET = 57300
 
