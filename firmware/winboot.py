@@ -2,9 +2,9 @@
 # host's W request, protocol.md 9.7; it drops itself): the journal's audit done (its code
 # dropped), the flows' room freed (padinit.py loaded no PIN entry's code), the PSAM's ATR
 # and the random pool's refill, window.py, the card's room, then winstart.py, which checks
-# the request and drops itself. The authorisation's code and the flow's come with the card, once it is
-# identified (app.Pad.session; the phases: protocol.md 9.7's Memory). Its own module so
-# that a normal boot's power-up (pwrup.py) does not carry this code.
+# the request and drops itself. The authorisation's code and the flow's come with the
+# card, once it is identified (app.Pad.session; the phases: protocol.md 9.7's Memory). Its
+# own module so that a normal boot's power-up (pwrup.py) does not carry this code.
 import gc
 import sys
 
@@ -26,7 +26,7 @@ def run(pad):
     gc.collect()  # the idle loop's refill may find no room beside the window's code
     __import__("window")
     flow = "unlock" if op == 1 else "reset"  # (loaded once the card is identified, into
-    gc.collect()  # the room its ATR parser leaves: app.Pad.session, late)
+    gc.collect()  # the room its ATR parser leaves: app.Pad.session, window)
     try:  # the card's room (app.Pad.run frees it as the card comes: its ATR parser's code)
         pad.room = bytearray(_ROOM)
     except MemoryError:

@@ -53,7 +53,8 @@ class Options:
     ta1s: tuple = (0x13, 0x18)  # SM4 again with card and PSAM offering these TA1s (PPS)
 
 
-QUICK = dict(runs=1, events=200, heap_lo=48, heap_hi=64, heap_step=16, heap_confirm=0)  # two trials: 64k and 48k
+# --quick: the heap bisection's two trials, 64k and 48k
+QUICK = dict(runs=1, events=200, heap_lo=48, heap_hi=64, heap_step=16, heap_confirm=0)
 
 
 def run(opts, workdir, progress=None):
