@@ -287,16 +287,29 @@ class Pad:
             flow = None
             _drop(name)
 
-    def _resolve(self, c, sam):
+    def _resolve(self, c, sam, sure=False):
         """The card's tries left: (tries, authentic).  Read authenticated (protocol.md 4)
         when the card offers it, else by the plain no-data VERIFY.  With them a pending
         attempt (a power cut, a pulled card, an answer that settled nothing) is settled and
         a card authentically back at its maximum ends the run held here: only authenticated
         evidence lowers the count (DESIGN 5).  A forged answer (journaled TAMPER) or a card
-        that cannot report settles a pending attempt as a failure, then raises."""
+        that cannot report settles a pending attempt as a failure, then raises.
+        With nothing here to lower (no failure, pending attempt or lock for the card) and
+        not `sure` (the window's), the plain read comes first: at the card's maximum it is
+        all (PENDING then records it as plain, which a settlement never needs lower: a
+        card back at its maximum proves "no try spent" by itself); any other answer is
+        read again, authenticated (protocol.md 6)."""
         import secure
         cid, lim = c.card_id, self.cfg["card_limit"]
-        pending = self.retry.state(cid)[1] is not None
+        f, p, lk = self.retry.state(cid)
+        pending = p is not None
+        if not (sure or pending or f or lk):
+            try:
+                now = c.tries_left() or 0  # (None: 9000, already verified: read again)
+                if now >= lim:
+                    return now, False
+            except StatusError:
+                pass
         auth = True
         try:
             try:

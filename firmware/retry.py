@@ -226,8 +226,9 @@ class Retry:
         succeeded, 4 unknown: protocol.md 8.3), or None if nothing was pending; then a card
         authentically back at max_tries ends a run or lock held here, and a blocked card (0)
         gets the LOCK it lacks.  Only authenticated evidence lowers the count: "not
-        delivered" needs both the figure of the PENDING and this one authenticated; a
-        plain figure settles the attempt as failed (delivered if fewer, else unknown)."""
+        delivered" needs this figure authenticated and equal to the PENDING's, which was
+        authenticated too or the card's maximum; a plain figure settles the attempt as
+        failed (delivered if fewer, else unknown)."""
         f, p, lk = self.state(card_id)
         now = tries_left_now
         if p is None:
@@ -236,7 +237,8 @@ class Retry:
             elif now == 0 and not lk:  # blocked, the LOCK lost to a cut: journal it now
                 self._lock(card_id, 0, f)
             return None
-        both = authentic and self.authentic  # this figure and the PENDING's
+        # this figure and the PENDING's authenticated (or that one plain at the maximum:
+        both = authentic and (self.authentic or p >= max_tries)  # protocol.md 6)
         if now is None:
             out, run = _R_UNKNOWN, f + 1
         elif now < p:

@@ -43,7 +43,13 @@ def _secured(card, sam, r, f, e, head=b"\x04\x20\x00\x00"):
     mac_in.extend(head)
     mac_in.append(len(e) + 4)
     mac_in.extend(e)
-    m = sam.cipher(5, mac_in, 4)
+    n = len(iv)
+    if e:  # a block or more after the IV: the IV folded into the first, a zero-IV MAC (CBC
+        for i in range(n):  # takes the IV only there), the IV's bytes not sent (protocol.md
+            mac_in[n + i] ^= mac_in[i]  # 5: P1 01)
+        m = sam.cipher(1, memoryview(mac_in)[n:], 4)
+    else:
+        m = sam.cipher(5, mac_in, 4)
     e.extend(m)
     data, sw = card.command(head, e)
     if sw != 0x9000:

@@ -51,7 +51,7 @@ def authorise(pad, c, sam):
         pad.journal.event(_J_CARD_REFUSED, cid, b"\x03")  # app.py's reason: not genuine
         return pad.show(_M_NOT_GENUINE)
     try:
-        tries, auth = pad._resolve(c, sam)
+        tries, auth = pad._resolve(c, sam, True)
     except SecurityError:
         return pad.show(_M_CARD_ERROR)
     pad._state("post", cid)

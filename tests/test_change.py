@@ -67,7 +67,7 @@ def test_change_then_the_new_pin_verifies_and_the_old_does_not(make_pad):
     # the old PIN's check is an attempt like a VERIFY's: PENDING before, PIN_OK after,
     # then CHANGE (no data)
     assert [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()] == [
-        ("PENDING", "030301"), ("PIN_OK", ""), ("CHANGE", "")]
+        ("PENDING", "030300"), ("PIN_OK", ""), ("CHANGE", "")]
     assert pad.wait_state("out", 1) == (0, None, False)
     assert pad.vcard.got(0x84, 0x5E)
     cmd = [a for a in pad.vcard.apdus if a[:4] == b"\x84\x5e\x01\x00"]

@@ -60,9 +60,13 @@ class EspPad:
             time.sleep(0.05)
 
     def at_pin_entry(self):
-        # the authenticated tries-left read (secured VERIFY, no data) comes just before
-        self.wait("PIN entry", lambda: any(c[:5] == b"\x04\x20\x00\x00\x04"
-                                           for c in self.card.apdus))
+        # the tries-left read (plain on a card at its maximum with nothing to settle, else
+        # the secured VERIFY with no data), then the VERIFY's GET CHALLENGE come just before
+        def ready():
+            a = list(self.card.apdus)
+            return a and a[-1][:2] == b"\x00\x84" and any(
+                c[:4] in (b"\x00\x20\x00\x00", b"\x04\x20\x00\x00") for c in a)
+        self.wait("PIN entry", ready)
         time.sleep(0.5)
 
     def kinds(self):
@@ -109,8 +113,8 @@ def test_watchdog_mid_verify_counts_as_a_power_cut(pad):
     resets the pad. Powered up again, the pad settles the pending attempt from the card's
     authenticated count: delivered and failed, one failure, as after a power cut."""
     p = pad()
-    p.start(PAD_STALL_ON="04c000000a:2")  # GET RESPONSE of the PIN VERIFY's SM answer
-    # (the first one: the authenticated tries-left read's, before PIN entry)
+    p.start(PAD_STALL_ON="04c000000a:1")  # GET RESPONSE of the PIN VERIFY's SM answer
+    # (the only one: a card at its maximum that the pad holds nothing of is read plainly)
     p.insert()
     p.at_pin_entry()
     p.sim.ui.press("000000E", gap=0.15)

@@ -60,10 +60,10 @@ def test_happy_path_english(pad):
     assert pad.wait_state("out", 1) == (0, None, False)
     assert pad.card_fails() == 0
     assert card_state(pad.card_path)["counts"]["verify_ok"] == 1
-    # the durable PENDING (tries 3, pad limit 3, the tries read authenticated) before the
-    # VERIFY, then the outcome
+    # the durable PENDING (tries 3, pad limit 3, the tries read plainly: a card at its
+    # maximum with nothing here to settle, protocol.md 6) before the VERIFY, then the outcome
     assert [(k, d) for k, c, d in pad.journal() if c == pad.card_id.lower()] == [
-        ("PENDING", "030301"), ("PIN_OK", "")]
+        ("PENDING", "030300"), ("PIN_OK", "")]
     # the PIN went to the card only inside the secure VERIFY, never in clear
     assert pad.vcard.got_verify()
     assert all(len(r) == 2 for cla, ins, r in pad.vcard.log if (cla, ins) == (0, 0x20))

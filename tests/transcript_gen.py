@@ -274,9 +274,11 @@ def record(m, card_slot, psam_slot):
          init % ("64", "04", "R", "SK_mac = D(D(D(K2, city), serial), R)"),
          [2, 1, 1, 1, 8, 8, 8], "SW", [2], "9000")
     head = b("0420000014") + e
-    tpdu("P", b("80FA050025") + iv + head, "CIPHER DATA MAC with IV: CLA INS | P1 05 P2 00 | "
-         "Lc 25 | IV = R || 00*8 | the secure VERIFY's CLA INS P1 P2 Lc | E",
-         [2, 2, 1, 16, 5, 16], "SW", [2], "6104")
+    folded = bytes(x ^ y for x, y in zip(head, iv)) + head[16:]
+    tpdu("P", b("80FA010015") + folded, "CIPHER DATA MAC, the IV folded in: CLA INS | P1 01 "
+         "(zero IV) P2 00 | Lc 15 | the secure VERIFY's CLA INS P1 P2 Lc | E, its first 16 "
+         "bytes XOR IV = R || 00*8 (the pad's: CBC takes the IV only there)",
+         [2, 2, 1, 16, 5], "SW", [2], "6104")
     mm = tpdu("P", b("80C0000004"), "GET RESPONSE | Le", [4, 1],
               "M = SM4 CBC-MAC under SK_mac, IV, 80-padding, first 4 bytes | SW", [4, 2], "9000")
     tpdu("C", head + mm, "secure VERIFY: CLA 04 INS P1 P2 | Lc 14 | E | M", [4, 1, 16, 4],

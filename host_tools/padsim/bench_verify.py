@@ -102,17 +102,20 @@ def _settle(slot, quiet=0.02, limit=1.0):
 
 
 def critical_path(card_tl, psam_tl, since=float("-inf")):
-    """Wire seconds on the critical path, from the slots' per-character timelines
-    [(time.monotonic(), "rx"|"tx", seconds)] (padsim.slot: each character at the rate in
-    force, 16-ETU turnarounds and TC1 included), the characters from `since` on. The
-    firmware drives one wire at a time (it waits for each answer before the next
-    command, card or PSAM), so nothing runs on both wires at once and the critical path
-    is the sum of both wires' time. (A firmware that overlapped them would need the
-    simulated wires held to their rate in real time to tell what overlaps: the
-    simulator's wires have no time of their own, so this function would then
-    overcount, never undercount.)"""
-    return (sum(s for t, _, s in card_tl if t >= since)
-            + sum(s for t, _, s in psam_tl if t >= since))
+    """Wire seconds on the critical path, from the paced slots' per-character timelines
+    [(start, "rx"|"tx", seconds)] (padsim.slot, paced: each character at the rate in
+    force, 16-ETU turnarounds and TC1 included, started when its wire was free), the
+    characters from `since` on: the length of the union of their intervals, so that what
+    ran on both wires at once counts once (the card computing its INTERNAL AUTHENTICATE
+    answer while the PSAM computes the same, firmware/secure.py), and the time neither
+    wire carried anything (the pad's CPU, the holder typing) not at all."""
+    spans = sorted((t, t + s) for t, _, s in list(card_tl) + list(psam_tl) if t >= since)
+    total, end = 0.0, float("-inf")
+    for a, b in spans:
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
 
 
 def one_verification(sim, story, psam, stats):
@@ -154,7 +157,8 @@ def bench_pin(suite, runs, heap, workdir, progress=None, ta1=None):
     the card's and the PSAM's ATRs offer (the pad negotiates it by PPS)."""
     progress = progress or Progress(quiet=True)
     tag = suite + ("" if ta1 is None else "-ta1-%02X" % ta1)
-    with Sim(Path(workdir) / ("pin-" + tag), suite=suite, ta1=ta1) as sim:
+    with Sim(Path(workdir) / ("pin-" + tag), suite=suite, ta1=ta1,
+             card_slot={"paced": True}, psam_slot={"paced": True}) as sim:
         psam = Counted(sim.psam_slot.processor)
         sim.psam_slot.insert(psam)
         stats = sim.dir / "flash.stats"

@@ -54,13 +54,33 @@ class Harness:
 
     # --- cutting --------------------------------------------------------------------------
     def _hook(self, wire):
-        def on_byte(direction, index, _byte):
+        last = bytearray(5)  # the last 5 bytes the pad sent on this wire
+        after = [None]  # card bytes sent since the header of an ("after", ...) cut came
+
+        def on_byte(direction, index, byte):
             c = self.cut
-            if c and c[0] == wire and c[1] == direction and c[2] == index and not self.cut_fired:
-                self.cut_fired = True
-                self.sim.kill()
-                return True
-            return False
+            if not c or c[0] != wire or self.cut_fired:
+                return False
+            if c[1] == "after":  # (wire, "after", head, k): the k-th byte the card sends
+                if index == 0:  # a new activation (its ATR, its first command)
+                    after[0] = None
+                if direction == "rx":  # after the pad's header `head Lc` (Lc over 4: a
+                    last[:4] = last[1:]  # command with data beyond a MAC), whatever came
+                    last[4] = byte  # before it on the wire (a plain or an authenticated
+                    if last[:4] == c[2] and byte > 4 and index >= 4:  # tries read)
+                        after[0] = 0
+                    return False
+                if after[0] is None:
+                    return False
+                k = after[0]
+                after[0] += 1
+                if k != c[3]:
+                    return False
+            elif c[1] != direction or c[2] != index:
+                return False
+            self.cut_fired = True
+            self.sim.kill()
+            return True
         return on_byte
 
     def _trace(self):
@@ -223,16 +243,22 @@ class Harness:
 
     # --- the campaign ---------------------------------------------------------------------
     def calibrate(self):
-        """One uncut round with a wrong PIN: how many flash operations and wire bytes."""
+        """Uncut rounds with a wrong PIN: how many flash operations and wire bytes, the most
+        of two: the first on a card the pad has no failure of (its tries read plainly), the
+        second with that failure recorded (read authenticated: more bytes on both wires),
+        so that the points cover an attempt of either kind."""
         stats = self.sim.dir / "calib.stats"
         self.env["PAD_FLASH_STATS"] = str(stats)
-        if stats.exists():
-            stats.unlink()
-        self.round(None, "000000")
-        ops = sum(int(x) for x in stats.read_text().split()[:2])
+        ops, card, psam = 0, (0, 0), (0, 0)
+        for _ in range(2):
+            if stats.exists():
+                stats.unlink()
+            self.round(None, "000000")
+            ops = max(ops, sum(int(x) for x in stats.read_text().split()[:2]))
+            c, p = self.sim.card_slot, self.sim.psam_slot
+            card = (max(card[0], c.rx), max(card[1], c.tx))
+            psam = (max(psam[0], p.rx), max(psam[1], p.tx))
         del self.env["PAD_FLASH_STATS"]
-        card = (self.sim.card_slot.rx, self.sim.card_slot.tx)
-        psam = (self.sim.psam_slot.rx, self.sim.psam_slot.tx)
         self._refresh_card()
         return ops, card, psam
 
@@ -286,10 +312,12 @@ class Harness:
         return pin
 
     def verify_answer_points(self):
-        """Card-wire cut points inside the card's answer to the VERIFY: the card has
-        already counted the attempt when it sends them (calibrate() first)."""
-        ops, card, psam = self.calibrate()
-        return [("card", "tx", i) for i in range(card[1] - 15, card[1])]
+        """Card-wire cut points inside the card's answer to the secure VERIFY (its 61 0A,
+        the GET RESPONSE's ACK, SM answer and SW: the 15 bytes after the command's ACK):
+        the card has already counted the attempt when it sends them. Counted from the
+        VERIFY's header, not from the activation: how many bytes came before it depends
+        on the pad's state for the card (a plain or an authenticated tries read)."""
+        return [("card", "after", b"\x04\x20\x00\x00", k) for k in range(1, 16)]
 
     def tally(self):
         kinds = Counter(k[0] for k in self.hits)
@@ -361,8 +389,8 @@ class ChangeHarness(Harness):
         return l1
 
     def change_answer_points(self):
-        """Card-wire cut points inside the card's answer to the CHANGE PIN (the last card
-        bytes of an attempt): the card has counted the old PIN's check by then."""
-        ops, card, psam = self.calibrate()
-        return [("card", "tx", i) for i in range(card[1] - 15, card[1])]
+        """Card-wire cut points inside the card's answer to the CHANGE PIN (as
+        verify_answer_points: the 15 bytes after its ACK): the card has counted the old
+        PIN's check by then."""
+        return [("card", "after", b"\x84\x5e\x01\x00", k) for k in range(1, 16)]
 

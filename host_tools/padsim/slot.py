@@ -71,6 +71,13 @@ other way (ISO 7816-3: the delay between leading edges of characters in opposite
 directions; the pad's at least its own guard time), the activation's first character
 12 ETU. ``wire_s`` is the activation's total, and ``timeline`` one (time.monotonic(),
 direction, seconds) per character, so the bench can tell what ran while what.
+
+``paced=True`` (the bench's) holds the wire to that time in real time: a character
+starts once the one before it on this wire has ended (the pad's bytes arrive at once
+over TCP, and are then taken to cross the wire one after another), and the card's
+characters reach the pad only when the wire has carried them (the slot sleeps until
+then). The timeline's times are then the characters' starts on the wire, so two paced
+slots show what a pad that drives both wires at once overlaps.
 """
 import random
 import socket
@@ -167,8 +174,9 @@ class SlotServer:
                  stall_nulls=0, stall_delay=1.0, byte_by_byte=0.0, always_61=False, le_mismatch=False, garbage=False,
                  silent_after=None, pull_after=None, truncate=None, truncate_ins=None,
                  on_byte=None, outgoing=DEFAULT_OUTGOING, incoming=DEFAULT_INCOMING,
-                 detect=False, pps="accept"):
+                 detect=False, pps="accept", paced=False):
         self.name = name
+        self.paced = paced
         self.atr = atr
         self.rng = random.Random(seed)
         self.chunks, self.chunk_delay = chunks, chunk_delay
@@ -192,6 +200,7 @@ class SlotServer:
         self.wire_s = 0.0
         self.timeline = []
         self._last_dir = None
+        self._busy = 0.0  # paced: time.monotonic() at which the wire's last character ends
         self.outgoing = frozenset(outgoing)
         self.incoming = frozenset(incoming)
         self.activations = 0
@@ -347,6 +356,7 @@ class SlotServer:
                 self.wire_s = 0.0
                 self.timeline = []
                 self._last_dir = None
+                self._busy = 0.0
                 self._pending = None       # (data, sw) waiting for GET RESPONSE
                 self._mismatched = None    # header answered 6Cxx by le_mismatch
                 proc.reset()
@@ -421,10 +431,14 @@ class SlotServer:
         return f / d / CLOCK_HZ
 
     def _tick(self, direction, n):
-        """n characters in one direction ("rx": pad to card, "tx": card to pad), timed."""
+        """n characters in one direction ("rx": pad to card, "tx": card to pad), timed.
+        Each timeline entry's time is the character's start: when it came (or is sent)
+        here, or, paced, when the wire is free for it (the characters before it on this
+        wire ended). Returns when the last of them ends on the wire (paced)."""
         etu = self.etu_s()
         n_extra = self.tc1 if self.tc1 is not None and self.tc1 != 255 else 0
         now = time.monotonic()
+        at = max(now, self._busy) if self.paced else now
         for _ in range(n):
             if self._last_dir is None:
                 gap = 12
@@ -434,7 +448,11 @@ class SlotServer:
                 gap = max(16, 12 + n_extra) if direction == "rx" else 16
             self._last_dir = direction
             self.wire_s += gap * etu
-            self.timeline.append((now, direction, gap * etu))
+            self.timeline.append((at, direction, gap * etu))
+            if self.paced:
+                at += gap * etu
+        self._busy = at
+        return at
 
     # --- bytes --------------------------------------------------------------------------
     def _record(self, conn, entry, replace=0):
@@ -514,11 +532,16 @@ class SlotServer:
 
     def _flush(self, conn, out):
         if out:
+            if self.paced:  # the pad gets them when the wire has carried the last one
+                wait = self._tick("tx", len(out)) - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
             try:
                 conn.sendall(bytes(out))
             except OSError:
                 raise _Cut() from None
-            self._tick("tx", len(out))
+            if not self.paced:
+                self._tick("tx", len(out))
             self._record(conn, ("tx", bytes(out)))
 
     def _nulls(self, conn):
