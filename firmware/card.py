@@ -40,11 +40,15 @@ class Card:
         self.t0 = t0
 
     def identify(self):
-        """SELECT MF and DF01, READ BINARY EF05 with its exact length (Le 26)."""
-        for apdu in (_SELECT_MF, _SELECT_DF01):
-            _, sw = self.t0.transmit(apdu)
-            if sw != 0x9000:
-                raise fault(_REFUSED, "not a social security card (SELECT %04X)" % sw)
+        """SELECT DF01 by its AID (the MF is the current DF after the reset, ISO 7816-4:
+        DF01 is found from it by name), else SELECT MF by name and DF01 again (a card that
+        wants its MF named first); READ BINARY EF05 with its exact length (Le 26)."""
+        _, sw = self.t0.transmit(_SELECT_DF01)
+        if sw != 0x9000:
+            for apdu in (_SELECT_MF, _SELECT_DF01):
+                _, sw = self.t0.transmit(apdu)
+                if sw != 0x9000:
+                    raise fault(_REFUSED, "not a social security card (SELECT %04X)" % sw)
         raw = self.read(5, _ID_LEN)
         if raw[3:8] != _RID or raw[25] not in (1, 2):
             raise fault(_REFUSED, "not a social security card (EF05)")

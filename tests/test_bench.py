@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import socket
+import time
 
 import pytest
 
@@ -81,6 +82,35 @@ def test_count_tpdus_counts_the_headers_of_a_real_slot_transcript(byte_by_byte):
         assert BV.count_tpdus(slot.transcript) == 5
 
 
+def test_critical_path_counts_both_wires_at_once_once():
+    # (start, direction, seconds): the card busy 0-3, the PSAM 2-5 and 7-8; a gap 5-7
+    card = [(0.0, "rx", 1.0), (1.0, "tx", 1.0), (2.0, "tx", 1.0)]
+    psam = [(2.0, "rx", 2.0), (4.0, "tx", 1.0), (7.0, "rx", 1.0)]
+    assert BV.critical_path(card, psam) == pytest.approx(6.0)  # 0-5 and 7-8
+    assert BV.serial_time(card, psam) == pytest.approx(7.0)
+    assert BV.critical_path(card, psam, since=2.0) == pytest.approx(4.0)  # 2-5, 7-8
+    assert BV.critical_path([], []) == 0
+
+
+def test_a_paced_echoing_slot_holds_the_wire_to_its_rate():
+    with SlotServer(_Proc(), paced=True, echo=True) as slot:
+        with socket.create_connection((slot.host, slot.port)) as s:
+            _read(s, len(CARD_ATR))
+            t0 = time.monotonic()
+            s.sendall(bytes.fromhex("0020000000"))
+            assert _read(s, 5) == bytes.fromhex("0020000000")  # the echo, then the SW
+            assert _read(s, 2) == b"\x90\x00"
+            took = time.monotonic() - t0
+        tl = slot.timeline
+        # each character starts when the one before it ended, on this wire
+        assert all(b[0] == pytest.approx(a[0] + a[2]) for a, b in zip(tl, tl[1:]))
+        # after the ATR a turnaround and 4 characters, a turnaround and 1: (16 + 12 * 4) +
+        # (16 + 12) ETU at 9600 baud, and that long in real time at least
+        etu = 372 / 3571200
+        assert sum(x[2] for x in tl[-7:]) == pytest.approx(92 * etu)
+        assert took >= 92 * etu * 0.9
+
+
 def test_cpu_ticks_of_this_process():
     import os
     assert BC.cpu_ticks(os.getpid()) >= 0
@@ -130,6 +160,10 @@ def test_quick_bench_pin_figures(quick, suite):
     _wire_sane(p["card"])
     _wire_sane(p["psam"])
     assert p["wire_s"] == pytest.approx(p["card"]["wire_s"] + p["psam"]["wire_s"])
+    # the PSAM's part of INTERNAL AUTHENTICATE ran at the card's pauses (firmware/secure.py):
+    # on the paced wires some of it went on both at once, so the critical path is shorter
+    # than the wires' time one after the other (equal for a pad that drives one at a time)
+    assert p["crit_s"] < p["serial_s"] - 0.005, (p["crit_s"], p["serial_s"])
     assert p["cpu_s"] >= 0 and p["cpu_ticks_total"] >= 0
     assert 0 < p["wall_pin_s"] < p["wall_s"] <= p["screen_s"]
     assert p["wall_to_wire"] == pytest.approx(p["wall_s"] / p["wire_s"])

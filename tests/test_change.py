@@ -299,8 +299,9 @@ class PullInChange:
 # weakpin dropped, the command's buffers). Measured 59,680 and 59,584 at first (the
 # VERIFY's session: 58,080-58,304); with the private kinds and messages 58,080-58,496 and
 # 58,272 (the VERIFY's: 56,832-57,024); ProtocolError a coded fault since: every boot
-# 352 bytes lower (tests/test_pad_flows.py).
-CHANGE_BUDGET = 58650
+# 352 bytes lower (tests/test_pad_flows.py); with the plain tries read first and the PSAM's
+# part of INTERNAL AUTHENTICATE at the card's pauses 58,720 and 58,624.
+CHANGE_BUDGET = 59000
 
 
 def test_heap_of_the_change_flow(make_pad):

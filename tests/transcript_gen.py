@@ -198,10 +198,9 @@ def record(m, card_slot, psam_slot):
     # insertion
     atr("C", card_slot, "card ATR: TS (direct) | T0: TD1 follows, 7 historical bytes | "
         "TD1: TC2 follows, T=0 | TC2: WI 10 | historical bytes", [1, 1, 1, 1, 7])
-    tpdu("C", b("00A404000F") + b("7378312E73682EC9E7BBE1B1A3D5CF"),
-         "SELECT MF by name: CLA INS P1 P2 | Lc | sx1.sh.社会保障 (GBK)", [4, 1, 15],
-         "SW", [2], "9000")
-    tpdu("C", b("00A4040006D15600000590"), "SELECT DF01: CLA INS P1 P2 | Lc | AID",
+    tpdu("C", b("00A4040006D15600000590"), "SELECT DF01 by its AID (the MF is the current DF "
+         "after the reset; a card that refuses gets SELECT MF by name `00A404000F 7378312E73682E"
+         "C9E7BBE1B1A3D5CF`, sx1.sh.社会保障 in GBK, then this again): CLA INS P1 P2 | Lc | AID",
          [4, 1, 6], "SW", [2], "9000")
     tpdu("C", b("00B0850026"), "READ BINARY EF05 (P1 80|SFI 5), Le 26: its exact length",
          [4, 1],

@@ -213,9 +213,11 @@ class Board:
         del config, flash
         sys.modules.pop("flash", None)
         sys.modules.pop("config", None)
-        self.card = SocketSlot(_env("PAD_CARD", "127.0.0.1:7816"), "card",
-                               _env("PAD_CARD_DETECT"))
-        self.psam = SocketSlot(_env("PAD_PSAM", "127.0.0.1:7817"), "PSAM")
+        slot = SocketSlot  # the bench's paced wires echo (echoslot.py, protocol.md 7.1)
+        if _env("PAD_WIRE_ECHO") == "1":
+            slot = __import__("echoslot").EchoSlot
+        self.card = slot(_env("PAD_CARD", "127.0.0.1:7816"), "card", _env("PAD_CARD_DETECT"))
+        self.psam = slot(_env("PAD_PSAM", "127.0.0.1:7817"), "PSAM")
         self.ui = Ui(_env("PAD_UI", "127.0.0.1:7818"))
         self.host = Host() if _env("PAD_LINK", "1") == "1" else None
         self.clock = self

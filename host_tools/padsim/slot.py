@@ -77,7 +77,11 @@ starts once the one before it on this wire has ended (the pad's bytes arrive at 
 over TCP, and are then taken to cross the wire one after another), and the card's
 characters reach the pad only when the wire has carried them (the slot sleeps until
 then). The timeline's times are then the characters' starts on the wire, so two paced
-slots show what a pad that drives both wires at once overlaps.
+slots show what a pad that drives both wires at once overlaps. ``echo=True`` sends the
+pad each character it sent back, once it has crossed the wire (the one I/O line of ISO
+7816-3, as the ESP32 board's UART hears it): a pad that waits for its echoes
+(PAD_WIRE_ECHO=1, boards/unix_sim) has written only once its characters are on the wire,
+as on the ESP32 board, and does nothing else meanwhile.
 """
 import random
 import socket
@@ -174,9 +178,10 @@ class SlotServer:
                  stall_nulls=0, stall_delay=1.0, byte_by_byte=0.0, always_61=False, le_mismatch=False, garbage=False,
                  silent_after=None, pull_after=None, truncate=None, truncate_ins=None,
                  on_byte=None, outgoing=DEFAULT_OUTGOING, incoming=DEFAULT_INCOMING,
-                 detect=False, pps="accept", paced=False):
+                 detect=False, pps="accept", paced=False, echo=False):
         self.name = name
         self.paced = paced
+        self.echo = echo
         self.atr = atr
         self.rng = random.Random(seed)
         self.chunks, self.chunk_delay = chunks, chunk_delay
@@ -488,7 +493,15 @@ class SlotServer:
                     self.cut()
                     raise _Cut()
             buf.extend(got)
-            self._tick("rx", len(got))
+            end = self._tick("rx", len(got))
+            if self.echo:  # the single I/O line: the pad hears its own characters as
+                wait = end - time.monotonic()  # they cross it (paced: once they have)
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    conn.sendall(got)
+                except OSError:
+                    raise _Cut() from None
         self._record(conn, ("rx", bytes(buf)))
         return bytes(buf)
 

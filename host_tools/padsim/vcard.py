@@ -42,6 +42,10 @@ class VirtualCard:
     """A social-security card (CPU card, T=0) answering APDUs from its state file."""
 
     atr = None  # the slot's default card ATR
+    # a card that finds DF01 by its AID only once its MF was selected by name (the pad
+    # then selects both: firmware/card.py); by default the MF is selected at reset and
+    # DF01 found from it by name (ISO 7816-4)
+    mf_first = False
 
     def __init__(self, path, ta1=None):
         """ta1: the Fi/Di its ATR offers (e.g. 0x13, 0x18; the slot answers the PPS)."""
@@ -86,6 +90,7 @@ class VirtualCard:
         """Cold reset: the challenge is lost and the MF is selected."""
         self._challenge = None
         self._df01 = False
+        self._mf = False  # selected by name since the reset (mf_first)
 
     # -- dispatch ------------------------------------------------------------------
     def process(self, apdu):
@@ -113,7 +118,8 @@ class VirtualCard:
             raise _Bad(SW_WRONG_P1P2)
         if data == MF_NAME:
             self._df01 = False
-        elif data == DF01_AID:
+            self._mf = True
+        elif data == DF01_AID and (self._mf or not self.mf_first):
             self._df01 = True
         else:
             raise _Bad(SW_NOT_FOUND)
