@@ -198,6 +198,56 @@ def test_plain_maximum_does_not_end_the_run(pad):
     pad.assert_no_crash()
 
 
+# --- the plain read first, where nothing could be lowered ---------------------------------
+
+def test_a_card_at_its_maximum_with_nothing_here_is_read_plainly(pad):
+    # no failure, pending attempt or lock here: the plain 63C3 is all; the PSAM is not
+    # asked for the read (no MAC key of a tries-read challenge), PENDING's flag 00
+    assert pad.attempt(WRONG) == ("Wrong PIN", "Tries left: 2")
+    first = pad.vcard.apdus
+    assert any(a[:4] == b"\x00\x20\x00\x00" and len(a) == 4 for a in first)
+    assert not any(is_auth_read(a) for a in first)
+    # the next insertion: a failure recorded here, so the read is authenticated (flag 01)
+    assert pad.attempt(RIGHT) == ("PIN OK", "Please remove card")
+    assert any(is_auth_read(a) for a in pad.vcard.apdus)
+    assert records(pad, "PENDING") == ["030300", "020301"]
+    pad.assert_no_crash()
+
+
+@pytest.mark.parametrize("plain", ["63C1", "6983", "9000", "6D00"])
+def test_a_plain_read_below_the_maximum_is_read_again_authenticated(pad, plain):
+    # a shim (or the card) says fewer tries, blocked, verified or no such command in
+    # plain: the pad does not act on it, it reads authenticated and goes by that (3)
+    insert_shim(pad, plain=bytes.fromhex(plain))
+    assert pad.expect(AFTER_INSERT) == ("Enter PIN", "")
+    assert any(is_auth_read(a) for a in pad.vcard.apdus)
+    assert pad.wait_state("post", 1) == (0, None, False)
+    pad.press(RIGHT + "E")
+    assert pad.expect(RESULT) == ("PIN OK", "Please remove card")
+    assert records(pad, "PENDING") == ["030301"]
+    pad.pull()
+    pad.assert_no_crash()
+
+
+def test_a_plain_maximum_a_shim_claims_only_raises_the_count(pad):
+    # the card has 1 try left elsewhere-spent; a shim answers the plain read 63C3: PENDING
+    # records 3 (plain); the wrong PIN's authenticated 6983 then counts from 3: the run is
+    # 3 failures here (the card's 2 + this one), LOCK: never fewer than the card's
+    st = card_state(pad.card_path)
+    st["tries"] = 1
+    write_state(pad.card_path, st)
+    insert_shim(pad, plain=bytes.fromhex("63C3"))
+    assert pad.expect(AFTER_INSERT) == ("Enter PIN", "")
+    assert not any(is_auth_read(a) for a in pad.vcard.apdus)
+    pad.press(WRONG + "E")
+    assert pad.expect(RESULT)[0] == "Card locked"
+    pad.pull()
+    assert records(pad, "PENDING") == ["030300"]
+    assert pad.card_tries() == 0
+    assert "LOCK" in pad.kinds(pad.card_id)
+    pad.assert_no_crash()
+
+
 # --- a legacy card (no authenticated read) ------------------------------------------------
 
 def test_legacy_card_verifies_with_plain_reads(pad):

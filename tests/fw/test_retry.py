@@ -101,6 +101,30 @@ def test_resolve_every_case():
         eq(r.resolve(A, now, 3, True), None)  # nothing pending any more
 
 
+def test_resolve_a_plain_pending_figure_at_the_maximum():
+    # the pad read the tries plainly (a card at its maximum with nothing here: app.py's
+    # _resolve); after the cut the authenticated read decides: back at the maximum, not
+    # delivered (no failure); fewer, failed; a plain figure, unknown: counted as failed
+    cases = ((3, True, R_NOT_DELIVERED, (0, None, False)),
+             (2, True, R_FAILED, (1, None, False)),
+             (3, False, R_UNKNOWN, (1, None, False)),
+             (None, False, R_UNKNOWN, (1, None, False)))
+    for now, auth, outcome, after in cases:
+        p, j, r = fresh()
+        r.begin(A, 3)  # plain
+        j, r = reopen(p)
+        eq(r.state(A), (0, 3, False))
+        eq(r.resolve(A, now, 3, auth), outcome)
+        eq(r.state(A), after)
+    # a plain figure below the maximum (never recorded by the pad: it reads again, but a
+    # legacy card's): equal tries, authenticated, proves nothing either way: failed
+    p, j, r = fresh()
+    r.begin(A, 2)
+    j, r = reopen(p)
+    eq(r.resolve(A, 2, 3, True), R_UNKNOWN)
+    eq(r.state(A), (1, None, False))
+
+
 def test_resolve_locks_at_the_pad_limit():
     p, j, r = fresh(pad_limit=2)
     r.begin(A, 3, True)

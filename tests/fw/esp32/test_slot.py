@@ -46,7 +46,8 @@ def test_card_identified_over_the_uart():
     eq(bytes(c.card_id).hex().upper(), os.getenv("PAD_CARD_ID"))
     # the card got the commands once: the echo of the one I/O line was read back and
     # dropped, never taken for the card's answer
-    true(m.sent.startswith(b"\x00\xa4\x04\x00\x0f"), m.sent[:8])
+    true(m.sent.startswith(b"\x00\xa4\x04\x00\x06\xd1\x56"), m.sent[:8])  # (DF01 first)
+    eq(m.sent.count(b"\x00\xa4"), 1)
     true(s.present(), "present")
     s.deactivate()
     true(not s.present(), "deactivated")
