@@ -295,10 +295,10 @@ class Pad:
         evidence lowers the count (DESIGN 5).  A forged answer (journaled TAMPER) or a card
         that cannot report settles a pending attempt as a failure, then raises.
         With nothing here to lower (no failure, pending attempt or lock for the card) and
-        not `sure` (the window's), the plain read comes first: at the card's maximum it is
-        all (PENDING then records it as plain, which a settlement never needs lower: a
-        card back at its maximum proves "no try spent" by itself); any other answer is
-        read again, authenticated (protocol.md 6)."""
+        not `sure` (the window's), the plain read comes first: exactly the cards' maximum
+        (card_limit, which must be theirs: protocol.md 6) is all (PENDING then records it
+        as plain, which a settlement never needs lower: a card back at its maximum proves
+        "no try spent" by itself); any other answer is read again, authenticated."""
         import secure
         cid, lim = c.card_id, self.cfg["card_limit"]
         f, p, lk = self.retry.state(cid)
@@ -306,7 +306,7 @@ class Pad:
         if not (sure or pending or f or lk):
             try:
                 now = c.tries_left() or 0  # (None: 9000, already verified: read again)
-                if now >= lim:
+                if now == lim:  # (more than the cards' maximum: read again, too)
                     return now, False
             except StatusError:
                 pass

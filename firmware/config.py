@@ -31,8 +31,9 @@ def load(path=PATH):
         problem = "no config"
     except ValueError:
         problem = "config corrupt"
-    if not 1 <= cfg["pad_limit"] <= 15:
-        cfg["pad_limit"] = DEFAULTS["pad_limit"]
+    for k in ("pad_limit", "card_limit"):  # (card_limit: the cards' maximum, which a plain
+        if not 1 <= cfg[k] <= 15:  # tries read at it is taken for: app.py _resolve)
+            cfg[k] = DEFAULTS[k]
     for k in ("cmd_cap_s", "session_cap_s"):  # the wait caps (no card's ATR lifts them)
         if cfg[k] < 1:
             cfg[k] = DEFAULTS[k]

@@ -24,7 +24,7 @@ def authenticate(card, sam):
     if card.block == 16:
         for i in range(8):
             xx.append(x[i] ^ 0xFF)
-    out = [None, None]  # the PSAM's answer; its error (raised once the card's exchange ended)
+    out = [None, None]  # the PSAM's answer; its error (raised before any of the card's)
 
     def init():
         try:
@@ -48,6 +48,10 @@ def authenticate(card, sam):
             a = T0.aside
             T0.aside = None
             a()
+    except Exception:
+        if out[1]:  # the PSAM's fault first (its code: the app resets it), the card's lost
+            raise out[1]
+        raise
     finally:
         T0.aside = None
     if out[1]:

@@ -214,10 +214,11 @@ def test_a_card_at_its_maximum_with_nothing_here_is_read_plainly(pad):
     pad.assert_no_crash()
 
 
-@pytest.mark.parametrize("plain", ["63C1", "6983", "9000", "6D00"])
+@pytest.mark.parametrize("plain", ["63C1", "63C5", "6983", "9000", "6D00"])
 def test_a_plain_read_below_the_maximum_is_read_again_authenticated(pad, plain):
-    # a shim (or the card) says fewer tries, blocked, verified or no such command in
-    # plain: the pad does not act on it, it reads authenticated and goes by that (3)
+    # a shim (or the card) says fewer tries, more than the cards' maximum, blocked,
+    # verified or no such command in plain: the pad does not act on it, it reads
+    # authenticated and goes by that (3)
     insert_shim(pad, plain=bytes.fromhex(plain))
     assert pad.expect(AFTER_INSERT) == ("Enter PIN", "")
     assert any(is_auth_read(a) for a in pad.vcard.apdus)

@@ -109,6 +109,18 @@ def test_a_psam_error_is_the_psams():
     true(T0.aside is None)
 
 
+def test_a_psam_fault_comes_first_when_the_card_fails_too():
+    # the PSAM refuses its INIT at the card's first pause, then the card is pulled: the
+    # PSAM's fault is the one raised (its code makes the app reset it before the next card)
+    card, sam, _, _ = devices([R("88"), X], psam_script(init_sw="6A 88"))
+    try:
+        secure.authenticate(card, sam)
+        raise mptest.Fail("no error")
+    except Error as e:
+        eq(mptest.kind(e), "PsamError")
+    true(T0.aside is None)
+
+
 def test_a_silent_card_times_out_and_the_psam_serves_on():
     card, sam, _, pslot = devices([R("88")], psam_script())  # then nothing
     raises(Timeout, secure.authenticate, card, sam)
