@@ -20,7 +20,7 @@ _M_CHECKING = const(15)
 _ENTER_NEW = const(24)
 _NEW_AGAIN = const(25)
 _PINS_DIFFER = const(26)
-_ROOM = const(448)  # winrelay.relay's bytecode: 423 bytes on this port
+_ROOM = const(448)  # winrelay.py's code (relay's 423 bytes, now in two pieces)
 
 
 def run(pad, c, sam, a):

@@ -1,7 +1,8 @@
 # The secure exchanges between card and PSAM (DESIGN section 3, docs/protocol.md section 6).
 # Synchronous primitives: no screen, no journal; the flows call them and record the facts.
+import sys
+
 import psam as P
-from iso7816.t0 import T0
 from card import tries
 from cmac import ct_eq as ct_equal, rand  # (resident: the journal's MAC needs cmac from boot)
 from errors import SecurityError, StatusError, fault
@@ -16,48 +17,28 @@ class Plain(StatusError):
 
 
 def authenticate(card, sam):
-    """INTERNAL AUTHENTICATE with a fresh random, checked by the PSAM: refuses clones. The
-    PSAM's part runs while the card works (protocol.md 6, T0.aside): its INIT while the
-    card computes its answer, its CIPHER DATA while the card sends it."""
+    """INTERNAL AUTHENTICATE with a fresh random, checked by the PSAM: refuses clones. One
+    wire after the other: the window's (winauth.py), whose heap has no room for genuine()."""
     x = rand(bytearray(8), 16)  # 16 left: the PIN block's draw never refills
-    xx = bytearray(x)
+    got = card.command(b"\x00\x88\x00\x00", x)
+    if got[1] != 0x9000:
+        raise StatusError(got[1], "INTERNAL AUTHENTICATE")
     if card.block == 16:
         for i in range(8):
-            xx.append(x[i] ^ 0xFF)
-    out = [None, None]  # the PSAM's answer; its error (raised before any of the card's)
-
-    def init():
-        try:
-            sam.init(P.T_IA, card.kv[1], sam.factors(card))
-            T0.aside = cipher  # (at the card's next pause)
-        except Exception as e:
-            out[1] = e
-
-    def cipher():
-        try:
-            out[0] = sam.cipher(0, xx, len(xx))
-        except Exception as e:
-            out[1] = e
-
-    T0.aside = init
-    try:
-        got = card.command(b"\x00\x88\x00\x00", x)
-        if got[1] != 0x9000:
-            raise StatusError(got[1], "INTERNAL AUTHENTICATE")
-        while T0.aside:  # what the card's pauses did not take
-            a = T0.aside
-            T0.aside = None
-            a()
-    except Exception:
-        if out[1]:  # the PSAM's fault first (its code: the app resets it), the card's lost
-            raise out[1]
-        raise
-    finally:
-        T0.aside = None
-    if out[1]:
-        raise out[1]
-    if not ct_equal(got[0], out[0]):
+            x.append(x[i] ^ 0xFF)
+    sam.init(P.T_IA, card.kv[1], sam.factors(card))
+    if not ct_equal(got[0], sam.cipher(0, x, len(x))):
         raise SecurityError("card authentication failed")
+
+
+def genuine(card, sam):
+    """authenticate() with the PSAM's part at the card's pauses (genuine.py, loaded for it
+    and dropped): the flows at the counter (verify.py, change.py)."""
+    import genuine
+    try:
+        genuine.check(card, sam)
+    finally:
+        sys.modules.pop("genuine", None)
 
 
 def _secured(card, sam, r, f, e, head=b"\x04\x20\x00\x00"):

@@ -36,7 +36,7 @@ def run(pad, c, sam):
     pad._state("pre", cid)
     # is the card genuine?
     try:
-        secure.authenticate(c, sam)
+        secure.genuine(c, sam)
     except SecurityError:
         j.event(_J_CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
         return pad.show(_M_NOT_GENUINE)

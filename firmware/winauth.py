@@ -32,7 +32,7 @@ _A_HOLDER = const(7)  # the card's holder ID does not hash to the authorisation'
 
 _N = bytearray(16)  # the pad's nonce for the authorisation (wiped once one came)
 # room held once the tries are read (the scan's garbage gone) and freed with this module: the
-# piece the next phase's code needs (winrelay.relay's bytecode: 423 bytes on this port)
+# piece the next phase's code needs (winrelay.py's: relay's 423 bytes, now in two pieces)
 _ROOM_N = const(448)
 _ROOM = None
 
@@ -72,18 +72,25 @@ def authorise(pad, c, sam):
     p = W._ask(pad, 2, 58, 0x55, _KU)
     if p is None:
         return pad.show(W._lost())
-    why = (_A_MAC if not p[0]
-           else _A_STALE if not ct_eq(p[26:42], _N)
-           else _A_EXPIRED if time.ticks_diff(time.ticks_ms(), t) >
-           pad.cfg.get("window_auth_s", 300) * 1000
-           else _A_PAD if p[2:10] != pad.pad_id
-           else _A_CARD if p[10:26] != cid
-           else _A_OP if p[1] != W._S[0]
-           else _A_HOLDER if not ct_eq(W.mac(pad, _KH, _N, c.holder), p[42:58])
-           else 0)
+    why = _verdict(pad, c, p, t)
     for i in range(16):  # one-time: no authorisation is taken for this nonce again
         _N[i] = 0
     ref = bytes(p[58:64])  # (as the host sent it, also when refused)
     if why:
         return W._refuse(pad, cid, ref, why)
     return ref, (tries or 0) | (16 if auth else 0)
+
+
+def _verdict(pad, c, p, t):
+    """Why U is refused (0: it is not). Its own function: authorise's bytecode in two
+    smaller pieces, which a window boot's fragmented heap places more easily (a 435-byte
+    piece of it once found no room at 64k, the pad restarted: test_window_powercut)."""
+    return (_A_MAC if not p[0]
+            else _A_STALE if not ct_eq(p[26:42], _N)
+            else _A_EXPIRED if time.ticks_diff(time.ticks_ms(), t) >
+            pad.cfg.get("window_auth_s", 300) * 1000
+            else _A_PAD if p[2:10] != pad.pad_id
+            else _A_CARD if p[10:26] != c.card_id
+            else _A_OP if p[1] != W._S[0]
+            else _A_HOLDER if not ct_eq(W.mac(pad, _KH, _N, c.holder), p[42:58])
+            else 0)

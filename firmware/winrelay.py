@@ -44,7 +44,15 @@ def relay(pad, c, sam, ref, flag, head, block=None):
     # with its tries, as an attempt a cut left open: POWER_RECOVERY says which)
     j.append(_J_WINDOW, cid, ref + bytes((kind, flag)))
     j.append(_J_PENDING, cid, bytes((flag & 15, pad.cfg["pad_limit"], flag >> 4)))
-    data, sw = c.command(head, e + p[1:5])
+    _answer(pad, c, sam, ref, kind, c.command(head, e + p[1:5]))
+
+
+def _answer(pad, c, sam, ref, kind, got):
+    """The card's answer to the host and its verdict, or the card's own tries (relay's
+    second half: its bytecode in two pieces, which a window boot's fragmented heap places
+    more easily: its 423 bytes in one once found no room at 64k, test_window_powercut)."""
+    j, cid = pad.journal, c.card_id
+    data, sw = got
     W._B[2:4] = sw.to_bytes(2, "big")
     n = min(len(data), 10)
     W._B[4:4 + n] = data[:n]

@@ -300,7 +300,7 @@ class PullInChange:
 # VERIFY's session: 58,080-58,304); with the private kinds and messages 58,080-58,496 and
 # 58,272 (the VERIFY's: 56,832-57,024); ProtocolError a coded fault since: every boot
 # 352 bytes lower (tests/test_pad_flows.py); with the plain tries read first and the PSAM's
-# part of INTERNAL AUTHENTICATE at the card's pauses 58,720 and 58,624.
+# part of INTERNAL AUTHENTICATE at the card's pauses (genuine.py) 58,464 and 58,400.
 CHANGE_BUDGET = 59000
 
 

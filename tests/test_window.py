@@ -24,9 +24,9 @@ from padsim.bench_sync import fill_journal
 # left, and go after their phase (app.Pad.session). PAD_WINDOW_HEAP: another heap.
 WINDOW_HEAP = os.getenv("PAD_WINDOW_HEAP", "64k")
 # the window boot's heap in use at the first card command ("mem pre", winauth.py loaded,
-# the flow's code not yet), clean runs: unlock and reset 60,064 (the PSAM's part of
-# INTERNAL AUTHENTICATE at the card's pauses, the plain tries read first: secure.py and
-# app.py; before them unlock 59,296, reset 59,328; 59,520 and 59,552
+# the flow's code not yet), clean runs: unlock 59,936, reset 59,968 (the plain tries read
+# first and SELECT DF01 first: app.py, card.py, secure.py's genuine(); before them unlock
+# 59,296, reset 59,328; 59,520 and 59,552
 # with ProtocolError a class; with the flow and winauth.py loaded at boot: 60,512 and
 # 61,216; before the phases 60,512-60,640 and 63,072)
 UNLOCK_BUDGET = 60400

@@ -15,16 +15,6 @@ _MAX = const(256)  # data bytes of one answer, GET RESPONSE rounds included
 _BAD_ANSWER = const(6)  # errors.py: a malformed answer (a protocol fault)
 
 
-def _pause():
-    """The pad has sent all of a TPDU and the device computes and answers by itself: the
-    other wire's work set for this moment (T0.aside, once; secure.authenticate's PSAM
-    commands) runs meanwhile, the device's answer waiting in the slot's buffer."""
-    a = T0.aside
-    if a:
-        T0.aside = None
-        a()
-
-
 class T0:
     """T=0 transport over slot; wwt_ms: the work waiting time (Atr.wwt_ms(), scaled by
     the caller); cap_ms: the pad's cap on one command. Bounds, as attributes: busy_ms
@@ -34,7 +24,6 @@ class T0:
     source (tests set a simulated one)."""
 
     until = None  # a class attribute: set on the card's transport only (RAM)
-    aside = None  # a class attribute: work for the other wire at the next pause (_pause)
     max_nulls = 1000  # class attributes too: an instance's own only where a test sets
     max_get_response = 16  # one (each instance attribute grows its dict: RAM)
 
@@ -83,8 +72,6 @@ class T0:
             if got + ne > len(self._buf):
                 raise fault(_BAD_ANSWER, "answer longer than %d bytes" % len(self._buf))
             slot.write(hdr)
-            if not nc:  # (case 1, 2, GET RESPONSE: the device talks from here)
-                _pause()
             ins = hdr[1]
             todo = nc or ne
             done = 0  # data bytes moved
@@ -130,8 +117,6 @@ class T0:
                     else:
                         slot.write(memoryview(apdu)[5 + done:5 + nc])
                     done += step
-                    if nc and done == todo:  # (the data sent: the device works, answers)
-                        _pause()
                 elif 0x61 <= b <= 0x6F or 0x90 <= b <= 0x9F:
                     sw = b
                 else:

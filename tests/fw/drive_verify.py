@@ -22,6 +22,7 @@ import binascii
 import os
 import sys
 
+import genuine
 import pinblock
 import secure
 from board import SocketSlot
@@ -133,7 +134,7 @@ def main(argv):
             elif a == "--psam":
                 psam_at = v
             elif a == "--x":
-                secure.rand = _Fixed(binascii.unhexlify(v))
+                genuine.rand = _Fixed(binascii.unhexlify(v))
             else:
                 pinblock.rand = _Fixed(binascii.unhexlify(v))
         else:
@@ -150,7 +151,7 @@ def main(argv):
             sam = Psam(transport(pslot))
             print("psam %s" % _hex(sam.terminal))
             sam.check(card)
-            secure.authenticate(card, sam)
+            genuine.check(card, sam)  # (secure.genuine's: held here, its rand fixed)
             print("auth ok")
         except Error as e:
             print("err %s %s" % (_name(e), e))

@@ -1,6 +1,7 @@
-# Unit tests of firmware/secure.py under the unix-port micropython: INTERNAL AUTHENTICATE
-# on two scripted wires (fakeslot), the PSAM's commands run at the card's pauses
-# (T0.aside), and what each error leaves behind on either wire.
+# Unit tests of firmware/secure.py's genuine() (genuine.py) under the unix-port
+# micropython: INTERNAL AUTHENTICATE on two scripted wires (fakeslot), the PSAM's commands
+# run at the card's pauses (genuine._Pauses), and what each error leaves behind on either
+# wire.
 import mptest
 from mptest import eq, raises, true
 
@@ -61,7 +62,7 @@ def first(wire, head):
 
 def test_the_psam_works_at_the_cards_pauses():
     card, sam, cslot, pslot = devices(card_script(), psam_script())
-    secure.authenticate(card, sam)
+    secure.genuine(card, sam)
     true(cslot.done() and pslot.done(), "both exchanges to their ends")
     # the PSAM's INIT went out once the card had X (it computes), its CIPHER DATA once the
     # card had the GET RESPONSE header (it sends its answer): the card's GET RESPONSE
@@ -70,61 +71,61 @@ def test_the_psam_works_at_the_cards_pauses():
     data = first("card", h("00 88"))
     gr = first("card", h("00 C0 00 00 10"))
     true(data < init < gr < cipher, "order %r" % ORDER)
-    true(T0.aside is None)
+    true(card.t0.slot is cslot)  # the card's own slot again
 
 
 def test_a_clone_is_refused():
-    card, sam, _, _ = devices(card_script(bytes(16)), psam_script())
-    raises(SecurityError, secure.authenticate, card, sam)
-    true(T0.aside is None)
+    card, sam, cslot, _ = devices(card_script(bytes(16)), psam_script())
+    raises(SecurityError, secure.genuine, card, sam)
+    true(card.t0.slot is cslot)  # the card's own slot again
 
 
 def test_a_card_refusal_is_its_status():
-    card, sam, _, pslot = devices([R("6A 81")], psam_script())
+    card, sam, cslot, pslot = devices([R("6A 81")], psam_script())
     try:
-        secure.authenticate(card, sam)
+        secure.genuine(card, sam)
         raise mptest.Fail("no error")
     except StatusError as e:
         eq(e.sw, 0x6A81)
     eq(pslot.written, 0)  # refused at its header: no pause, the PSAM not asked
-    true(T0.aside is None)
+    true(card.t0.slot is cslot)  # the card's own slot again
 
 
 def test_a_card_pulled_mid_exchange_leaves_the_psam_wire_clean():
-    card, sam, _, pslot = devices([R("88"), X], psam_script())
-    raises(CardRemoved, secure.authenticate, card, sam)
-    true(T0.aside is None)
+    card, sam, cslot, pslot = devices([R("88"), X], psam_script())
+    raises(CardRemoved, secure.genuine, card, sam)
+    true(card.t0.slot is cslot)  # the card's own slot again
     # the PSAM's INIT ran whole at the card's pause: its next command is served
     eq(sam.cipher(0, bytes(16), 16), ANSWER)
     true(pslot.done())
 
 
 def test_a_psam_error_is_the_psams():
-    card, sam, _, _ = devices(card_script(), psam_script(init_sw="6A 88"))
+    card, sam, cslot, _ = devices(card_script(), psam_script(init_sw="6A 88"))
     try:
-        secure.authenticate(card, sam)
+        secure.genuine(card, sam)
         raise mptest.Fail("no error")
     except Error as e:
         eq(mptest.kind(e), "PsamError")
-    true(T0.aside is None)
+    true(card.t0.slot is cslot)  # the card's own slot again
 
 
 def test_a_psam_fault_comes_first_when_the_card_fails_too():
     # the PSAM refuses its INIT at the card's first pause, then the card is pulled: the
     # PSAM's fault is the one raised (its code makes the app reset it before the next card)
-    card, sam, _, _ = devices([R("88"), X], psam_script(init_sw="6A 88"))
+    card, sam, cslot, _ = devices([R("88"), X], psam_script(init_sw="6A 88"))
     try:
-        secure.authenticate(card, sam)
+        secure.genuine(card, sam)
         raise mptest.Fail("no error")
     except Error as e:
         eq(mptest.kind(e), "PsamError")
-    true(T0.aside is None)
+    true(card.t0.slot is cslot)  # the card's own slot again
 
 
 def test_a_silent_card_times_out_and_the_psam_serves_on():
-    card, sam, _, pslot = devices([R("88")], psam_script())  # then nothing
-    raises(Timeout, secure.authenticate, card, sam)
-    true(T0.aside is None)
+    card, sam, cslot, pslot = devices([R("88")], psam_script())  # then nothing
+    raises(Timeout, secure.genuine, card, sam)
+    true(card.t0.slot is cslot)  # the card's own slot again
     # the PSAM's wire is between two commands: its next one is served
     eq(sam.cipher(0, bytes(16), 16), ANSWER)
     true(pslot.done())
