@@ -160,7 +160,7 @@ def test_quick_bench_pin_figures(quick, suite):
     _wire_sane(p["card"])
     _wire_sane(p["psam"])
     assert p["wire_s"] == pytest.approx(p["card"]["wire_s"] + p["psam"]["wire_s"])
-    # the PSAM's part of INTERNAL AUTHENTICATE ran at the card's pauses (firmware/secure.py):
+    # the PSAM's part of INTERNAL AUTHENTICATE ran at the card's pauses (firmware/genuine.py):
     # on the paced wires some of it went on both at once, so the critical path is shorter
     # than the wires' time one after the other (equal for a pad that drives one at a time)
     assert p["crit_s"] < p["serial_s"] - 0.005, (p["crit_s"], p["serial_s"])

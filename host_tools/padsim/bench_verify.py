@@ -108,7 +108,7 @@ def critical_path(card_tl, psam_tl, since=float("-inf")):
     force, 16-ETU turnarounds and TC1 included, started when its wire was free), the
     characters from `since` on: the length of the union of their intervals, so that what
     ran on both wires at once counts once (the card computing its INTERNAL AUTHENTICATE
-    answer while the PSAM computes the same, firmware/secure.py), and the time neither
+    answer while the PSAM computes the same, firmware/genuine.py), and the time neither
     wire carried anything (the pad's CPU, the holder typing) not at all."""
     spans = sorted((t, t + s) for t, _, s in list(card_tl) + list(psam_tl) if t >= since)
     total, end = 0.0, float("-inf")
