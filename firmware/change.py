@@ -55,7 +55,7 @@ def run(pad, c, sam):
     pad._state("pre", cid)
     # is the card genuine? its tries left (what a power cut left open settled); locked?
     try:
-        secure.genuine(c, sam)
+        secure.authenticate(c, sam)
     except SecurityError:
         j.event(_J_CARD_REFUSED, cid, bytes((_R_NOT_GENUINE,)))
         return pad.show(_M_NOT_GENUINE)

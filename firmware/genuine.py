@@ -1,7 +1,7 @@
 # Is the card genuine? INTERNAL AUTHENTICATE with a fresh random, the PSAM's part at the
-# card's pauses (docs/protocol.md section 6): secure.genuine loads it for the flows at the
-# counter (verify.py, change.py) and drops it after; the window's keeps the one-wire
-# secure.authenticate (its heap has no room for this).
+# card's pauses (docs/protocol.md section 6): secure.genuine loads it for the VERIFY
+# (verify.py) and drops it after; the window's and the PIN change's keep the one-wire
+# secure.authenticate (their heaps have no room for this).
 import psam as P
 from cmac import ct_eq as ct_equal, rand
 from errors import SecurityError, StatusError

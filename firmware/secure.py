@@ -18,7 +18,9 @@ class Plain(StatusError):
 
 def authenticate(card, sam):
     """INTERNAL AUTHENTICATE with a fresh random, checked by the PSAM: refuses clones. One
-    wire after the other: the window's (winauth.py), whose heap has no room for genuine()."""
+    wire after the other: the window's (winauth.py) and the PIN change's (change.py), whose
+    heaps have no room for genuine() (the change flow's, beside change.py and weakpin.py,
+    found none once in `padctl demo` from an installed package)."""
     x = rand(bytearray(8), 16)  # 16 left: the PIN block's draw never refills
     got = card.command(b"\x00\x88\x00\x00", x)
     if got[1] != 0x9000:
@@ -33,7 +35,7 @@ def authenticate(card, sam):
 
 def genuine(card, sam):
     """authenticate() with the PSAM's part at the card's pauses (genuine.py, loaded for it
-    and dropped): the flows at the counter (verify.py, change.py)."""
+    and dropped): the VERIFY at the counter (verify.py)."""
     import genuine
     try:
         genuine.check(card, sam)
