@@ -100,26 +100,26 @@ def test_a_card_pulled_mid_exchange_leaves_the_psam_wire_clean():
     true(pslot.done())
 
 
-def test_a_psam_error_is_the_psams():
-    card, sam, cslot, _ = devices(card_script(), psam_script(init_sw="6A 88"))
+def psam_fault_raised(cs):
+    """The PSAM refuses its INIT (6A88) while the card follows script cs: the PSAM's fault
+    (PsamError) is what genuine() raises, and the card's own slot is back."""
+    card, sam, cslot, _ = devices(cs, psam_script(init_sw="6A 88"))
     try:
         secure.genuine(card, sam)
         raise mptest.Fail("no error")
     except Error as e:
         eq(mptest.kind(e), "PsamError")
     true(card.t0.slot is cslot)  # the card's own slot again
+
+
+def test_a_psam_error_is_the_psams():
+    psam_fault_raised(card_script())
 
 
 def test_a_psam_fault_comes_first_when_the_card_fails_too():
     # the PSAM refuses its INIT at the card's first pause, then the card is pulled: the
     # PSAM's fault is the one raised (its code makes the app reset it before the next card)
-    card, sam, cslot, _ = devices([R("88"), X], psam_script(init_sw="6A 88"))
-    try:
-        secure.genuine(card, sam)
-        raise mptest.Fail("no error")
-    except Error as e:
-        eq(mptest.kind(e), "PsamError")
-    true(card.t0.slot is cslot)  # the card's own slot again
+    psam_fault_raised([R("88"), X])
 
 
 def test_a_silent_card_times_out_and_the_psam_serves_on():
